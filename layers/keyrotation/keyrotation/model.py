@@ -1,0 +1,113 @@
+"""The data the key-lifecycle decisions are made on.
+
+Everything here is a plain, immutable value: no boto3, no I/O. The inventory
+module builds these from IAM and the ledger; :mod:`keyrotation.policy` turns
+them into actions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+
+class KeyStatus(str, Enum):
+    ACTIVE = "Active"
+    INACTIVE = "Inactive"
+
+
+class ActionType(str, Enum):
+    """A mutation of one access key. Each is carried out by one Lambda."""
+
+    ROTATE = "rotate"  # create a replacement for `key_id`, deliver it to the user's secret
+    DISABLE = "disable"  # set `key_id` Inactive
+    DELETE = "delete"  # delete `key_id` (only ever an Inactive key)
+
+
+class NoticeKind(str, Enum):
+    """Something a person is told about; never a mutation."""
+
+    DISABLE_SOON = "disable-soon"  # the old key will be disabled within WarningDays
+    BLOCKED = "blocked"  # a due rotation cannot happen; `detail` says why
+    EXEMPT = "exempt"  # the user is exempt; `detail` says by what
+    EXEMPTION_EXPIRING = "exemption-expiring"  # a dated exemption ends within WarningDays
+    INVALID_TAG = "invalid-tag"  # the exemption tag has a value that is neither `true` nor a date
+    DEFERRED = "deferred"  # an action beyond MaxActionsPerAccount, left for the next run
+
+
+@dataclass(frozen=True)
+class AccessKey:
+    key_id: str
+    status: KeyStatus
+    created: datetime
+    last_used: datetime | None = None
+    last_used_service: str | None = None
+    last_used_region: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status is KeyStatus.ACTIVE
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the product did before for one user, read from the ledger.
+
+    ``delivered_key_id``: the key id the user's secret holds (AWSCURRENT).
+    ``pending_key_id`` / ``pending_since``: a rotation was started (the intent
+    was recorded just before CreateAccessKey) and its key was never delivered.
+    ``pending_key_id`` is None when the run died before the new key's id could
+    be recorded; any key created at or after ``pending_since`` is then the
+    product's undelivered key.
+    ``warned``: the (key id, notice kind) pairs the user was already told about.
+    """
+
+    delivered_key_id: str | None = None
+    pending_key_id: str | None = None
+    pending_since: datetime | None = None
+    warned: frozenset[tuple[str, str]] = frozenset()
+
+
+@dataclass(frozen=True)
+class UserSnapshot:
+    """One IAM user as read at one moment: keys, tags and groups."""
+
+    user_name: str
+    user_arn: str
+    keys: tuple[AccessKey, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)
+    groups: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Action:
+    type: ActionType
+    user_name: str
+    key_id: str
+    reason: str  # a sentence a person can read
+
+    def to_json(self) -> dict[str, str]:
+        return {"type": self.type.value, "userName": self.user_name, "keyId": self.key_id, "reason": self.reason}
+
+    @classmethod
+    def from_json(cls, data: dict[str, str]) -> Action:
+        return cls(ActionType(data["type"]), data["userName"], data["keyId"], data["reason"])
+
+
+@dataclass(frozen=True)
+class Notice:
+    kind: NoticeKind
+    user_name: str
+    key_id: str | None  # None for user-level notices (exempt, invalid tag)
+    detail: str  # a sentence a person can read
+    due: datetime | None = None  # when the announced event happens (disable date, exemption end)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The policy's verdict for one user: mutations in the order they must run, and notices."""
+
+    actions: tuple[Action, ...] = ()
+    notices: tuple[Notice, ...] = ()
+    exempt: bool = False
