@@ -1,0 +1,22 @@
+"""StoreSecret: make the verified version current, readable only by its user; record the delivery.
+
+Event: ``{"action", "account", "run", "created": {"newKeyId", "versionId"}}``.
+Returns ``{"status": "done", "newKeyId"}``. Safe to retry: an already current version is left as is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keyrotation import actions
+from keyrotation.events import Created
+from keyrotation.handlers import action_context
+from keyrotation.observability import MetricUnit, handler, metrics
+
+
+@handler
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    ctx, action = action_context(event)
+    result = actions.deliver(ctx, action, Created.from_event(event))
+    metrics.add_metric(name="KeyDelivered", unit=MetricUnit.Count, value=1)
+    return result

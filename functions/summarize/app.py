@@ -1,0 +1,30 @@
+"""Summarize: count the run's results from the ledger; say which accounts failed and how to replay them.
+
+Event: ``{"run": {...}, "accounts": {"bucket", "key", "count"}}``.
+Returns ``{"summary": {"runId", "accounts", "keys", "failedAccounts", "notices"}, "replayInput": {...}}``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from keyrotation import config
+from keyrotation.aws import client
+from keyrotation.events import Run
+from keyrotation.ledger import Ledger
+from keyrotation.observability import MetricUnit, handler, logger, metrics
+from keyrotation.summary import replay_input, summarize
+
+
+@handler
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    run = Run.from_event(event)
+    listing = event["accounts"]
+    body = client("s3").get_object(Bucket=listing["bucket"], Key=listing["key"])["Body"].read()
+    account_ids = [account["id"] for account in json.loads(body)]
+    summary, failed = summarize(run.run_id, account_ids, Ledger(config.ledger_table()).run_items(run.run_id))
+    logger.info("run summary", extra={"run_id": run.run_id, "accounts": summary["accounts"], "keys": summary["keys"]})
+    metrics.add_metric(name="AccountsFailed", unit=MetricUnit.Count, value=summary["accounts"]["failed"])
+    return {"summary": summary, "replayInput": replay_input(failed, run.dry_run)}
+

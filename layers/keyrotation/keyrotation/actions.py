@@ -1,0 +1,244 @@
+"""Carrying out one planned action, safely and at most once.
+
+Each function re-reads the user (keys, tags, groups) and the ledger, asks the
+policy again, and mutates only if the action is still wanted. A retried step
+or a repeated run therefore finds nothing left to do and says ``skipped``.
+Two rules are also checked right before the IAM call, whatever the policy
+says: an Active key is never deleted, and CreateAccessKey is never called for
+a user who already has two keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from keyrotation import clock, naming, policy, secrets
+from keyrotation.aws import client, error_code, member_role_arn, translate_errors
+from keyrotation.config import LifecycleConfig
+from keyrotation.errors import DeliveryFailed, KeyNotYetValid, NoFreeKeySlot, UnsafeAction
+from keyrotation.events import Account, Created, Run
+from keyrotation.inventory import read_user
+from keyrotation.ledger import Ledger
+from keyrotation.model import AccessKey, Action, Delivery, UserSnapshot
+from keyrotation.observability import logger
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every action needs: where, which run, and the clients into the member account."""
+
+    account: Account
+    run: Run
+    session: boto3.Session
+    ledger: Ledger
+    config: LifecycleConfig
+
+    @property
+    def iam(self) -> Any:
+        return client("iam", self.session)
+
+    @property
+    def secretsmanager(self) -> Any:
+        return client("secretsmanager", self.session)
+
+    @property
+    def manager_role_arn(self) -> str:
+        return member_role_arn(self.account.account_id)
+
+
+def _skipped(why: str) -> dict[str, Any]:
+    return {"status": "skipped", "reason": why}
+
+
+def _still_wanted(ctx: Context, action: Action) -> tuple[UserSnapshot | None, Delivery, str | None]:
+    """Re-read the user and ask the policy again. Returns (user, delivery, why not) ."""
+    user = read_user(ctx.iam, action.user_name)
+    delivery = ctx.ledger.delivery(ctx.account.account_id, action.user_name)
+    if user is None:
+        return None, delivery, f"user {action.user_name} no longer exists"
+    decision = policy.decide(user, delivery, clock.now(), ctx.config)
+    if not policy.wants(decision, action.type, action.key_id):
+        return user, delivery, f"{action.type.value} of {action.key_id} is no longer needed"
+    return user, delivery, None
+
+
+def _find(user: UserSnapshot, key_id: str) -> AccessKey | None:
+    return next((key for key in user.keys if key.key_id == key_id), None)
+
+
+def _log(ctx: Context, message: str, action: Action, **extra: Any) -> None:
+    logger.info(
+        message,
+        extra={"account_id": ctx.account.account_id, "user": action.user_name, "key_id": action.key_id,
+               "action": action.type.value, "run_id": ctx.run.run_id, **extra},
+    )
+
+
+def _refuse_dry_run(ctx: Context, action: Action) -> None:
+    if ctx.run.dry_run:
+        raise UnsafeAction(f"dry run: {action.type.value} of {action.key_id} must not be carried out")
+
+
+# -- rotate: create, verify, store ---------------------------------------------------------------------------
+
+
+def create_replacement(ctx: Context, action: Action) -> dict[str, Any]:
+    _refuse_dry_run(ctx, action)
+    user, _, why_not = _still_wanted(ctx, action)
+    if why_not or user is None:
+        _log(ctx, "skipped", action, reason=why_not)
+        ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="skipped", skipReason=why_not)
+        return _skipped(why_not or "")
+    if len(user.keys) >= 2:
+        raise NoFreeKeySlot(f"user {user.user_name} in account {ctx.account.account_id} already has two keys")
+
+    iam, name = ctx.iam, naming.secret_name(ctx.account.account_id, user.user_name)
+    ctx.ledger.record_intent(ctx.account.account_id, user.user_name, ctx.run.run_id)
+    with translate_errors():
+        access_key = iam.create_access_key(UserName=user.user_name)["AccessKey"]
+    new_key_id = access_key["AccessKeyId"]
+    try:
+        ctx.ledger.record_created(ctx.account.account_id, user.user_name, new_key_id)
+        secret_arn, version_id = secrets.stage_pending(
+            ctx.secretsmanager, name, user.user_arn, ctx.manager_role_arn, access_key
+        )
+    except Exception:
+        # The key cannot reach its user: take it back before failing (disable, then delete).
+        access_key = {}
+        _discard_key(iam, user.user_name, new_key_id)
+        ctx.ledger.clear_pending(ctx.account.account_id, user.user_name)
+        raise
+    finally:
+        access_key = {}  # drop the only reference to the secret value
+    _log(ctx, "created replacement key", action, new_key_id=new_key_id)
+    ctx.ledger.record_action(
+        ctx.run.run_id, ctx.account.account_id, action, status="created", newKeyId=new_key_id, secretName=name, secretArn=secret_arn
+    )
+    return {"status": "created", "newKeyId": new_key_id, "versionId": version_id}
+
+
+def verify_new_key(ctx: Context, action: Action, created: Created, region: str) -> dict[str, Any]:
+    """Sign STS GetCallerIdentity with the new key, read back from the secret. Raises KeyNotYetValid."""
+    iam = ctx.iam
+    with translate_errors():
+        user_arn = iam.get_user(UserName=action.user_name)["User"]["Arn"]
+    name = naming.secret_name(ctx.account.account_id, action.user_name)
+    value = secrets.read_pending(ctx.secretsmanager, name, created.version_id)
+    try:
+        if value.get("AccessKeyId") != created.new_key_id:
+            raise DeliveryFailed(f"{name} version {created.version_id} does not hold key {created.new_key_id}")
+        sts = boto3.client(
+            "sts",
+            region_name=region,
+            aws_access_key_id=value["AccessKeyId"],
+            aws_secret_access_key=value["SecretAccessKey"],
+        )
+        try:
+            arn = sts.get_caller_identity()["Arn"]
+        except ClientError as error:
+            raise KeyNotYetValid(f"key {created.new_key_id} is not accepted yet ({error_code(error)})") from None
+    finally:
+        value = {}
+    if arn != user_arn:
+        raise KeyNotYetValid(f"key {created.new_key_id} signed as {arn}, expected {user_arn}")
+    _log(ctx, "verified new key", action, new_key_id=created.new_key_id)
+    return {"status": "verified"}
+
+
+def deliver(ctx: Context, action: Action, created: Created) -> dict[str, Any]:
+    """Make the verified version current; the user can now read the new key."""
+    _refuse_dry_run(ctx, action)
+    user = read_user(ctx.iam, action.user_name)
+    new_key = _find(user, created.new_key_id) if user else None
+    if user is None or new_key is None or not new_key.active:
+        raise DeliveryFailed(f"new key {created.new_key_id} of {action.user_name} is gone or not Active")
+    name = naming.secret_name(ctx.account.account_id, user.user_name)
+    tags = {"UserName": user.user_name, "AccessKeyId": new_key.key_id, "ManagedBy": "iam-key-rotation"}
+    secret_arn = secrets.promote(ctx.secretsmanager, name, created.version_id, user.user_arn, ctx.manager_role_arn, tags)
+    ctx.ledger.record_delivered(ctx.account.account_id, user.user_name, new_key.key_id, secret_arn)
+    old_key = _find(user, action.key_id)
+    dates = {}
+    if old_key is not None:
+        dates = {
+            "disableOn": clock.to_iso(policy.disable_on(old_key, new_key, ctx.config)),
+            "deleteOn": clock.to_iso(policy.delete_on(old_key, new_key, ctx.config)),
+        }
+    ctx.ledger.record_action(
+        ctx.run.run_id, ctx.account.account_id, action, status="done", newKeyId=new_key.key_id,
+        secretName=name, secretArn=secret_arn, **dates,
+    )
+    _log(ctx, "delivered new key", action, new_key_id=new_key.key_id)
+    return {"status": "done", "newKeyId": new_key.key_id}
+
+
+# -- disable and delete --------------------------------------------------------------------------------------
+
+
+def disable(ctx: Context, action: Action) -> dict[str, Any]:
+    _refuse_dry_run(ctx, action)
+    user, _, why_not = _still_wanted(ctx, action)
+    if why_not or user is None:
+        ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="skipped", skipReason=why_not)
+        _log(ctx, "skipped", action, reason=why_not)
+        return _skipped(why_not or "")
+    with translate_errors():
+        ctx.iam.update_access_key(UserName=user.user_name, AccessKeyId=action.key_id, Status="Inactive")
+    ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="done")
+    _log(ctx, "disabled key", action)
+    return {"status": "done"}
+
+
+def delete(ctx: Context, action: Action) -> dict[str, Any]:
+    _refuse_dry_run(ctx, action)
+    user, delivery, why_not = _still_wanted(ctx, action)
+    if why_not or user is None:
+        ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="skipped", skipReason=why_not)
+        _log(ctx, "skipped", action, reason=why_not)
+        return _skipped(why_not or "")
+    key = _find(user, action.key_id)
+    if key is None or key.active:
+        raise UnsafeAction(f"refusing to delete {action.key_id} of {user.user_name}: it is Active")
+    with translate_errors():
+        ctx.iam.delete_access_key(UserName=user.user_name, AccessKeyId=action.key_id)
+    if _is_pending(delivery, key):
+        ctx.ledger.clear_pending(ctx.account.account_id, user.user_name)
+    ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="done")
+    _log(ctx, "deleted key", action)
+    return {"status": "done"}
+
+
+def discard_new_key(ctx: Context, action: Action, created: Created) -> dict[str, Any]:
+    """Take back a new key that could not be verified or delivered, unless its secret version is current."""
+    _refuse_dry_run(ctx, action)
+    name = naming.secret_name(ctx.account.account_id, action.user_name)
+    if secrets.is_current(ctx.secretsmanager, name, created.version_id):
+        _log(ctx, "new key was delivered; not discarded", action, new_key_id=created.new_key_id)
+        return _skipped(f"key {created.new_key_id} is already the current version of {name}")
+    _discard_key(ctx.iam, action.user_name, created.new_key_id)
+    ctx.ledger.clear_pending(ctx.account.account_id, action.user_name)
+    ctx.ledger.record_action(
+        ctx.run.run_id, ctx.account.account_id, action, status="discarded", newKeyId=created.new_key_id
+    )
+    _log(ctx, "discarded undelivered key", action, new_key_id=created.new_key_id)
+    return {"status": "discarded", "newKeyId": created.new_key_id}
+
+
+def _discard_key(iam: Any, user_name: str, key_id: str) -> None:
+    """Disable then delete a key that never reached its user (an Active key is never deleted)."""
+    with translate_errors():
+        try:
+            iam.update_access_key(UserName=user_name, AccessKeyId=key_id, Status="Inactive")
+            iam.delete_access_key(UserName=user_name, AccessKeyId=key_id)
+        except ClientError as error:
+            if error_code(error) != "NoSuchEntity":
+                raise
+
+
+def _is_pending(delivery: Delivery, key: AccessKey) -> bool:
+    if delivery.pending_key_id is not None:
+        return delivery.pending_key_id == key.key_id
+    return delivery.pending_since is not None and key.created >= delivery.pending_since

@@ -1,0 +1,124 @@
+"""boto3 clients, and the one way into a member account.
+
+Retries are the state machine's job (Retry blocks in the ASL, visible in the
+execution history), so clients make a single attempt. AWS errors worth
+retrying are turned into :class:`~keyrotation.errors.Throttled` or
+:class:`~keyrotation.errors.TransientAwsError` by :func:`translate_errors`,
+the names the ASL retries on.
+
+Example:
+    >>> session = member_session("111122223333", run_id="2026-11-24")  # doctest: +SKIP
+    >>> iam = client("iam", session)                                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
+
+from keyrotation import config
+from keyrotation.errors import MemberRoleUnavailable, Throttled, TransientAwsError
+
+_CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=20)
+
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "SlowDown",
+        "ProvisionedThroughputExceededException",
+        "LimitExceededException",
+    }
+)
+TRANSIENT_CODES = frozenset(
+    {"ServiceUnavailable", "ServiceUnavailableException", "InternalError", "InternalFailure", "InternalServerError"}
+)
+_ASSUME_ROLE_REFUSALS = frozenset({"AccessDenied", "AccessDeniedException", "NoSuchEntity", "RegionDisabledException"})
+
+
+def client(service: str, session: boto3.Session | None = None) -> Any:
+    """A client with the project's timeouts and no hidden retries."""
+    return (session or boto3.Session()).client(service, config=_CLIENT_CONFIG)
+
+
+def error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def member_role_arn(account_id: str, partition: str = "aws") -> str:
+    return f"arn:{partition}:iam::{account_id}:role/{config.member_role_name()}"
+
+
+def member_session(account_id: str, run_id: str) -> boto3.Session:
+    """A session in ``account_id`` through the member-account role.
+
+    Raises :class:`MemberRoleUnavailable`, naming the role and the account, when
+    the role is missing or does not trust us.
+    """
+    sts = client("sts")
+    partition = boto3.Session().get_partition_for_region(sts.meta.region_name)
+    role_arn = member_role_arn(account_id, partition)
+    try:
+        with translate_errors():
+            credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=_session_name(run_id))["Credentials"]
+    except ClientError as error:
+        if error_code(error) in _ASSUME_ROLE_REFUSALS:
+            raise MemberRoleUnavailable(
+                f"cannot assume {role_arn} in account {account_id} ({error_code(error)}): deploy the member-account "
+                "role there (member-account/role.yaml) or exclude the account"
+            ) from None
+        raise
+    return boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=sts.meta.region_name,
+    )
+
+
+def _session_name(run_id: str) -> str:
+    allowed = "".join(ch if ch.isalnum() or ch in "=,.@-_" else "-" for ch in run_id)
+    return f"key-rotation-{allowed}"[:64]
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    """Re-raise AWS throttling and 5xx errors under the names the ASL retries on."""
+    try:
+        yield
+    except ClientError as error:
+        code = error_code(error)
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        operation = getattr(error, "operation_name", "AWS call")
+        if code in THROTTLING_CODES:
+            raise Throttled(f"{operation} was throttled ({code})") from None
+        if code in TRANSIENT_CODES or status >= 500:
+            raise TransientAwsError(f"{operation} failed with {code or status}") from None
+        raise
+    except (ConnectionError, ReadTimeoutError) as error:
+        raise TransientAwsError(f"network error: {type(error).__name__}") from None
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def retry_names(func: F) -> F:
+    """Decorator form of :func:`translate_errors` for handlers."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with translate_errors():
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,73 @@
+"""The small JSON documents the state machine passes to the functions.
+
+``run``:     ``{"runId", "dryRun", "startedAt", "maxConcurrency", "expiresAt"}`` (made by list_accounts)
+``account``: ``{"id", "name", "email"}`` (one item of the run's account list)
+``action``:  ``{"type", "userName", "keyId", "reason"}`` (planned by audit_keys)
+``created``: ``{"newKeyId", "versionId", "status"}`` (returned by create_key)
+
+None of them ever holds a secret.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from keyrotation.errors import InvalidInput
+from keyrotation.model import Action
+
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+
+
+def _field(document: Any, name: str, where: str) -> Any:
+    if not isinstance(document, dict) or name not in document:
+        raise InvalidInput(f"{where} has no {name!r}")
+    return document[name]
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    dry_run: bool
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> Run:
+        run = _field(event, "run", "event")
+        return cls(run_id=str(_field(run, "runId", "run")), dry_run=bool(_field(run, "dryRun", "run")))
+
+
+@dataclass(frozen=True)
+class Account:
+    account_id: str
+    name: str
+    email: str
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> Account:
+        account = _field(event, "account", "event")
+        account_id = str(_field(account, "id", "account"))
+        if not _ACCOUNT_ID.match(account_id):
+            raise InvalidInput(f"account id {account_id!r} is not 12 digits")
+        return cls(account_id=account_id, name=str(account.get("name", "")), email=str(account.get("email", "")))
+
+    def to_json(self) -> dict[str, str]:
+        return {"id": self.account_id, "name": self.name, "email": self.email}
+
+
+def action_from_event(event: dict[str, Any]) -> Action:
+    try:
+        return Action.from_json(_field(event, "action", "event"))
+    except (KeyError, ValueError) as error:
+        raise InvalidInput(f"malformed action: {error}") from None
+
+
+@dataclass(frozen=True)
+class Created:
+    new_key_id: str
+    version_id: str
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any], name: str = "created") -> Created:
+        created = _field(event, name, "event")
+        return cls(new_key_id=str(_field(created, "newKeyId", name)), version_id=str(_field(created, "versionId", name)))

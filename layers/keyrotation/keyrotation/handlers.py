@@ -1,0 +1,30 @@
+"""What the key-action handlers share: building the action :class:`~keyrotation.actions.Context`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keyrotation import config
+from keyrotation.actions import Context
+from keyrotation.aws import member_session
+from keyrotation.config import LifecycleConfig
+from keyrotation.events import Account, Run, action_from_event
+from keyrotation.ledger import Ledger
+from keyrotation.model import Action
+from keyrotation.observability import logger
+
+
+def action_context(event: dict[str, Any]) -> tuple[Context, Action]:
+    run, account, action = Run.from_event(event), Account.from_event(event), action_from_event(event)
+    logger.append_keys(
+        account_id=account.account_id, run_id=run.run_id, user=action.user_name, key_id=action.key_id, action=action.type.value
+    )
+    lifecycle = LifecycleConfig.from_env()
+    context = Context(
+        account=account,
+        run=run,
+        session=member_session(account.account_id, run.run_id),
+        ledger=Ledger(config.ledger_table()),
+        config=lifecycle,
+    )
+    return context, action

@@ -1,0 +1,214 @@
+"""The ledger: one DynamoDB table that is both the run record and the audit trail.
+
+Two families of items share the table (``pk``/``sk`` strings):
+
+==========================  ====================================================  ======================
+pk                          sk                                                    what
+==========================  ====================================================  ======================
+``RUN#<runId>``             ``ACCOUNT#<accountId>``                               the account's result
+``RUN#<runId>``             ``ACCOUNT#<accountId>#ACTION#<user>#<keyId>#<type>``  one key action
+``RUN#<runId>``             ``ACCOUNT#<accountId>#NOTICE#<user>#<keyId>#<kind>``  a warning, exemption...
+``RUN#<runId>``             ``ACCOUNT#<accountId>#EMAIL#<recipient>``             one email sent or not
+``DELIVERY#<accountId>``    ``USER#<userName>``                                   what the user was given
+==========================  ====================================================  ======================
+
+Run items expire (``expiresAt``, a DynamoDB TTL attribute) after
+:data:`RUN_RETENTION_DAYS`; delivery items live as long as the user's keys.
+No item ever holds a secret access key.
+
+Example:
+    >>> ledger = Ledger("my-ledger-table")                                # doctest: +SKIP
+    >>> ledger.record_account("run-1", "111122223333", status="SUCCEEDED")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from keyrotation import clock, naming
+from keyrotation.aws import client, translate_errors
+from keyrotation.model import Action, Delivery, Notice
+from keyrotation.paging import items
+
+RUN_RETENTION_DAYS = 400
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def _to_item(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _serializer.serialize(value) for name, value in values.items() if value is not None}
+
+
+def _from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _deserializer.deserialize(value) for name, value in item.items()}
+
+
+class Ledger:
+    def __init__(self, table_name: str, dynamodb: Any | None = None) -> None:
+        self.table_name = table_name
+        self._db = dynamodb or client("dynamodb")
+
+    # -- run records ---------------------------------------------------------------------
+
+    def record_account(self, run_id: str, account_id: str, **fields: Any) -> None:
+        self._update(naming.run_pk(run_id), naming.account_sk(account_id), {"accountId": account_id, **fields})
+
+    def record_action(self, run_id: str, account_id: str, action: Action, **fields: Any) -> None:
+        """Create or update the item of one key action (``status``: planned, done, skipped, failed)."""
+        sk = naming.action_sk(account_id, action.user_name, action.key_id, action.type.value)
+        values = {"accountId": account_id, "kind": "action", **action.to_json(), **fields}
+        self._update(naming.run_pk(run_id), sk, values)
+
+    def record_notice(self, run_id: str, account_id: str, notice: Notice, **fields: Any) -> None:
+        sk = naming.notice_sk(account_id, notice.user_name, notice.key_id, notice.kind.value)
+        values = {
+            "accountId": account_id,
+            "kind": "notice",
+            "type": notice.kind.value,
+            "userName": notice.user_name,
+            "keyId": notice.key_id,
+            "detail": notice.detail,
+            "due": clock.to_iso(notice.due) if notice.due else None,
+            **fields,
+        }
+        self._update(naming.run_pk(run_id), sk, values)
+
+    def record_email(self, run_id: str, account_id: str, recipient: str, **fields: Any) -> None:
+        values = {"accountId": account_id, "kind": "email", "recipient": recipient, **fields}
+        self._update(naming.run_pk(run_id), naming.email_sk(account_id, recipient), values)
+
+    def run_items(self, run_id: str, account_id: str | None = None) -> list[dict[str, Any]]:
+        """Every item of a run, or of one account in that run."""
+        condition = "pk = :pk"
+        values: dict[str, Any] = {":pk": naming.run_pk(run_id)}
+        if account_id is not None:
+            condition += " AND begins_with(sk, :prefix)"
+            values[":prefix"] = naming.account_sk(account_id)
+        return [
+            _from_item(item)
+            for item in items(
+                self._db,
+                "query",
+                "Items",
+                TableName=self.table_name,
+                KeyConditionExpression=condition,
+                ExpressionAttributeValues=_to_item(values),
+                ConsistentRead=True,
+            )
+        ]
+
+    # -- delivery records ----------------------------------------------------------------
+
+    def deliveries(self, account_id: str) -> dict[str, Delivery]:
+        """What each user of the account was given, by user name."""
+        found = items(
+            self._db,
+            "query",
+            "Items",
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=_to_item({":pk": naming.delivery_pk(account_id)}),
+            ConsistentRead=True,
+        )
+        records = (_from_item(item) for item in found)
+        return {record["userName"]: _delivery(record) for record in records}
+
+    def delivery(self, account_id: str, user_name: str) -> Delivery:
+        with translate_errors():
+            response = self._db.get_item(
+                TableName=self.table_name,
+                Key=_to_item({"pk": naming.delivery_pk(account_id), "sk": naming.delivery_sk(user_name)}),
+                ConsistentRead=True,
+            )
+        item = response.get("Item")
+        return _delivery(_from_item(item)) if item else Delivery()
+
+    def record_intent(self, account_id: str, user_name: str, run_id: str) -> None:
+        """Written just before CreateAccessKey: a key created from now on is ours until delivered."""
+        self._update_delivery(
+            account_id, user_name, {"pendingSince": clock.to_iso(clock.now()), "pendingRunId": run_id},
+            remove=("pendingKeyId",),
+        )
+
+    def record_created(self, account_id: str, user_name: str, key_id: str) -> None:
+        self._update_delivery(account_id, user_name, {"pendingKeyId": key_id})
+
+    def record_delivered(self, account_id: str, user_name: str, key_id: str, secret_arn: str) -> None:
+        values = {"deliveredKeyId": key_id, "deliveredAt": clock.to_iso(clock.now()), "secretArn": secret_arn}
+        self._update_delivery(account_id, user_name, values, remove=("pendingKeyId", "pendingSince", "pendingRunId"))
+
+    def clear_pending(self, account_id: str, user_name: str) -> None:
+        """The undelivered key is gone (discarded, or deleted by the function that created it)."""
+        self._update_delivery(account_id, user_name, {}, remove=("pendingKeyId", "pendingSince", "pendingRunId"))
+
+    def record_warned(self, account_id: str, user_name: str, marks: Iterable[tuple[str, str]]) -> None:
+        """Remember (key id, notice kind) pairs the user was told about, so each is told once."""
+        entries = {f"{key_id}#{kind}" for key_id, kind in marks}
+        if not entries:
+            return
+        with translate_errors():
+            self._db.update_item(
+                TableName=self.table_name,
+                Key=_to_item({"pk": naming.delivery_pk(account_id), "sk": naming.delivery_sk(user_name)}),
+                UpdateExpression="ADD warned :w SET userName = :u",
+                ExpressionAttributeValues={":w": {"SS": sorted(entries)}, ":u": {"S": user_name}},
+            )
+
+    # -- writing -------------------------------------------------------------------------
+
+    def _update_delivery(
+        self, account_id: str, user_name: str, values: Mapping[str, Any], remove: Iterable[str] = ()
+    ) -> None:
+        self._update(
+            naming.delivery_pk(account_id),
+            naming.delivery_sk(user_name),
+            {"userName": user_name, **values},
+            remove=remove,
+            expires=False,
+        )
+
+    def _update(
+        self,
+        pk: str,
+        sk: str,
+        values: Mapping[str, Any],
+        remove: Iterable[str] = (),
+        expires: bool = True,
+    ) -> None:
+        values = {name: value for name, value in values.items() if value is not None}
+        values["updatedAt"] = clock.to_iso(clock.now())
+        if expires:
+            values["expiresAt"] = int((clock.now() + clock.days(RUN_RETENTION_DAYS)).timestamp())
+        names = {f"#a{i}": name for i, name in enumerate(values)}
+        placeholders = {f":v{i}": value for i, value in enumerate(values.values())}
+        expression = "SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values)))
+        removed = list(remove)
+        if removed:
+            names.update({f"#r{i}": name for i, name in enumerate(removed)})
+            expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removed)))
+        with translate_errors():
+            self._db.update_item(
+                TableName=self.table_name,
+                Key=_to_item({"pk": pk, "sk": sk}),
+                UpdateExpression=expression,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_to_item(placeholders),
+            )
+
+
+def _delivery(record: Mapping[str, Any]) -> Delivery:
+    pending_since = record.get("pendingSince")
+    warned = set()
+    for entry in record.get("warned", set()):
+        key_id, _, kind = str(entry).rpartition("#")
+        warned.add((key_id, kind))
+    return Delivery(
+        delivered_key_id=record.get("deliveredKeyId"),
+        pending_key_id=record.get("pendingKeyId"),
+        pending_since=clock.from_iso(pending_since) if pending_since else None,
+        warned=frozenset(warned),
+    )

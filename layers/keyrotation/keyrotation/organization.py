@@ -1,0 +1,114 @@
+"""Which accounts a run covers, and the execution input that can narrow it.
+
+Execution input (all optional)::
+
+    {"accounts": ["111122223333", ...], "dryRun": true}
+
+An account id that is malformed, not an ACTIVE member of the organization, or
+excluded by the stack's parameters fails the run before any account is touched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from keyrotation.config import ScopeConfig
+from keyrotation.errors import AlreadyRunning, InvalidInput
+from keyrotation.events import Account
+from keyrotation.paging import items
+
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_INPUT_FIELDS = frozenset({"accounts", "dryRun"})
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    accounts: tuple[str, ...] | None = None
+    dry_run: bool = False
+
+
+def parse_request(document: Any) -> RunRequest:
+    """Validate the execution input; raise :class:`InvalidInput` naming what is wrong."""
+    if document is None:
+        return RunRequest()
+    if not isinstance(document, dict):
+        raise InvalidInput(f"execution input must be a JSON object, got {type(document).__name__}")
+    unknown = sorted(set(document) - _INPUT_FIELDS)
+    if unknown:
+        raise InvalidInput(f"unknown execution input field(s): {', '.join(unknown)}; allowed: accounts, dryRun")
+    dry_run = document.get("dryRun", False)
+    if not isinstance(dry_run, bool):
+        raise InvalidInput(f"dryRun must be true or false, got {dry_run!r}")
+    accounts = document.get("accounts")
+    if accounts is None:
+        return RunRequest(dry_run=dry_run)
+    if not isinstance(accounts, list) or not accounts:
+        raise InvalidInput("accounts must be a non-empty list of 12-digit account ids")
+    malformed = [repr(account) for account in accounts if not isinstance(account, str) or not _ACCOUNT_ID.match(account)]
+    if malformed:
+        raise InvalidInput(f"malformed account id(s) in input: {', '.join(malformed)}")
+    return RunRequest(accounts=tuple(dict.fromkeys(accounts)), dry_run=dry_run)
+
+
+def _account(record: dict[str, Any]) -> Account:
+    return Account(account_id=record["Id"], name=record.get("Name", ""), email=record.get("Email", ""))
+
+
+def _accounts_under(org: Any, parent_id: str) -> Iterator[dict[str, Any]]:
+    yield from items(org, "list_accounts_for_parent", "Accounts", ParentId=parent_id)
+    for unit in items(org, "list_organizational_units_for_parent", "OrganizationalUnits", ParentId=parent_id):
+        yield from _accounts_under(org, unit["Id"])
+
+
+def accounts_in_scope(org: Any, scope: ScopeConfig) -> list[Account]:
+    """ACTIVE accounts, minus excluded ones, limited to ``include_ous`` (with child OUs) when set."""
+    if scope.include_ous:
+        records: dict[str, dict[str, Any]] = {}
+        for unit in sorted(scope.include_ous):
+            records.update({record["Id"]: record for record in _accounts_under(org, unit)})
+        found = records.values()
+    else:
+        found = items(org, "list_accounts", "Accounts")
+    accounts = [
+        _account(record)
+        for record in found
+        if record.get("Status", record.get("State")) == "ACTIVE" and record["Id"] not in scope.exclude_accounts
+    ]
+    return sorted(accounts, key=lambda account: account.account_id)
+
+
+def select(in_scope: list[Account], request: RunRequest, scope: ScopeConfig) -> list[Account]:
+    """The accounts of this run: all in scope, or exactly those the input names."""
+    if request.accounts is None:
+        return in_scope
+    by_id = {account.account_id: account for account in in_scope}
+    excluded = [account for account in request.accounts if account in scope.exclude_accounts]
+    if excluded:
+        raise InvalidInput(f"account(s) excluded by ExcludeAccounts: {', '.join(excluded)}")
+    missing = [account for account in request.accounts if account not in by_id]
+    if missing:
+        raise InvalidInput(
+            f"account(s) not an ACTIVE member of the organization in scope: {', '.join(missing)}"
+        )
+    return [by_id[account] for account in request.accounts]
+
+
+def ensure_only_run(stepfunctions: Any, state_machine_arn: str, execution_name: str) -> None:
+    """Fail unless this is the oldest RUNNING execution of the state machine.
+
+    Of two executions started together, the later one (by start time, then
+    name) fails, so exactly one goes on.
+    """
+    running = list(items(stepfunctions, "list_executions", "executions", stateMachineArn=state_machine_arn, statusFilter="RUNNING"))
+    me = next((execution for execution in running if execution["name"] == execution_name), None)
+    for other in running:
+        if other["name"] == execution_name:
+            continue
+        if me is None or (other["startDate"], other["name"]) < (me["startDate"], me["name"]):
+            raise AlreadyRunning(
+                f"execution {other['name']} of this state machine is still running; "
+                "this one stops without changing anything"
+            )
