@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import warnings
@@ -69,17 +70,19 @@ class LocalAws:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        _ADMIN.clear()
+        _CLIENTS.clear()
         lambdas.REGISTRY.reset()
         awslike.FAULTS.clear()
         self._stack.close()
 
     def client(self, service: str, account_id: str | None = None) -> Any:
-        if account_id is None or account_id == self.deployment_account:
-            return boto3.client(service, region_name=REGION)
-        return admin_session(account_id).client(service, region_name=REGION)
+        return admin_client(service, account_id or self.deployment_account)
 
-    def deploy(self, parameters: Mapping[str, str] | None = None, template: Path | None = None) -> Stack:
-        return deploy(template or cfn.REPO / "template.yaml", dict(parameters or {}))
+    def deploy(
+        self, parameters: Mapping[str, str] | None = None, template: Path | None = None, stack_name: str = STACK_NAME
+    ) -> Stack:
+        return deploy(template or cfn.REPO / "template.yaml", dict(parameters or {}), stack_name)
 
 
 @contextmanager
@@ -98,18 +101,49 @@ def _env(name: str, value: str | None) -> Iterator[None]:
             os.environ[name] = saved
 
 
-def admin_session(account_id: str) -> boto3.Session:
-    """A session in a member account, as its administrator (used to seed it, never by the product)."""
-    sts = boto3.client("sts", region_name=REGION)
-    credentials = sts.assume_role(
-        RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole", RoleSessionName="seed"
-    )["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=REGION,
-    )
+@functools.cache
+def _shared_session() -> boto3.Session:
+    return boto3.Session(region_name=REGION)
+
+
+@dataclass(frozen=True)
+class AdminSession:
+    """Clients in a member account, as its administrator (used to seed it, never by the product)."""
+
+    credentials: dict[str, str]
+
+    def client(self, service: str, region_name: str = REGION) -> Any:
+        return _shared_session().client(
+            service,
+            region_name=region_name,
+            aws_access_key_id=self.credentials["AccessKeyId"],
+            aws_secret_access_key=self.credentials["SecretAccessKey"],
+            aws_session_token=self.credentials["SessionToken"],
+        )
+
+
+_ADMIN: dict[str, AdminSession] = {}
+_CLIENTS: dict[tuple[str, str], Any] = {}
+
+
+def admin_session(account_id: str) -> AdminSession:
+    if account_id not in _ADMIN:
+        sts = _shared_session().client("sts")
+        credentials = sts.assume_role(
+            RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole", RoleSessionName="seed"
+        )["Credentials"]
+        _ADMIN[account_id] = AdminSession(credentials)
+    return _ADMIN[account_id]
+
+
+def admin_client(service: str, account_id: str) -> Any:
+    """A cached client in ``account_id`` (the deployment account's own when it is that one)."""
+    if (service, account_id) not in _CLIENTS:
+        if account_id == DEFAULT_ACCOUNT_ID:
+            _CLIENTS[(service, account_id)] = _shared_session().client(service)
+        else:
+            _CLIENTS[(service, account_id)] = admin_session(account_id).client(service)
+    return _CLIENTS[(service, account_id)]
 
 
 # -- the stack ----------------------------------------------------------------------------------
@@ -141,22 +175,23 @@ class Stack:
     resources: dict[str, str]  # logical id -> physical id
     functions: dict[str, lambdas.FunctionSpec] = field(default_factory=dict)
     definition: dict[str, Any] = field(default_factory=dict)
+    _account_workflow_arn: str | None = None
 
     @property
     def state_machine_arn(self) -> str:
         return self.outputs["StateMachineArn"]
 
     def start(self, document: Any = None, name: str | None = None) -> str:
-        sfn = boto3.client("stepfunctions", region_name=REGION)
+        sfn = admin_client("stepfunctions", DEFAULT_ACCOUNT_ID)
         name = name or f"run-{datetime.now().strftime('%Y%m%dT%H%M%S')}-{os.urandom(3).hex()}"
         return str(
-            sfn.start_execution(stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(document or {}))[
+            sfn.start_execution(stateMachineArn=self.state_machine_arn, name=name, input=json.dumps({} if document is None else document))[
                 "executionArn"
             ]
         )
 
     def wait(self, execution_arn: str, timeout: float = 300.0) -> Execution:
-        sfn = boto3.client("stepfunctions", region_name=REGION)
+        sfn = admin_client("stepfunctions", DEFAULT_ACCOUNT_ID)
         deadline = time.monotonic() + timeout
         while True:
             described = sfn.describe_execution(executionArn=execution_arn)
@@ -180,6 +215,34 @@ class Stack:
     def run(self, document: Any = None, name: str | None = None, timeout: float = 300.0) -> Execution:
         return self.wait(self.start(document, name), timeout)
 
+    def account_workflow(self) -> str:
+        """The Distributed Map's ItemProcessor of the real ASL, as a state machine of its own.
+
+        moto does not expose the history of a Map Run's child executions; running the same
+        definition standalone gives tests the per-account history to assert on.
+        """
+        if self._account_workflow_arn is None:
+            processor = dict(self.definition["States"]["ProcessAccounts"]["ItemProcessor"])
+            processor.pop("ProcessorConfig", None)
+            sfn = admin_client("stepfunctions", DEFAULT_ACCOUNT_ID)
+            role = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/{self.name}-account-workflow"
+            self._account_workflow_arn = sfn.create_state_machine(
+                name=f"{self.name}-account-workflow", definition=json.dumps(processor), roleArn=role
+            )["stateMachineArn"]
+        return self._account_workflow_arn
+
+    def run_account(self, account_id: str, run_id: str = "run-1", dry_run: bool = False, email: str = "") -> Execution:
+        """One account through the per-account workflow, with the input the Map would give it."""
+        document = {
+            "account": {"id": account_id, "name": account_id, "email": email or f"{account_id}@example.com"},
+            "run": {"runId": run_id, "dryRun": dry_run, "startedAt": datetime.now().isoformat(),
+                    "maxConcurrency": 1, "expiresAt": "4102444800"},
+        }
+        sfn = admin_client("stepfunctions", DEFAULT_ACCOUNT_ID)
+        name = f"{run_id}-{account_id}-{os.urandom(3).hex()}"
+        arn = sfn.start_execution(stateMachineArn=self.account_workflow(), name=name, input=json.dumps(document))
+        return self.wait(arn["executionArn"])
+
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         """Call one function directly, as Lambda would; raise if it raised."""
         result, error = lambdas.REGISTRY.invoke(self.functions[logical_id], event)
@@ -191,7 +254,7 @@ class Stack:
         from boto3.dynamodb.types import TypeDeserializer
 
         deserializer = TypeDeserializer()
-        db = boto3.client("dynamodb", region_name=REGION)
+        db = admin_client("dynamodb", DEFAULT_ACCOUNT_ID)
         found = []
         for page in db.get_paginator("scan").paginate(TableName=self.outputs["LedgerTableName"]):
             found += [{k: deserializer.deserialize(v) for k, v in item.items()} for item in page["Items"]]
@@ -258,7 +321,7 @@ _LAYER_PATHS: dict[str, Path] = {}
 def _create_bucket(stack: Stack, logical_id: str, properties: dict[str, Any], resource: dict[str, Any],
                    resolver: cfn.Resolver, base: Path) -> None:
     name = properties.get("BucketName") or _physical(stack, logical_id, 63).lower()
-    boto3.client("s3", region_name=REGION).create_bucket(Bucket=name)
+    admin_client("s3", DEFAULT_ACCOUNT_ID).create_bucket(Bucket=name)
     stack.resources[logical_id] = name
     resolver.refs[logical_id] = name
     resolver.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
@@ -268,7 +331,7 @@ def _create_table(stack: Stack, logical_id: str, properties: dict[str, Any], res
                   resolver: cfn.Resolver, base: Path) -> None:
     props = resolver.resolve(properties)
     name = props.get("TableName") or _physical(stack, logical_id, 255)
-    db = boto3.client("dynamodb", region_name=REGION)
+    db = admin_client("dynamodb", DEFAULT_ACCOUNT_ID)
     table = db.create_table(
         TableName=name,
         AttributeDefinitions=props["AttributeDefinitions"],
@@ -286,7 +349,7 @@ def _create_log_group(stack: Stack, logical_id: str, properties: dict[str, Any],
                       resolver: cfn.Resolver, base: Path) -> None:
     props = resolver.resolve(properties)
     name = props["LogGroupName"]
-    boto3.client("logs", region_name=REGION).create_log_group(logGroupName=name)
+    admin_client("logs", DEFAULT_ACCOUNT_ID).create_log_group(logGroupName=name)
     stack.resources[logical_id] = name
     resolver.refs[logical_id] = name
     resolver.attributes[(logical_id, "Arn")] = f"arn:aws:logs:{REGION}:{DEFAULT_ACCOUNT_ID}:log-group:{name}:*"
@@ -294,7 +357,7 @@ def _create_log_group(stack: Stack, logical_id: str, properties: dict[str, Any],
 
 def _role(stack: Stack, logical_id: str, service: str, policies: list[Any], resolver: cfn.Resolver,
           path: str = "/") -> str:
-    iam = boto3.client("iam", region_name=REGION)
+    iam = admin_client("iam", DEFAULT_ACCOUNT_ID)
     trust = {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
     name = _physical(stack, f"{logical_id}Role")
@@ -321,7 +384,7 @@ def _create_function(stack: Stack, logical_id: str, properties: dict[str, Any], 
     role = _role(stack, logical_id, "lambda.amazonaws.com", properties.get("Policies", []), resolver,
                  props.get("RolePath", "/"))
     environment = {key: str(value) for key, value in props.get("Environment", {}).get("Variables", {}).items()}
-    created = boto3.client("lambda", region_name=REGION).create_function(
+    created = admin_client("lambda", DEFAULT_ACCOUNT_ID).create_function(
         FunctionName=name,
         Runtime=props["Runtime"],
         Role=role,
@@ -357,11 +420,11 @@ def _create_state_machine(stack: Stack, logical_id: str, properties: dict[str, A
         text = text.replace("${" + key + "}", str(value))
     definition = json.loads(text)
     role = _role(stack, logical_id, "states.amazonaws.com", properties.get("Policies", []), resolver)
-    sfn = boto3.client("stepfunctions", region_name=REGION)
+    sfn = admin_client("stepfunctions", DEFAULT_ACCOUNT_ID)
     name = props.get("Name") or _physical(stack, logical_id, 80)
     arn = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=role,
                                    type=props.get("Type", "STANDARD"))["stateMachineArn"]
-    events = boto3.client("events", region_name=REGION)
+    events = admin_client("events", DEFAULT_ACCOUNT_ID)
     for event_id, event in properties.get("Events", {}).items():
         event_props = resolver.resolve(event["Properties"])
         if event["Type"] == "Schedule":

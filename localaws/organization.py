@@ -12,7 +12,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iam.models import AccessKeyLastUsed, iam_backends
 
 from localaws import cfn
-from localaws.environment import REGION, admin_session
+from localaws.environment import REGION, admin_client
 
 MEMBER_ROLE_TEMPLATE = cfn.REPO / "member-account" / "role.yaml"
 
@@ -34,7 +34,7 @@ def create_organization(names: list[str], ous: dict[str, list[str]] | None = Non
 
     ``ous`` maps an OU name (``"Parent/Child"`` nests) to the account names placed in it.
     """
-    org_client = boto3.client("organizations", region_name=REGION)
+    org_client = admin_client("organizations", DEFAULT_ACCOUNT_ID)
     description = org_client.create_organization(FeatureSet="ALL")["Organization"]
     root_id = org_client.list_roots()["Roots"][0]["Id"]
     organization = Organization(id=description["Id"], root_id=root_id, management_account=DEFAULT_ACCOUNT_ID)
@@ -58,9 +58,7 @@ def create_organization(names: list[str], ous: dict[str, list[str]] | None = Non
 
 
 def iam_client(account_id: str) -> Any:
-    if account_id == DEFAULT_ACCOUNT_ID:
-        return boto3.client("iam", region_name=REGION)
-    return admin_session(account_id).client("iam", region_name=REGION)
+    return admin_client("iam", account_id)
 
 
 def deploy_member_role(account_id: str, organization: Organization, role_name: str = "IAMKeyRotationMemberRole") -> str:
@@ -144,4 +142,4 @@ def backdate(account_id: str, key_id: str, seed: KeySeed, now: datetime | None =
 
 
 def verify_sender(address: str) -> None:
-    boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress=address)
+    admin_client("ses", DEFAULT_ACCOUNT_ID).verify_email_identity(EmailAddress=address)

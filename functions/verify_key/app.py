@@ -10,7 +10,6 @@ Event: ``{"action", "account", "run", "created": {"newKeyId", "versionId"}}``. R
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from keyrotation import actions
@@ -22,5 +21,4 @@ from keyrotation.observability import handler
 @handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     ctx, action = action_context(event)
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    return actions.verify_new_key(ctx, action, Created.from_event(event), region)
+    return actions.verify_new_key(ctx, action, Created.from_event(event))

@@ -13,11 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
 from keyrotation import clock, naming, policy, secrets
-from keyrotation.aws import client, error_code, member_role_arn, translate_errors
+from keyrotation.aws import MemberSession, client, error_code, member_role_arn, translate_errors
 from keyrotation.config import LifecycleConfig
 from keyrotation.errors import DeliveryFailed, KeyNotYetValid, NoFreeKeySlot, UnsafeAction
 from keyrotation.events import Account, Created, Run
@@ -33,7 +32,7 @@ class Context:
 
     account: Account
     run: Run
-    session: boto3.Session
+    session: MemberSession
     ledger: Ledger
     config: LifecycleConfig
 
@@ -121,7 +120,7 @@ def create_replacement(ctx: Context, action: Action) -> dict[str, Any]:
     return {"status": "created", "newKeyId": new_key_id, "versionId": version_id}
 
 
-def verify_new_key(ctx: Context, action: Action, created: Created, region: str) -> dict[str, Any]:
+def verify_new_key(ctx: Context, action: Action, created: Created) -> dict[str, Any]:
     """Sign STS GetCallerIdentity with the new key, read back from the secret. Raises KeyNotYetValid."""
     iam = ctx.iam
     with translate_errors():
@@ -131,12 +130,7 @@ def verify_new_key(ctx: Context, action: Action, created: Created, region: str) 
     try:
         if value.get("AccessKeyId") != created.new_key_id:
             raise DeliveryFailed(f"{name} version {created.version_id} does not hold key {created.new_key_id}")
-        sts = boto3.client(
-            "sts",
-            region_name=region,
-            aws_access_key_id=value["AccessKeyId"],
-            aws_secret_access_key=value["SecretAccessKey"],
-        )
+        sts = client("sts", MemberSession(ctx.account.account_id, value["AccessKeyId"], value["SecretAccessKey"]))
         try:
             arn = sts.get_caller_identity()["Arn"]
         except ClientError as error:

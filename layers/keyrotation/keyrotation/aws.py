@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import boto3
@@ -47,9 +48,37 @@ TRANSIENT_CODES = frozenset(
 _ASSUME_ROLE_REFUSALS = frozenset({"AccessDenied", "AccessDeniedException", "NoSuchEntity", "RegionDisabledException"})
 
 
-def client(service: str, session: boto3.Session | None = None) -> Any:
-    """A client with the project's timeouts and no hidden retries."""
-    return (session or boto3.Session()).client(service, config=_CLIENT_CONFIG)
+@dataclass(frozen=True, repr=False)
+class MemberSession:
+    """Credentials in a member account (the role's, or a new key being verified). ``repr`` hides them."""
+
+    account_id: str
+    access_key_id: str
+    secret_access_key: str
+    session_token: str | None = None
+
+
+@functools.cache
+def _base_session() -> boto3.Session:
+    # One session per process: creating a session re-reads botocore's service models (slow).
+    return boto3.Session()
+
+
+def region() -> str:
+    return str(_base_session().region_name or "us-east-1")
+
+
+def client(service: str, session: MemberSession | None = None) -> Any:
+    """A client with the project's timeouts and no hidden retries; in a member account if ``session``."""
+    if session is None:
+        return _base_session().client(service, config=_CLIENT_CONFIG)
+    return _base_session().client(
+        service,
+        config=_CLIENT_CONFIG,
+        aws_access_key_id=session.access_key_id,
+        aws_secret_access_key=session.secret_access_key,
+        aws_session_token=session.session_token,
+    )
 
 
 def error_code(error: ClientError) -> str:
@@ -60,14 +89,14 @@ def member_role_arn(account_id: str, partition: str = "aws") -> str:
     return f"arn:{partition}:iam::{account_id}:role/{config.member_role_name()}"
 
 
-def member_session(account_id: str, run_id: str) -> boto3.Session:
+def member_session(account_id: str, run_id: str) -> MemberSession:
     """A session in ``account_id`` through the member-account role.
 
     Raises :class:`MemberRoleUnavailable`, naming the role and the account, when
     the role is missing or does not trust us.
     """
     sts = client("sts")
-    partition = boto3.Session().get_partition_for_region(sts.meta.region_name)
+    partition = _base_session().get_partition_for_region(sts.meta.region_name)
     role_arn = member_role_arn(account_id, partition)
     try:
         with translate_errors():
@@ -79,11 +108,11 @@ def member_session(account_id: str, run_id: str) -> boto3.Session:
                 "role there (member-account/role.yaml) or exclude the account"
             ) from None
         raise
-    return boto3.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=sts.meta.region_name,
+    return MemberSession(
+        account_id=account_id,
+        access_key_id=credentials["AccessKeyId"],
+        secret_access_key=credentials["SecretAccessKey"],
+        session_token=credentials["SessionToken"],
     )
 
 

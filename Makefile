@@ -1,0 +1,56 @@
+# Everything runs here, with no AWS account and no Docker.
+#   make demo    - the product's daily job on an in-memory AWS organization
+#   make test    - the whole suite (unit, state machine, lint, sam build)
+#   make bench   - speed and cost figures
+#   make preview - every email template rendered into preview/
+
+PYTHON ?= python3.11
+VENV := .venv
+SAM_VENV := .venv-sam
+PY := $(VENV)/bin/python
+SAM := $(SAM_VENV)/bin/sam
+PYTEST_WORKERS ?= 2
+
+.PHONY: venv sam-venv demo test unit statemachine lint build bench preview clean
+
+venv: $(VENV)/.installed
+sam-venv: $(SAM_VENV)/.installed
+
+$(VENV)/.installed: requirements-dev.txt layers/keyrotation/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(SAM_VENV)/.installed: requirements-sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
+	touch $@
+
+demo: venv
+	$(PY) scripts/demo.py
+
+test: venv sam-venv
+	SAM_CLI=$(abspath $(SAM)) $(PY) -m pytest -n $(PYTEST_WORKERS) -q
+
+unit: venv
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -q tests/unit
+
+statemachine: venv
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -q -m statemachine
+
+lint: venv sam-venv
+	SAM_CLI=$(abspath $(SAM)) $(PY) -m pytest -q tests/test_lint.py
+
+build: sam-venv
+	$(SAM) build --template-file template.yaml --build-dir build/sam
+
+bench: venv
+	$(PY) scripts/bench.py
+
+preview: venv
+	$(PY) scripts/preview_emails.py
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) build preview .aws-sam
