@@ -80,10 +80,9 @@ class Registry:
         record = Invocation(spec.logical_id, event)
         with self.lock:
             self.invocations.append(record)
-            saved = dict(os.environ)
-            os.environ.update(spec.environment)
-            os.environ.update(_runtime_variables(spec))
-            os.environ.update(self.overrides)
+            environment = {**spec.environment, **_runtime_variables(spec), **self.overrides}
+            saved = {name: os.environ.get(name) for name in environment}
+            os.environ.update(environment)
             try:
                 for hook in list(self.before_invoke):
                     hook(spec, event)
@@ -93,8 +92,12 @@ class Registry:
             except Exception as error:  # noqa: BLE001 - this is Lambda's runtime: it reports every error
                 record.error = (type(error).__name__, str(error))
             finally:
-                os.environ.clear()
-                os.environ.update(saved)
+                # Put back only what changed: other threads (moto's interpreter) read the environment.
+                for name, value in saved.items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value
         return record.result, record.error
 
     def _module(self, spec: FunctionSpec) -> ModuleType:
