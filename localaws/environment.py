@@ -62,7 +62,7 @@ class LocalAws:
         if self._fast_retries:
             self._stack.enter_context(awslike.fast_retries())
         if self._quiet:
-            lambdas.REGISTRY.overrides.update({"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"})
+            lambdas.REGISTRY.quiet = True
             for name in ("moto", "botocore", "aws_lambda_powertools"):
                 logging.getLogger(name).setLevel(logging.CRITICAL)
             self._stack.enter_context(warnings.catch_warnings())

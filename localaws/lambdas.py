@@ -11,7 +11,9 @@ Handlers run one at a time (a lock), because the environment is per process.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import json
 import os
 import sys
@@ -56,6 +58,8 @@ class Registry:
     before_invoke: list[Callable[[FunctionSpec, dict[str, Any]], None]] = field(default_factory=list)
     # Environment applied over every function's own (e.g. quieter logs for the demo).
     overrides: dict[str, str] = field(default_factory=dict)
+    # Swallow what handlers print (JSON logs, EMF metrics): the demo and bench want a readable screen.
+    quiet: bool = False
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def add(self, spec: FunctionSpec) -> None:
@@ -74,6 +78,7 @@ class Registry:
         self.invocations.clear()
         self.before_invoke.clear()
         self.overrides.clear()
+        self.quiet = False
 
     def invoke(self, spec: FunctionSpec, event: dict[str, Any]) -> tuple[Any, tuple[str, str] | None]:
         """Run the handler; return (result, None) or (None, (errorType, errorMessage))."""
@@ -88,7 +93,8 @@ class Registry:
                     hook(spec, event)
                 module = self._module(spec)
                 function = getattr(module, spec.handler.rsplit(".", 1)[1])
-                record.result = function(event, LambdaContext.for_spec(spec))
+                with contextlib.redirect_stdout(io.StringIO()) if self.quiet else contextlib.nullcontext():
+                    record.result = function(event, LambdaContext.for_spec(spec))
             except Exception as error:  # noqa: BLE001 - this is Lambda's runtime: it reports every error
                 record.error = (type(error).__name__, str(error))
             finally:
