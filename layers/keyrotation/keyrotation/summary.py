@@ -65,6 +65,7 @@ def summarize(
             "deferred": notices["deferred"],
             "invalidTags": notices["invalid-tag"],
             "exemptionsExpiring": notices["exemption-expiring"],
+            "notificationFailures": sum(1 for result in results.values() if result.get("notifyError")),
         },
     }
     return summary, [failure["accountId"] for failure in failures]
