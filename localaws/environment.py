@@ -62,7 +62,8 @@ class LocalAws:
         if self._fast_retries:
             self._stack.enter_context(awslike.fast_retries())
         if self._quiet:
-            lambdas.REGISTRY.quiet = True
+            lambdas.REGISTRY.quiet = True  # metrics (EMF) go to stdout
+            lambdas.REGISTRY.overrides["POWERTOOLS_LOG_LEVEL"] = "ERROR"  # the Logger keeps its own stream
             for name in ("moto", "botocore", "aws_lambda_powertools"):
                 logging.getLogger(name).setLevel(logging.CRITICAL)
             self._stack.enter_context(warnings.catch_warnings())
