@@ -61,12 +61,17 @@ class Delivery:
     be recorded; any key created at or after ``pending_since`` is then the
     product's undelivered key.
     ``warned``: the (key id, notice kind) pairs the user was already told about.
+    ``disabled``: (key id, when) for each key the product itself set Inactive,
+    recorded by the disable function. The policy deletes such a key no sooner
+    than DeletePeriodDays - InactivePeriodDays calendar days after that day, so
+    a key that was in use is never disabled and deleted on the same day.
     """
 
     delivered_key_id: str | None = None
     pending_key_id: str | None = None
     pending_since: datetime | None = None
     warned: frozenset[tuple[str, str]] = frozenset()
+    disabled: frozenset[tuple[str, datetime]] = frozenset()
 
 
 @dataclass(frozen=True)

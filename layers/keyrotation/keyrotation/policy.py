@@ -1,0 +1,870 @@
+"""The life of an IAM access key, decided by pure functions.
+
+This module is the whole key-lifecycle policy. Given one user's keys, tags and
+groups, what the product delivered to that user before, the time and the
+schedule, it says what to do with the user's keys today. Nothing here calls
+AWS, reads the clock or keeps state: ``now`` is a parameter, so every decision
+can be replayed and tested.
+
+With the default schedule (R = rotation_days = 75, I = inactive_days = 90,
+D = delete_days = 100, W = warning_days = 7) a key lives like this::
+
+    day   0  key A is created and delivered to the user's secret
+    day  75  A is R days old: ROTATE A (key B is created and delivered)
+    day  83  DISABLE_SOON notice: A will be disabled on day 90
+    day  90  A is I days old (and B is I-R = 15 days old): DISABLE A
+    day 100  A is D days old (and B is D-R = 25 days old): DELETE A
+    day 150  B is R days old: ROTATE B, and so on.
+
+Words used throughout:
+
+- An **undelivered** key is one the product created for a rotation that never
+  reached the user's secret. Nobody holds its secret; it is discarded.
+- Every other key is a **readable** key: its secret is in the user's secret
+  (the delivered key) or the user made it by hand (or had it before the
+  product was installed).
+- The **current** key is the newest Active readable key: the one the user is
+  meant to use. Only the current key is ever rotated.
+- A **retired** key is a readable key older than the current key. It is
+  disabled on :func:`disable_on` and deleted on :func:`delete_on`.
+- A **spare** key is an Inactive readable key that no newer Active key
+  replaces (a lone Inactive key, or an Inactive key newer than the current
+  key). It is deleted once it is D days old.
+
+Safety rules that hold for every input (proved by
+``tests/unit/test_policy_properties.py``):
+
+1. DELETE is only planned for a key that is Inactive, or for an undelivered
+   key right after its DISABLE. A readable key that is Active when the run
+   starts is never deleted in that run.
+2. ROTATE is only planned when the user will have a single key when it runs,
+   so nobody ever needs a third key.
+3. DISABLE is only planned for an undelivered key, or for a retired key whose
+   replacement is Active: a user who has an Active readable key keeps one.
+4. A retired key is disabled no sooner than I-R days and deleted no sooner
+   than D-R days after its replacement was created, and a key the product
+   disabled is deleted no sooner than D-I calendar days after that day.
+5. Bad input changes nothing: an unreadable exemption tag, more than two
+   keys, or an unfinished rotation whose key cannot be told apart from the
+   user's own key yields notices and no action.
+6. The plan is a fixed point: carrying out its actions one at a time, each
+   is still the first action :func:`decide` wants on the state it finds, and
+   after the last one :func:`decide` wants nothing more that day.
+
+How recently a key was used never changes a decision (IAM records usage only
+approximately, and a key unused for months may belong to a quarterly job); it
+is quoted in warnings and reasons so people can judge the impact.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from keyrotation.clock import age_days, days, parse_day
+from keyrotation.config import LifecycleConfig
+from keyrotation.model import (
+    AccessKey,
+    Action,
+    ActionType,
+    Decision,
+    Delivery,
+    Notice,
+    NoticeKind,
+    UserSnapshot,
+)
+
+#: IAM allows at most two access keys per user.
+MAX_KEYS_PER_USER = 2
+
+#: How long after ``Delivery.pending_since`` the product's own CreateAccessKey
+#: can have happened. The intent is recorded by the same Lambda invocation just
+#: before it calls CreateAccessKey, and an invocation lasts at most 15 minutes,
+#: so a key created later than this is not the product's.
+PENDING_WINDOW = timedelta(minutes=15)
+
+#: The key id under which user-level warnings are remembered in ``Delivery.warned``.
+USER_LEVEL_KEY_ID = ""
+
+_DATE_TAG_VALUE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits only, used with fullmatch
+_MAX_QUOTED_TAG_VALUE = 40
+
+
+# --------------------------------------------------------------------------
+# The schedule's dates
+# --------------------------------------------------------------------------
+
+
+def rotate_on(key: AccessKey, config: LifecycleConfig) -> datetime:
+    """When ``key`` is due for a replacement: R days after it was created.
+
+    Example:
+        >>> from keyrotation.model import AccessKey, KeyStatus
+        >>> key = AccessKey("AKIAOLD", KeyStatus.ACTIVE, datetime(2025, 1, 1, tzinfo=UTC))
+        >>> rotate_on(key, LifecycleConfig()).date()
+        datetime.date(2025, 3, 17)
+    """
+    return key.created + days(config.rotation_days)
+
+
+def disable_on(old: AccessKey, replacement: AccessKey, config: LifecycleConfig) -> datetime:
+    """When a retired key is disabled, given the newer Active key that replaces it.
+
+    I days after ``old`` was created, and never sooner than I-R days after
+    ``replacement`` was created, so a user always has I-R days to switch to
+    the new key, even when the rotation happened late.
+
+    Example:
+        >>> from keyrotation.model import AccessKey, KeyStatus
+        >>> old = AccessKey("AKIAOLD", KeyStatus.ACTIVE, datetime(2025, 1, 1, tzinfo=UTC))
+        >>> on_time = AccessKey("AKIANEW", KeyStatus.ACTIVE, datetime(2025, 3, 17, tzinfo=UTC))  # day 75
+        >>> disable_on(old, on_time, LifecycleConfig()).date()  # day 90
+        datetime.date(2025, 4, 1)
+        >>> late = AccessKey("AKIANEW", KeyStatus.ACTIVE, datetime(2025, 7, 20, tzinfo=UTC))  # day 200
+        >>> disable_on(old, late, LifecycleConfig()).date()  # day 215: 15 days after the late rotation
+        datetime.date(2025, 8, 4)
+    """
+    return max(
+        old.created + days(config.inactive_days),
+        replacement.created + days(config.disable_grace_days),
+    )
+
+
+def delete_on(old: AccessKey, replacement: AccessKey, config: LifecycleConfig) -> datetime:
+    """When a retired key is deleted (once Inactive), given the newer Active key that replaces it.
+
+    D days after ``old`` was created, and never sooner than D-R days after
+    ``replacement`` was created. It is always D-I days after :func:`disable_on`.
+
+    Example:
+        >>> from keyrotation.model import AccessKey, KeyStatus
+        >>> old = AccessKey("AKIAOLD", KeyStatus.INACTIVE, datetime(2025, 1, 1, tzinfo=UTC))
+        >>> on_time = AccessKey("AKIANEW", KeyStatus.ACTIVE, datetime(2025, 3, 17, tzinfo=UTC))  # day 75
+        >>> delete_on(old, on_time, LifecycleConfig()).date()  # day 100
+        datetime.date(2025, 4, 11)
+        >>> late = AccessKey("AKIANEW", KeyStatus.ACTIVE, datetime(2025, 7, 20, tzinfo=UTC))  # day 200
+        >>> delete_on(old, late, LifecycleConfig()).date()  # day 225: 25 days after the late rotation
+        datetime.date(2025, 8, 14)
+    """
+    return max(
+        old.created + days(config.delete_days),
+        replacement.created + days(config.delete_grace_days),
+    )
+
+
+def disabled_by_product_on(key: AccessKey, delivery: Delivery) -> datetime | None:
+    """When the product last set ``key`` Inactive, or None if it never did (or it was not recorded)."""
+    moments = [moment for key_id, moment in delivery.disabled if key_id == key.key_id]
+    return max(moments) if moments else None
+
+
+def quarantine_ends(key: AccessKey, delivery: Delivery, config: LifecycleConfig) -> datetime | None:
+    """The earliest deletion of a key the product disabled: D-I calendar days (UTC) after that day.
+
+    This is the gap between disabling and deleting on the normal schedule. It
+    also holds when a key is first disabled late (already older than D), so
+    its owner can notice and react before the key is gone for good. None when
+    the product never disabled the key.
+
+    Example:
+        >>> from keyrotation.model import AccessKey, KeyStatus
+        >>> key = AccessKey("AKIAOLD", KeyStatus.INACTIVE, datetime(2024, 1, 1, tzinfo=UTC))
+        >>> record = Delivery(disabled=frozenset({("AKIAOLD", datetime(2025, 6, 1, 14, 30, tzinfo=UTC))}))
+        >>> quarantine_ends(key, record, LifecycleConfig())
+        datetime.datetime(2025, 6, 11, 0, 0, tzinfo=datetime.timezone.utc)
+    """
+    disabled = disabled_by_product_on(key, delivery)
+    if disabled is None:
+        return None
+    return _start_of_day(disabled) + days(config.delete_days - config.inactive_days)
+
+
+def deletion_date(
+    key: AccessKey, replacement: AccessKey | None, delivery: Delivery, config: LifecycleConfig
+) -> datetime:
+    """When a readable Inactive key is deleted.
+
+    A retired key (``replacement`` is the newer Active key) on :func:`delete_on`;
+    a spare key (``replacement`` is None) once it is D days old; in both cases
+    not before :func:`quarantine_ends`.
+    """
+    if replacement is None:
+        scheduled = key.created + days(config.delete_days)
+    else:
+        scheduled = delete_on(key, replacement, config)
+    quarantine = quarantine_ends(key, delivery, config)
+    return scheduled if quarantine is None else max(scheduled, quarantine)
+
+
+# --------------------------------------------------------------------------
+# Exemptions
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Exemption:
+    """Whether a user is exempt from the lifecycle, and on what grounds.
+
+    ``exempt``: no key of the user is touched this run.
+    ``grounds``: what exempts the user, as words that follow the user's name.
+    ``last_day``: the last exempt day (UTC, inclusive) of a dated tag; None when
+    the exemption has no end or the user is not exempt.
+    ``tag_error``: why the exemption tag's value cannot be used, or None. A
+    user with a tag error is never exempt by the tag, and gets no action
+    either (see :func:`decide`).
+    """
+
+    exempt: bool
+    grounds: str | None = None
+    last_day: date | None = None
+    tag_error: str | None = None
+
+    @property
+    def ends(self) -> datetime | None:
+        """The first moment the user is no longer exempt: midnight UTC after ``last_day``."""
+        if self.last_day is None or self.last_day == date.max:
+            return None
+        return datetime.combine(self.last_day + timedelta(days=1), time(), tzinfo=UTC)
+
+
+def exemption(user: UserSnapshot, now: datetime, config: LifecycleConfig) -> Exemption:
+    """Read the user's exemption from its group membership and its exemption tag.
+
+    - Membership of ``config.exempt_group_name`` exempts, without end.
+    - Tag ``config.exempt_tag_key`` = ``true`` (any case) exempts, without end.
+    - Tag = a date ``YYYY-MM-DD`` exempts until the end of that day (UTC); a
+      past date exempts no more.
+    - Any other tag value is an error: not exempt, and reported.
+
+    Tag keys and group names are compared ignoring case, as IAM does (it does
+    not allow two tag keys or two group names that differ only in case).
+    Surrounding spaces in the tag value are ignored.
+
+    Example:
+        >>> now = datetime(2025, 6, 1, tzinfo=UTC)
+        >>> arn = "arn:aws:iam::111122223333:user/alice"
+        >>> def tagged(value):
+        ...     user = UserSnapshot("alice", arn, tags={"key-rotation:exempt": value})
+        ...     return exemption(user, now, LifecycleConfig())
+        >>> tagged("2025-06-30").exempt, tagged("2025-06-30").last_day, tagged("2025-06-30").ends
+        (True, datetime.date(2025, 6, 30), datetime.datetime(2025, 7, 1, 0, 0, tzinfo=datetime.timezone.utc))
+        >>> tagged("yes").exempt, tagged("yes").tag_error
+        (False, "the tag key-rotation:exempt has the value 'yes', which is neither 'true' nor a date written YYYY-MM-DD")
+    """
+    tag = _exempt_tag(user.tags, config.exempt_tag_key)
+    tag_error: str | None = None
+    tag_forever = False
+    tag_last_day: date | None = None
+    if tag is not None:
+        tag_key, tag_value = tag
+        value = tag_value.strip()
+        if value.lower() == "true":
+            tag_forever = True
+        elif _DATE_TAG_VALUE.fullmatch(value) and _is_calendar_date(value):
+            tag_last_day = parse_day(value)
+        else:
+            tag_error = (
+                f"the tag {tag_key} has the value {_quote(tag_value)}, which is neither 'true' "
+                "nor a date written YYYY-MM-DD"
+            )
+
+    group = _exempt_group(user.groups, config.exempt_group_name)
+    if group is not None:
+        return Exemption(True, f"is a member of the group {group}", tag_error=tag_error)
+    if tag is not None and tag_forever:
+        return Exemption(True, f"has the tag {tag[0]}={_quote(tag[1])}")
+    if tag is not None and tag_last_day is not None and _today(now) <= tag_last_day:
+        return Exemption(True, f"has the tag {tag[0]}={_quote(tag[1])}", last_day=tag_last_day)
+    return Exemption(False, tag_error=tag_error)
+
+
+def _exempt_tag(tags: dict[str, str], tag_key: str) -> tuple[str, str] | None:
+    for key, value in tags.items():
+        if key.lower() == tag_key.lower():
+            return key, value
+    return None
+
+
+def _exempt_group(groups: Iterable[str], group_name: str) -> str | None:
+    if not group_name:
+        return None
+    for group in groups:
+        if group.lower() == group_name.lower():
+            return group
+    return None
+
+
+def _is_calendar_date(text: str) -> bool:
+    try:
+        parse_day(text)
+    except ValueError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------
+# Which key is which
+# --------------------------------------------------------------------------
+
+
+def undelivered_keys(keys: Sequence[AccessKey], delivery: Delivery) -> tuple[AccessKey, ...]:
+    """The keys the product created for a rotation that never reached the user's secret.
+
+    When the ledger recorded the new key's id (``pending_key_id``), that key.
+    Otherwise, when only the start of the rotation was recorded
+    (``pending_since``), every key created within :data:`PENDING_WINDOW` of it.
+    IAM reports creation times to the second, so ``pending_since`` is compared
+    to the second. The delivered key is never undelivered. More than one
+    result means the product cannot tell which key it made (see :func:`decide`).
+
+    Example:
+        >>> from keyrotation.model import AccessKey, KeyStatus
+        >>> started = datetime(2025, 6, 1, 2, 0, 0, 400000, tzinfo=UTC)
+        >>> ours = AccessKey("AKIANEW", KeyStatus.ACTIVE, datetime(2025, 6, 1, 2, 0, 0, tzinfo=UTC))
+        >>> theirs = AccessKey("AKIAHAND", KeyStatus.ACTIVE, datetime(2025, 6, 3, tzinfo=UTC))
+        >>> [k.key_id for k in undelivered_keys([ours, theirs], Delivery(pending_since=started))]
+        ['AKIANEW']
+    """
+    if delivery.pending_key_id is not None:
+        return tuple(
+            key
+            for key in keys
+            if key.key_id == delivery.pending_key_id and key.key_id != delivery.delivered_key_id
+        )
+    if delivery.pending_since is None:
+        return ()
+    earliest = delivery.pending_since.replace(microsecond=0)
+    latest = delivery.pending_since + PENDING_WINDOW
+    return tuple(
+        key
+        for key in keys
+        if earliest <= key.created <= latest and key.key_id != delivery.delivered_key_id
+    )
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """A user's keys sorted into the roles the lifecycle gives them.
+
+    ``undelivered``: the key to discard, if any.
+    ``readable``: every other key, oldest first.
+    """
+
+    undelivered: AccessKey | None
+    readable: tuple[AccessKey, ...]
+
+    @property
+    def current(self) -> AccessKey | None:
+        """The newest Active readable key: the one the user is meant to use."""
+        active = [key for key in self.readable if key.active]
+        return active[-1] if active else None
+
+    def replacement_of(self, key: AccessKey) -> AccessKey | None:
+        """The newer Active key that replaces ``key``, or None (``key`` is current or spare)."""
+        current = self.current
+        if current is None or current.key_id == key.key_id or _order(current) < _order(key):
+            return None
+        return current
+
+
+def key_ring(keys: Sequence[AccessKey], undelivered: AccessKey | None) -> KeyRing:
+    """Sort ``keys`` oldest first (ties broken by key id) and set the undelivered one apart."""
+    readable = tuple(
+        sorted((key for key in keys if undelivered is None or key.key_id != undelivered.key_id), key=_order)
+    )
+    return KeyRing(undelivered, readable)
+
+
+def _order(key: AccessKey) -> tuple[datetime, str]:
+    return key.created, key.key_id
+
+
+# --------------------------------------------------------------------------
+# The decision for one user
+# --------------------------------------------------------------------------
+
+
+def decide(user: UserSnapshot, delivery: Delivery, now: datetime, config: LifecycleConfig) -> Decision:
+    """What to do with one user's keys at ``now``: actions in the order they must run, and notices.
+
+    In this order:
+
+    1. An exempt user gets an EXEMPT notice (and EXEMPTION_EXPIRING once, W
+       days before a dated exemption ends) and no action.
+    2. An unreadable exemption tag gets an INVALID_TAG notice and no action.
+    3. More than two keys, or an unfinished rotation whose key cannot be told
+       apart from the user's own: a BLOCKED notice and no action.
+    4. The undelivered key, if any, is discarded: DISABLE (if Active), DELETE.
+    5. Each readable key, oldest first: a retired Active key is disabled on
+       :func:`disable_on` (with a DISABLE_SOON notice W days before); a
+       retired or spare Inactive key is deleted on :func:`deletion_date`.
+    6. The current key is rotated once R days old, provided every other key
+       is deleted by the steps above; otherwise a BLOCKED notice says when the
+       rotation will happen and what the user can do.
+
+    ``now`` must be timezone-aware.
+
+    Example:
+        >>> from keyrotation.model import AccessKey, KeyStatus
+        >>> now = datetime(2025, 6, 1, tzinfo=UTC)
+        >>> old = AccessKey("AKIAOLD", KeyStatus.ACTIVE, now - days(80))
+        >>> user = UserSnapshot("alice", "arn:aws:iam::111122223333:user/alice", keys=(old,))
+        >>> [(a.type.value, a.key_id) for a in decide(user, Delivery(), now, LifecycleConfig()).actions]
+        [('rotate', 'AKIAOLD')]
+    """
+    status = exemption(user, now, config)
+    if status.exempt:
+        return Decision(notices=_exemption_notices(user, status, delivery, now, config), exempt=True)
+    if status.tag_error is not None:
+        return Decision(notices=(_invalid_tag_notice(user, status.tag_error, now),))
+    if len(user.keys) > MAX_KEYS_PER_USER:
+        return Decision(notices=(_too_many_keys_notice(user),))
+    undelivered = undelivered_keys(user.keys, delivery)
+    if len(undelivered) > 1:
+        return Decision(notices=(_ambiguous_rotation_notice(user, undelivered, delivery),))
+    ring = key_ring(user.keys, undelivered[0] if undelivered else None)
+    return _lifecycle(user, ring, delivery, now, config)
+
+
+def _lifecycle(
+    user: UserSnapshot, ring: KeyRing, delivery: Delivery, now: datetime, config: LifecycleConfig
+) -> Decision:
+    steps: list[Decision] = []
+    if ring.undelivered is not None:
+        steps.append(_discard(user, ring.undelivered))
+    for key in ring.readable:
+        replacement = ring.replacement_of(key)
+        if key.active and replacement is not None:
+            steps.append(_retire_active(user, key, replacement, delivery, now, config))
+        elif not key.active:
+            steps.append(_delete_inactive(user, key, replacement, delivery, now, config))
+    planned = _merge(steps)
+    return _merge([planned, _rotate_current(user, ring, planned.actions, delivery, now, config)])
+
+
+def _discard(user: UserSnapshot, key: AccessKey) -> Decision:
+    """Step 4: an undelivered key is disabled (if Active) and deleted in the same run."""
+    actions = []
+    if key.active:
+        actions.append(Action(ActionType.DISABLE, user.user_name, key.key_id, _discard_reason(key, "disabled")))
+    actions.append(Action(ActionType.DELETE, user.user_name, key.key_id, _discard_reason(key, "deleted")))
+    return Decision(actions=tuple(actions))
+
+
+def _retire_active(
+    user: UserSnapshot,
+    key: AccessKey,
+    replacement: AccessKey,
+    delivery: Delivery,
+    now: datetime,
+    config: LifecycleConfig,
+) -> Decision:
+    """Step 5, retired Active key: DISABLE on its date, DISABLE_SOON once in the W days before."""
+    when = disable_on(key, replacement, config)
+    if now >= when:
+        reason = _disable_reason(key, replacement, when, config)
+        return Decision(actions=(Action(ActionType.DISABLE, user.user_name, key.key_id, reason),))
+    warned = (key.key_id, NoticeKind.DISABLE_SOON.value) in delivery.warned
+    if now >= when - days(config.warning_days) and not warned:
+        detail = _disable_soon_detail(user, key, replacement, when, config)
+        return Decision(notices=(Notice(NoticeKind.DISABLE_SOON, user.user_name, key.key_id, detail, due=when),))
+    return Decision()
+
+
+def _delete_inactive(
+    user: UserSnapshot,
+    key: AccessKey,
+    replacement: AccessKey | None,
+    delivery: Delivery,
+    now: datetime,
+    config: LifecycleConfig,
+) -> Decision:
+    """Step 5, Inactive readable key: DELETE on its deletion date."""
+    when = deletion_date(key, replacement, delivery, config)
+    if now < when:
+        return Decision()
+    reason = _delete_reason(key, replacement, when, delivery, config)
+    return Decision(actions=(Action(ActionType.DELETE, user.user_name, key.key_id, reason),))
+
+
+def _rotate_current(
+    user: UserSnapshot,
+    ring: KeyRing,
+    planned: Sequence[Action],
+    delivery: Delivery,
+    now: datetime,
+    config: LifecycleConfig,
+) -> Decision:
+    """Step 6: ROTATE the current key once R days old, if every other key is deleted first."""
+    current = ring.current
+    if current is None or now < rotate_on(current, config):
+        return Decision()
+    deleted = {action.key_id for action in planned if action.type is ActionType.DELETE}
+    left = [key for key in user.keys if key.key_id != current.key_id and key.key_id not in deleted]
+    if not left:
+        reason = _rotate_reason(current, now, config)
+        return Decision(actions=(Action(ActionType.ROTATE, user.user_name, current.key_id, reason),))
+    blocker = left[0]
+    frees_on = _expected_deletion(blocker, current, planned, delivery, now, config)
+    detail = _blocked_detail(user, current, blocker, frees_on, now, config)
+    return Decision(notices=(Notice(NoticeKind.BLOCKED, user.user_name, current.key_id, detail, due=frees_on),))
+
+
+def _expected_deletion(
+    blocker: AccessKey,
+    current: AccessKey,
+    planned: Sequence[Action],
+    delivery: Delivery,
+    now: datetime,
+    config: LifecycleConfig,
+) -> datetime:
+    """When the other key, which holds the second slot, will be deleted if nobody changes anything.
+
+    The blocker is never the undelivered key (always deleted in the plan). If
+    Active, it is a retired key (older than the current key, the newest Active
+    one); if Inactive, it is retired when older than the current key, and
+    spare when newer.
+    """
+    if not blocker.active:
+        replacement = current if _order(blocker) < _order(current) else None
+        return deletion_date(blocker, replacement, delivery, config)
+    disabled_in_plan = any(a.type is ActionType.DISABLE and a.key_id == blocker.key_id for a in planned)
+    disable_day = now if disabled_in_plan else disable_on(blocker, current, config)
+    quarantine = _start_of_day(disable_day) + days(config.delete_days - config.inactive_days)
+    return max(delete_on(blocker, current, config), quarantine)
+
+
+def _merge(parts: Iterable[Decision]) -> Decision:
+    actions: list[Action] = []
+    notices: list[Notice] = []
+    for part in parts:
+        actions.extend(part.actions)
+        notices.extend(part.notices)
+    return Decision(actions=tuple(actions), notices=tuple(notices))
+
+
+# --------------------------------------------------------------------------
+# The plan for one account
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccountPlan:
+    """What one account's run does.
+
+    ``actions``: to carry out in this order (each user's actions consecutive).
+    ``notices``: every notice of every user, plus one DEFERRED per deferred action.
+    ``deferred``: actions left for a later run because of MaxActionsPerAccount.
+    """
+
+    actions: tuple[Action, ...] = ()
+    notices: tuple[Notice, ...] = ()
+    deferred: tuple[Action, ...] = ()
+
+
+def plan_account(decisions: Sequence[Decision], config: LifecycleConfig) -> AccountPlan:
+    """Keep at most ``config.max_actions_per_account`` actions for one account's run.
+
+    Users are taken in the order given, each with all of its actions. The
+    first user whose actions do not fit in what is left is deferred whole, and
+    so is every user after it, so the plan is always a prefix of the work and
+    nobody's sequence is started and left unfinished. One exception keeps a
+    small limit from stalling a user forever: when a user's sequence alone is
+    longer than the limit and nothing was planned before it, its first
+    ``limit`` actions run now and the rest next time (every prefix of a
+    user's sequence is itself a safe plan; see :func:`decide`).
+
+    Example:
+        >>> def user(name, n):
+        ...     return Decision(actions=tuple(Action(ActionType.DELETE, name, f"AKIA{name}{i}", "r") for i in range(n)))
+        >>> plan = plan_account([user("a", 2), user("b", 2), user("c", 1)], LifecycleConfig(max_actions_per_account=3))
+        >>> [a.key_id for a in plan.actions], [a.key_id for a in plan.deferred]
+        (['AKIAa0', 'AKIAa1'], ['AKIAb0', 'AKIAb1', 'AKIAc0'])
+    """
+    limit = config.max_actions_per_account
+    actions: list[Action] = []
+    notices: list[Notice] = []
+    deferred: list[Action] = []
+    closed = False
+    for decision in decisions:
+        notices.extend(decision.notices)
+        wanted = decision.actions
+        if closed:
+            taken = 0
+        elif len(actions) + len(wanted) <= limit:
+            taken = len(wanted)
+        elif not actions:
+            taken = limit
+        else:
+            taken = 0
+        actions.extend(wanted[:taken])
+        for action in wanted[taken:]:
+            deferred.append(action)
+            notices.append(_deferred_notice(action, limit))
+        if taken < len(wanted):
+            closed = True
+    return AccountPlan(actions=tuple(actions), notices=tuple(notices), deferred=tuple(deferred))
+
+
+# --------------------------------------------------------------------------
+# The check every action function makes before it mutates anything
+# --------------------------------------------------------------------------
+
+
+def wants(decision: Decision, action_type: ActionType, key_id: str) -> bool:
+    """Whether ``decision`` (made on freshly read state) still wants this action *next*.
+
+    Each action function re-reads the user's keys, calls :func:`decide` again
+    and mutates only if this is True. Only the first action counts, so an
+    action whose predecessors did not happen is never carried out out of order.
+
+    Example:
+        >>> delete_old = Action(ActionType.DELETE, "bob", "AKIAOLD", "r")
+        >>> plan = Decision(actions=(delete_old, Action(ActionType.ROTATE, "bob", "AKIANEW", "r")))
+        >>> wants(plan, ActionType.DELETE, "AKIAOLD"), wants(plan, ActionType.ROTATE, "AKIANEW")
+        (True, False)
+    """
+    if not decision.actions:
+        return False
+    first = decision.actions[0]
+    return first.type == action_type and first.key_id == key_id
+
+
+# --------------------------------------------------------------------------
+# The sentences people read. Key ids and dates only; never a secret.
+# --------------------------------------------------------------------------
+
+
+def describe_last_use(key: AccessKey) -> str:
+    """When, where and with which service ``key`` was last used, as a sentence.
+
+    Example:
+        >>> from keyrotation.model import AccessKey, KeyStatus
+        >>> created = datetime(2025, 1, 1, tzinfo=UTC)
+        >>> describe_last_use(AccessKey("AKIAOLD", KeyStatus.ACTIVE, created, created + days(40), "s3", "eu-west-1"))
+        'Key AKIAOLD was last used on 2025-02-10 with s3 in eu-west-1.'
+        >>> describe_last_use(AccessKey("AKIAOLD", KeyStatus.ACTIVE, created))
+        'Key AKIAOLD has never been used (as far as IAM records).'
+    """
+    if key.last_used is None:
+        return f"Key {key.key_id} has never been used (as far as IAM records)."
+    service = _recorded(key.last_used_service)
+    region = _recorded(key.last_used_region)
+    where = ""
+    if service:
+        where += f" with {service}"
+    if region:
+        where += f" in {region}"
+    return f"Key {key.key_id} was last used on {_day(key.last_used)}{where}."
+
+
+def _recorded(value: str | None) -> str | None:
+    """IAM writes "N/A" where it recorded no service or region."""
+    if value is None or value.strip() in ("", "N/A"):
+        return None
+    return value.strip()
+
+
+def _rotate_reason(key: AccessKey, now: datetime, config: LifecycleConfig) -> str:
+    return (
+        f"Key {key.key_id} was created on {_day(key.created)} and is {_age(key, now)} days old, "
+        f"at or past the rotation age of {config.rotation_days} days (due {_day(rotate_on(key, config))}): "
+        "a new key is created and delivered to the user's secret. "
+        f"Key {key.key_id} stays Active until at least {_day(now + days(config.disable_grace_days))} "
+        f"and is deleted no sooner than {_day(now + days(config.delete_grace_days))}."
+    )
+
+
+def _disable_reason(key: AccessKey, replacement: AccessKey, when: datetime, config: LifecycleConfig) -> str:
+    return (
+        f"Key {key.key_id} (created {_day(key.created)}) was replaced by key {replacement.key_id} "
+        f"(created {_day(replacement.created)}), and its disable date {_day(when)} has come (the later of "
+        f"{config.inactive_days} days after its own creation and {config.disable_grace_days} days after its "
+        f"replacement's). {describe_last_use(key)}"
+    )
+
+
+def _delete_reason(
+    key: AccessKey, replacement: AccessKey | None, when: datetime, delivery: Delivery, config: LifecycleConfig
+) -> str:
+    disabled = disabled_by_product_on(key, delivery)
+    if disabled is None:
+        disabled_words, quarantine_words = "", ""
+    else:
+        quarantine = config.delete_days - config.inactive_days
+        disabled_words = f" (it was disabled on {_day(disabled)})"
+        quarantine_words = f", and at least {quarantine} days after it was disabled"
+    if replacement is None:
+        return (
+            f"Key {key.key_id} (created {_day(key.created)}) is Inactive{disabled_words} and no newer Active key "
+            f"replaces it; its deletion date {_day(when)} has come ({config.delete_days} days after its "
+            f"creation{quarantine_words})."
+        )
+    return (
+        f"Key {key.key_id} (created {_day(key.created)}) is Inactive{disabled_words} and was replaced by key "
+        f"{replacement.key_id} (created {_day(replacement.created)}); its deletion date {_day(when)} has come "
+        f"(the later of {config.delete_days} days after its own creation and {config.delete_grace_days} days "
+        f"after its replacement's{quarantine_words})."
+    )
+
+
+def _discard_reason(key: AccessKey, verb: str) -> str:
+    return (
+        f"Key {key.key_id} was created on {_day(key.created)} by a rotation that never delivered it "
+        f"to the user's secret, so nobody holds its secret; it is {verb} in this run, "
+        "and the rotation is redone if it is still due."
+    )
+
+
+def _disable_soon_detail(
+    user: UserSnapshot, key: AccessKey, replacement: AccessKey, when: datetime, config: LifecycleConfig
+) -> str:
+    return (
+        f"Key {key.key_id} of user {user.user_name} (created {_day(key.created)}) will be disabled on "
+        f"{_day(when)} and deleted on {_day(delete_on(key, replacement, config))}; its replacement is "
+        f"key {replacement.key_id}, created {_day(replacement.created)}. {describe_last_use(key)} "
+        f"Anything still using key {key.key_id} must switch to key {replacement.key_id} before {_day(when)}."
+    )
+
+
+def _blocked_detail(
+    user: UserSnapshot,
+    current: AccessKey,
+    blocker: AccessKey,
+    frees_on: datetime,
+    now: datetime,
+    config: LifecycleConfig,
+) -> str:
+    due = (
+        f"Key {current.key_id} of user {user.user_name} is {_age(current, now)} days old and due for "
+        f"rotation since {_day(rotate_on(current, config))}, but the user already has two keys: "
+    )
+    after = f"The rotation happens on the first run on or after {_day(frees_on)}, when that key is deleted."
+    if blocker.active:
+        return (
+            f"{due}the older key {blocker.key_id} is in its grace period and is disabled on "
+            f"{_day(max(now, disable_on(blocker, current, config)))}. {after} "
+            f"{describe_last_use(blocker)} To rotate sooner, stop using key {blocker.key_id} and delete it."
+        )
+    if _order(blocker) < _order(current):
+        return (
+            f"{due}the older key {blocker.key_id} is Inactive and waits for its deletion date. {after} "
+            f"To rotate sooner, delete key {blocker.key_id}."
+        )
+    return (
+        f"{due}the newer key {blocker.key_id} (created {_day(blocker.created)}) is Inactive and holds the "
+        f"second key slot; Inactive keys are deleted once {config.delete_days} days old. {after} "
+        f"If key {blocker.key_id} is not needed, delete it; if it is the key in use, re-enable it "
+        f"(key {current.key_id} then follows the normal disable and delete schedule)."
+    )
+
+
+def _exemption_notices(
+    user: UserSnapshot, status: Exemption, delivery: Delivery, now: datetime, config: LifecycleConfig
+) -> tuple[Notice, ...]:
+    until = "" if status.last_day is None else f" until {status.last_day.isoformat()} (inclusive)"
+    notices = [
+        Notice(
+            NoticeKind.EXEMPT,
+            user.user_name,
+            None,
+            f"User {user.user_name} {status.grounds}, so it is exempt{until} and none of its access keys "
+            f"is rotated, disabled or deleted (checked on {_day(now)}). {_keys_summary(user)}",
+            due=status.ends,
+        )
+    ]
+    ends = status.ends
+    already_warned = (USER_LEVEL_KEY_ID, NoticeKind.EXEMPTION_EXPIRING.value) in delivery.warned
+    if status.last_day is not None and ends is not None and not already_warned:
+        if ends - now <= days(config.warning_days):
+            notices.append(
+                Notice(
+                    NoticeKind.EXEMPTION_EXPIRING,
+                    user.user_name,
+                    None,
+                    f"The exemption of user {user.user_name} ends after {status.last_day.isoformat()}: from "
+                    f"{_day(ends)} its keys follow the rotation schedule again. {_keys_summary(user)}",
+                    due=ends,
+                )
+            )
+    if status.tag_error is not None:
+        notices.append(_invalid_tag_notice(user, status.tag_error, now))
+    return tuple(notices)
+
+
+def _invalid_tag_notice(user: UserSnapshot, tag_error: str, now: datetime) -> Notice:
+    return Notice(
+        NoticeKind.INVALID_TAG,
+        user.user_name,
+        None,
+        f"For user {user.user_name}, {tag_error} (checked on {_day(now)}). No key of this user is changed "
+        f"until the tag is corrected (to 'true', to a date, or removed). {_keys_summary(user)}",
+    )
+
+
+def _too_many_keys_notice(user: UserSnapshot) -> Notice:
+    listed = ", ".join(f"{key.key_id} (created {_day(key.created)})" for key in sorted(user.keys, key=_order))
+    return Notice(
+        NoticeKind.BLOCKED,
+        user.user_name,
+        None,
+        f"User {user.user_name} appears to have {len(user.keys)} access keys ({listed}), more than the "
+        f"{MAX_KEYS_PER_USER} IAM allows; the inventory is inconsistent, so nothing is changed.",
+    )
+
+
+def _ambiguous_rotation_notice(user: UserSnapshot, candidates: Sequence[AccessKey], delivery: Delivery) -> Notice:
+    started = "an unknown time" if delivery.pending_since is None else _day(delivery.pending_since)
+    listed = " and ".join(f"{key.key_id} (created {_day(key.created)})" for key in sorted(candidates, key=_order))
+    return Notice(
+        NoticeKind.BLOCKED,
+        user.user_name,
+        None,
+        f"A rotation of user {user.user_name} started on {started} did not record the id of the key it "
+        f"created, and keys {listed} were both created right then; the product cannot tell which one "
+        "is its own undelivered key, so nothing is changed. Delete the key that is not in use.",
+    )
+
+
+def _deferred_notice(action: Action, limit: int) -> Notice:
+    return Notice(
+        NoticeKind.DEFERRED,
+        action.user_name,
+        action.key_id,
+        f"The {action.type.value} of key {action.key_id} waits for a later run: this run already has the "
+        f"{limit} actions MaxActionsPerAccount allows in this account, and a user's actions are kept "
+        f"together. Planned because: {action.reason}",
+    )
+
+
+def _keys_summary(user: UserSnapshot) -> str:
+    if not user.keys:
+        return "It has no access keys."
+    listed = ", ".join(
+        f"{key.key_id} ({key.status.value}, created {_day(key.created)})" for key in sorted(user.keys, key=_order)
+    )
+    return f"Its keys: {listed}."
+
+
+def _quote(value: str) -> str:
+    if len(value) > _MAX_QUOTED_TAG_VALUE:
+        value = value[:_MAX_QUOTED_TAG_VALUE] + "..."
+    return repr(value)
+
+
+def _age(key: AccessKey, now: datetime) -> int:
+    return max(0, int(age_days(key.created, now)))
+
+
+def _day(moment: datetime) -> str:
+    return moment.astimezone(UTC).date().isoformat()
+
+
+def _today(now: datetime) -> date:
+    return now.astimezone(UTC).date()
+
+
+def _start_of_day(moment: datetime) -> datetime:
+    return datetime.combine(_today(moment), time(), tzinfo=UTC)

@@ -1,0 +1,764 @@
+"""The key-lifecycle policy, case by case.
+
+1. A table: every combination of key count (0-2), status, age relative to
+   R/I/D, usage, and origin (delivered, made by hand, created but never
+   delivered), checked against the rules written out plainly in
+   :func:`expected` and against the safety rules.
+2. Named cases, with exact action sequences: the regressions of the tool
+   this replaces, each rule of the lifecycle, exemptions, warnings and the
+   per-account limit.
+3. Whole schedules replayed day by day (default numbers, a late rotation, a
+   short rotation period), with the exact day of every action.
+"""
+
+from __future__ import annotations
+
+import doctest
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import product
+
+import pytest
+
+import keyrotation.policy as policy
+from keyrotation.config import LifecycleConfig
+from keyrotation.model import (
+    AccessKey,
+    Action,
+    ActionType,
+    Decision,
+    Delivery,
+    KeyStatus,
+    Notice,
+    NoticeKind,
+    UserSnapshot,
+)
+from keyrotation.policy import (
+    AccountPlan,
+    decide,
+    delete_on,
+    disable_on,
+    exemption,
+    plan_account,
+    wants,
+)
+
+from .policy_sim import Origin, SimKey, SimUser, run
+
+CONFIG = LifecycleConfig()  # R=75, I=90, D=100, W=7
+R, I, D, W = CONFIG.rotation_days, CONFIG.inactive_days, CONFIG.delete_days, CONFIG.warning_days
+NOW = datetime(2030, 6, 1, 2, 0, tzinfo=UTC)
+TAG = CONFIG.exempt_tag_key
+GROUP = CONFIG.exempt_group_name
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+ACTIVE, INACTIVE = KeyStatus.ACTIVE, KeyStatus.INACTIVE
+ROTATE, DISABLE, DELETE = ActionType.ROTATE, ActionType.DISABLE, ActionType.DELETE
+
+
+def days(n: float) -> timedelta:
+    return timedelta(days=n)
+
+
+def key(
+    key_id: str,
+    age: float,
+    status: KeyStatus = ACTIVE,
+    used: float | None = None,
+    service: str | None = "s3",
+    region: str | None = "eu-west-1",
+) -> AccessKey:
+    """A key ``age`` days old at NOW, last used ``used`` days before NOW (None: never)."""
+    if used is None:
+        return AccessKey(key_id, status, NOW - days(age))
+    return AccessKey(key_id, status, NOW - days(age), NOW - days(used), service, region)
+
+
+def user(*keys: AccessKey, tags: dict[str, str] | None = None, groups: frozenset[str] = frozenset()) -> UserSnapshot:
+    return UserSnapshot("alice", "arn:aws:iam::111122223333:user/alice", keys, tags or {}, groups)
+
+
+def plan(decision: Decision) -> list[tuple[ActionType, str]]:
+    return [(action.type, action.key_id) for action in decision.actions]
+
+
+def kinds(decision: Decision) -> list[NoticeKind]:
+    return [notice.kind for notice in decision.notices]
+
+
+def notice(decision: Decision, kind: NoticeKind) -> Notice:
+    """The one notice of ``kind`` (fails if there is none, or more than one)."""
+    (found,) = [n for n in decision.notices if n.kind is kind]
+    return found
+
+
+# ==========================================================================
+# 1. The table
+# ==========================================================================
+
+AGES = {"fresh": 1, "young": 40, "rotation-due": 80, "warning": 85, "disable-due": 95, "delete-due": 130}
+STATUSES = {"Active": ACTIVE, "Inactive": INACTIVE}
+SINGLE_ORIGINS = ["delivered", "own", "undelivered-id", "undelivered-since"]
+PAIR_ORIGINS = [
+    ("own", "delivered"),  # the normal state after a rotation
+    ("delivered", "own"),  # the user made a replacement by hand
+    ("own", "own"),  # keys from before the product
+    ("delivered", "undelivered-id"),  # a rotation died after CreateAccessKey, key id recorded
+    ("own", "undelivered-since"),  # a rotation died before its key id was recorded
+]
+
+
+@dataclass(frozen=True)
+class Spec:
+    key_id: str
+    bucket: str
+    age: float
+    status: KeyStatus
+    origin: str
+    used: bool
+
+    @property
+    def active(self) -> bool:
+        return self.status is ACTIVE
+
+    @property
+    def readable(self) -> bool:
+        return not self.origin.startswith("undelivered")
+
+
+@dataclass(frozen=True)
+class Case:
+    keys: tuple[Spec, ...]  # oldest first
+
+    def __str__(self) -> str:
+        if not self.keys:
+            return "no keys"
+        return " + ".join(
+            f"{s.status.value}/{s.bucket}/{s.origin}/{'used' if s.used else 'unused'}" for s in self.keys
+        )
+
+    def snapshot(self) -> tuple[UserSnapshot, Delivery]:
+        keys, delivery = [], Delivery()
+        for spec in self.keys:
+            created = NOW - days(spec.age)
+            last_used = None if not spec.used else min(NOW - days(2), created + days(spec.age / 2))
+            keys.append(AccessKey(spec.key_id, spec.status, created, last_used, "s3" if spec.used else None,
+                                  "eu-west-1" if spec.used else None))
+            if spec.origin == "delivered":
+                delivery = Delivery(delivered_key_id=spec.key_id)
+        for spec in self.keys:
+            created = NOW - days(spec.age)
+            if spec.origin == "undelivered-id":
+                delivery = Delivery(delivery.delivered_key_id, spec.key_id, created - timedelta(seconds=2))
+            if spec.origin == "undelivered-since":
+                delivery = Delivery(delivery.delivered_key_id, None, created - timedelta(seconds=2))
+        return user(*keys), delivery
+
+    def sim(self) -> SimUser:
+        snapshot, delivery = self.snapshot()
+        origin = {"delivered": Origin.DELIVERED, "own": Origin.OWN}
+        sim = SimUser(
+            delivered_key_id=delivery.delivered_key_id,
+            pending_key_id=delivery.pending_key_id,
+            pending_since=delivery.pending_since,
+        )
+        for spec, k in zip(self.keys, snapshot.keys, strict=True):
+            sim.keys.append(SimKey(k.key_id, k.status, k.created, origin.get(spec.origin, Origin.UNDELIVERED),
+                                   k.last_used, k.last_used_service, k.last_used_region))
+        return sim
+
+
+def table() -> list[Case]:
+    cases = [Case(())]
+    for bucket, status, used, origin in product(AGES, STATUSES, (True, False), SINGLE_ORIGINS):
+        cases.append(Case((Spec("AKIAONLY", bucket, AGES[bucket], STATUSES[status], origin, used),)))
+    buckets = list(AGES)
+    for older_i, newer_i in product(range(len(buckets)), repeat=2):
+        if older_i < newer_i:
+            continue
+        older_bucket, newer_bucket = buckets[older_i], buckets[newer_i]
+        older_age = AGES[older_bucket] + (0.5 if older_i == newer_i else 0)
+        for (s1, s2), used, (o1, o2) in product(product(STATUSES, STATUSES), (True, False), PAIR_ORIGINS):
+            cases.append(
+                Case(
+                    (
+                        Spec("AKIAOLDER", older_bucket, older_age, STATUSES[s1], o1, used),
+                        Spec("AKIANEWER", newer_bucket, AGES[newer_bucket], STATUSES[s2], o2, used),
+                    )
+                )
+            )
+    return cases
+
+
+TABLE = table()
+
+
+def expected(case: Case) -> tuple[list[tuple[ActionType, str]], set[NoticeKind]]:
+    """The lifecycle rules, written in ages (days) rather than dates. Usage plays no part."""
+    actions: list[tuple[ActionType, str]] = []
+    notices: set[NoticeKind] = set()
+    for spec in case.keys:  # an undelivered key is discarded: disabled if Active, then deleted
+        if not spec.readable:
+            if spec.active:
+                actions.append((DISABLE, spec.key_id))
+            actions.append((DELETE, spec.key_id))
+    readable = [s for s in case.keys if s.readable]
+    active = [s for s in readable if s.active]
+    current = active[-1] if active else None  # the newest Active readable key
+    for spec in readable:
+        replacement = current if current is not None and current.age < spec.age else None
+        if spec.active and replacement is not None:  # retired Active key
+            days_left = max(I - spec.age, (I - R) - replacement.age)
+            if days_left <= 0:
+                actions.append((DISABLE, spec.key_id))
+            elif days_left <= W:
+                notices.add(NoticeKind.DISABLE_SOON)
+        elif not spec.active:  # retired or spare Inactive key
+            days_left = D - spec.age
+            if replacement is not None:
+                days_left = max(days_left, (D - R) - replacement.age)
+            if days_left <= 0:
+                actions.append((DELETE, spec.key_id))
+    if current is not None and current.age >= R:
+        others_left = [s for s in case.keys if s is not current and (DELETE, s.key_id) not in actions]
+        if others_left:
+            notices.add(NoticeKind.BLOCKED)
+        else:
+            actions.append((ROTATE, current.key_id))
+    return actions, notices
+
+
+def test_the_table_covers_every_combination() -> None:
+    assert len(TABLE) == 1 + len(AGES) * 2 * 2 * len(SINGLE_ORIGINS) + 21 * 4 * 2 * len(PAIR_ORIGINS)
+    outcomes = {tuple(t.value for t, _ in expected(case)[0]) for case in TABLE}
+    for sequence in [(), ("rotate",), ("disable",), ("delete",), ("delete", "rotate"), ("disable", "delete"),
+                     ("disable", "delete", "rotate"), ("delete", "delete")]:
+        assert sequence in outcomes, f"no case in the table leads to {sequence}"
+
+
+@pytest.mark.parametrize("case", TABLE, ids=str)
+def test_table(case: Case) -> None:
+    snapshot, delivery = case.snapshot()
+    decision = decide(snapshot, delivery, NOW, CONFIG)
+    want_actions, want_notices = expected(case)
+
+    assert plan(decision) == want_actions
+    assert {k for k in kinds(decision) if k in (NoticeKind.BLOCKED, NoticeKind.DISABLE_SOON)} == want_notices
+    assert not decision.exempt
+
+    # Safety: a key that is Active now is only deleted if it is undelivered and disabled first.
+    for index, (action_type, key_id) in enumerate(plan(decision)):
+        spec = next(s for s in case.keys if s.key_id == key_id)
+        if action_type is DELETE and spec.active:
+            assert not spec.readable and (DISABLE, key_id) in plan(decision)[:index]
+
+    # Sentences: every reason names its key and a date; a disable says how the key was used.
+    for action in decision.actions:
+        assert action.key_id in action.reason and ISO_DATE.search(action.reason)
+        spec = next(s for s in case.keys if s.key_id == action.key_id)
+        if action.type is DISABLE and spec.readable:
+            if spec.used:
+                assert "with s3 in eu-west-1" in action.reason
+            else:
+                assert "never been used" in action.reason
+
+    # Replayed like the state machine: each action still wanted, the user keeps a key, nothing left to do.
+    sim = case.sim()
+    had_key = bool(sim.readable_active())
+    result = run(sim, NOW, CONFIG)
+    assert all(step.carried_out for step in result.steps)
+    assert result.final.actions == ()
+    assert bool(sim.readable_active()) == had_key or not had_key
+    assert len(sim.keys) <= 2
+
+
+# ==========================================================================
+# 2. Named cases
+# ==========================================================================
+
+# -- the regressions of the tool this replaces -----------------------------
+
+
+def test_two_expired_keys_no_active_key_is_deleted() -> None:
+    """The old tool deleted both keys of a user whose two Active keys were past the delete age."""
+    older, newer = key("AKIAOLDER", 400, used=1), key("AKIANEWER", 300, used=0.5)
+    decision = decide(user(older, newer), Delivery(), NOW, CONFIG)
+
+    assert plan(decision) == [(DISABLE, "AKIAOLDER")]
+    blocked = notice(decision, NoticeKind.BLOCKED)
+    assert blocked.key_id == "AKIANEWER"
+    assert blocked.due == datetime(2030, 6, 11, tzinfo=UTC)  # D-I days after the disable, counted from its day
+
+    sim = SimUser(keys=[SimKey("AKIAOLDER", ACTIVE, older.created, Origin.OWN),
+                        SimKey("AKIANEWER", ACTIVE, newer.created, Origin.OWN)])
+    log = replay(sim, NOW, 12)
+    assert log == {
+        0: ["disable AKIAOLDER", "blocked AKIANEWER"],
+        **{day: ["blocked AKIANEWER"] for day in range(1, 10)},  # disabled, not deleted, for D-I days
+        10: ["delete AKIAOLDER", "rotate AKIANEWER"],
+    }
+
+
+def test_short_rotation_period_rotates_instead_of_deleting() -> None:
+    """The old tool deleted a lone key older than the delete age when the periods were short."""
+    config = LifecycleConfig(rotation_days=1, inactive_days=2, delete_days=3)
+    only = key("AKIAONLY", 30)
+    assert plan(decide(user(only), Delivery(), NOW, config)) == [(ROTATE, "AKIAONLY")]
+
+    sim = SimUser(keys=[SimKey("AKIAONLY", ACTIVE, only.created, Origin.DELIVERED)], delivered_key_id="AKIAONLY")
+    log = replay(sim, NOW, 6, config)
+    assert log == {
+        0: ["rotate AKIAONLY"],  # creates AKIASIM...1
+        1: ["disable AKIAONLY", "blocked AKIASIM0000000000001"],  # the new key is due already; slot still taken
+        2: ["delete AKIAONLY", "rotate AKIASIM0000000000001"],
+        3: ["disable AKIASIM0000000000001", "blocked AKIASIM0000000000002"],
+        4: ["delete AKIASIM0000000000001", "rotate AKIASIM0000000000002"],
+        5: ["disable AKIASIM0000000000002", "blocked AKIASIM0000000000003"],
+    }
+
+
+# -- keys the product created but never delivered ---------------------------
+
+
+@pytest.mark.parametrize("recorded", ["key id", "start time only"])
+@pytest.mark.parametrize("status", [ACTIVE, INACTIVE])
+def test_undelivered_key_is_discarded_and_the_rotation_redone(recorded: str, status: KeyStatus) -> None:
+    old = key("AKIAOLD", 80)
+    lost = key("AKIALOST", 1, status)
+    started = lost.created - timedelta(milliseconds=300)
+    pending = Delivery("AKIAOLD", "AKIALOST" if recorded == "key id" else None, started)
+
+    decision = decide(user(old, lost), pending, NOW, CONFIG)
+
+    discard = [(DISABLE, "AKIALOST")] if status is ACTIVE else []
+    assert plan(decision) == [*discard, (DELETE, "AKIALOST"), (ROTATE, "AKIAOLD")]
+    assert "never delivered" in decision.actions[0].reason
+
+    sim = SimUser(keys=[SimKey("AKIAOLD", ACTIVE, old.created, Origin.DELIVERED),
+                        SimKey("AKIALOST", status, lost.created, Origin.UNDELIVERED)],
+                  delivered_key_id="AKIAOLD", pending_key_id=pending.pending_key_id, pending_since=started)
+    result = run(sim, NOW, CONFIG)
+    assert all(step.carried_out for step in result.steps) and result.final.actions == ()
+    assert [k.key_id for k in sim.keys] == ["AKIAOLD", "AKIASIM0000000000001"]
+    assert sim.delivered_key_id == "AKIASIM0000000000001"
+
+
+def test_undelivered_key_is_discarded_even_when_no_rotation_is_due() -> None:
+    decision = decide(user(key("AKIAOLD", 40), key("AKIALOST", 1)), Delivery("AKIAOLD", "AKIALOST"), NOW, CONFIG)
+    assert plan(decision) == [(DISABLE, "AKIALOST"), (DELETE, "AKIALOST")]
+
+
+def test_creation_time_is_compared_to_the_second_as_iam_reports_it() -> None:
+    started = datetime(2030, 6, 1, 1, 0, 0, 700000, tzinfo=UTC)
+    lost = AccessKey("AKIALOST", ACTIVE, datetime(2030, 6, 1, 1, 0, 0, tzinfo=UTC))  # same second, truncated
+    decision = decide(user(key("AKIAOLD", 80), lost), Delivery("AKIAOLD", None, started), NOW, CONFIG)
+    assert plan(decision) == [(DISABLE, "AKIALOST"), (DELETE, "AKIALOST"), (ROTATE, "AKIAOLD")]
+
+
+def test_a_key_made_by_hand_after_an_unfinished_rotation_is_not_taken_for_the_products() -> None:
+    """With only a start time recorded, only a key made within 15 minutes of it can be the product's."""
+    started = NOW - days(21)
+    hand = key("AKIAHAND", 20)  # made a day after a rotation that died before CreateAccessKey
+    decision = decide(user(key("AKIAOLD", 95), hand), Delivery("AKIAOLD", None, started), NOW, CONFIG)
+    assert plan(decision) == [(DISABLE, "AKIAOLD")]  # the hand-made key is the replacement, not discarded
+    assert "replaced by key AKIAHAND" in decision.actions[0].reason
+
+
+def test_two_candidates_for_the_products_key_change_nothing() -> None:
+    started = NOW - days(1)
+    first = AccessKey("AKIAFIRST", ACTIVE, started + timedelta(seconds=1))
+    second = AccessKey("AKIASECOND", ACTIVE, started + timedelta(minutes=5))
+    decision = decide(user(first, second), Delivery(None, None, started), NOW, CONFIG)
+    assert decision.actions == ()
+    blocked = notice(decision, NoticeKind.BLOCKED)
+    assert blocked.key_id is None and "AKIAFIRST" in blocked.detail and "AKIASECOND" in blocked.detail
+
+
+def test_a_pending_id_that_was_delivered_is_not_discarded() -> None:
+    delivered = key("AKIANEW", 20)
+    decision = decide(user(key("AKIAOLD", 95), delivered), Delivery("AKIANEW", "AKIANEW", NOW - days(20)), NOW, CONFIG)
+    assert plan(decision) == [(DISABLE, "AKIAOLD")]
+
+
+def test_a_stale_pending_record_without_its_key_changes_nothing() -> None:
+    decision = decide(user(key("AKIAOLD", 80)), Delivery("AKIAOLD", "AKIAGONE", NOW - days(5)), NOW, CONFIG)
+    assert plan(decision) == [(ROTATE, "AKIAOLD")]
+
+
+# -- a replacement the user made by hand -------------------------------------
+
+
+def test_hand_made_replacement_retires_the_older_key() -> None:
+    delivered, hand = key("AKIADELIVERED", 95, used=20), key("AKIAHAND", 20)
+    decision = decide(user(delivered, hand), Delivery("AKIADELIVERED"), NOW, CONFIG)
+    assert plan(decision) == [(DISABLE, "AKIADELIVERED")]
+    assert "replaced by key AKIAHAND" in decision.actions[0].reason
+
+
+def test_hand_made_replacement_still_gets_its_grace_period() -> None:
+    delivered, hand = key("AKIADELIVERED", 200), key("AKIAHAND", 3)
+    decision = decide(user(delivered, hand), Delivery("AKIADELIVERED"), NOW, CONFIG)
+    assert decision.actions == ()
+    assert disable_on(delivered, hand, CONFIG) == hand.created + days(I - R)
+
+
+def test_rotation_of_a_hand_made_current_key() -> None:
+    decision = decide(user(key("AKIAHAND", 76)), Delivery("AKIAGONE"), NOW, CONFIG)
+    assert plan(decision) == [(ROTATE, "AKIAHAND")]
+
+
+# -- the schedule's edges -------------------------------------------------------
+
+
+def test_thresholds_are_inclusive_to_the_second() -> None:
+    just_due = AccessKey("AKIAONLY", ACTIVE, NOW - days(R))
+    not_yet = AccessKey("AKIAONLY", ACTIVE, NOW - days(R) + timedelta(seconds=1))
+    assert plan(decide(user(just_due), Delivery(), NOW, CONFIG)) == [(ROTATE, "AKIAONLY")]
+    assert plan(decide(user(not_yet), Delivery(), NOW, CONFIG)) == []
+
+
+def test_delete_and_disable_dates_are_d_minus_i_apart() -> None:
+    old = key("AKIAOLD", 0)
+    for replacement_age in [-200, -80, -15, 0]:
+        replacement = AccessKey("AKIANEW", ACTIVE, old.created - days(replacement_age))
+        assert delete_on(old, replacement, CONFIG) - disable_on(old, replacement, CONFIG) == days(D - I)
+
+
+def test_lone_inactive_key_is_deleted_at_the_delete_age_only() -> None:
+    assert plan(decide(user(key("AKIAONLY", D - 0.01, INACTIVE)), Delivery(), NOW, CONFIG)) == []
+    assert plan(decide(user(key("AKIAONLY", D, INACTIVE)), Delivery(), NOW, CONFIG)) == [(DELETE, "AKIAONLY")]
+
+
+def test_two_inactive_keys_are_both_deleted_oldest_first_and_nothing_is_rotated() -> None:
+    decision = decide(user(key("AKIAB", 120, INACTIVE), key("AKIAA", 300, INACTIVE)), Delivery(), NOW, CONFIG)
+    assert plan(decision) == [(DELETE, "AKIAA"), (DELETE, "AKIAB")]
+
+
+def test_inactive_old_key_is_deleted_first_then_the_rotation_in_the_same_run() -> None:
+    decision = decide(user(key("AKIAOLD", 160, INACTIVE), key("AKIACUR", 80)), Delivery("AKIACUR"), NOW, CONFIG)
+    assert plan(decision) == [(DELETE, "AKIAOLD"), (ROTATE, "AKIACUR")]
+
+
+def test_older_active_key_in_grace_blocks_the_rotation_with_dates_and_advice() -> None:
+    old, current = key("AKIAOLD", 85, used=1), key("AKIACUR", 80)  # both past R, old not yet at I
+    decision = decide(user(old, current), Delivery("AKIACUR"), NOW, CONFIG)
+    assert decision.actions == ()
+    blocked = notice(decision, NoticeKind.BLOCKED)
+    assert blocked.key_id == "AKIACUR"
+    assert blocked.due == delete_on(old, current, CONFIG)
+    assert "disabled on 2030-06-06" in blocked.detail and "stop using key AKIAOLD and delete it" in blocked.detail
+    assert "last used on 2030-05-31 with s3 in eu-west-1" in blocked.detail
+
+
+def test_newer_inactive_key_holds_the_slot_until_it_is_d_days_old() -> None:
+    current, spare = key("AKIACUR", 120), key("AKIASPARE", 30, INACTIVE)
+    decision = decide(user(current, spare), Delivery("AKIACUR"), NOW, CONFIG)
+    assert decision.actions == ()
+    blocked = notice(decision, NoticeKind.BLOCKED)
+    assert blocked.key_id == "AKIACUR" and blocked.due == spare.created + days(D)
+    assert "re-enable it" in blocked.detail and "delete it" in blocked.detail
+
+    aged = key("AKIASPARE", D, INACTIVE)
+    assert plan(decide(user(current, aged), Delivery("AKIACUR"), NOW, CONFIG)) == [
+        (DELETE, "AKIASPARE"),
+        (ROTATE, "AKIACUR"),
+    ]
+
+
+def test_a_key_the_product_disabled_today_is_not_deleted_today() -> None:
+    old, current = key("AKIAOLD", 400, INACTIVE), key("AKIACUR", 300)
+    disabled_today = Delivery("AKIACUR", disabled=frozenset({("AKIAOLD", NOW - timedelta(hours=1))}))
+    assert plan(decide(user(old, current), disabled_today, NOW, CONFIG)) == []
+    disabled_long_ago = Delivery("AKIACUR", disabled=frozenset({("AKIAOLD", NOW - days(D - I))}))
+    assert plan(decide(user(old, current), disabled_long_ago, NOW, CONFIG)) == [
+        (DELETE, "AKIAOLD"),
+        (ROTATE, "AKIACUR"),
+    ]
+
+
+def test_a_user_without_keys_gets_nothing() -> None:
+    assert decide(user(), Delivery(), NOW, CONFIG) == Decision()
+
+
+def test_more_than_two_keys_change_nothing() -> None:
+    decision = decide(user(key("AKIA1", 200), key("AKIA2", 150), key("AKIA3", 100)), Delivery(), NOW, CONFIG)
+    assert decision.actions == ()
+    assert notice(decision, NoticeKind.BLOCKED).key_id is None
+
+
+def test_key_order_in_the_snapshot_does_not_matter() -> None:
+    keys = (key("AKIAOLD", 160, INACTIVE), key("AKIACUR", 80))
+    assert decide(user(*keys), Delivery(), NOW, CONFIG) == decide(user(*reversed(keys)), Delivery(), NOW, CONFIG)
+
+
+# -- exemptions -------------------------------------------------------------------
+
+DUE_KEYS = (key("AKIAOLD", 160, INACTIVE), key("AKIACUR", 100))  # would get [DELETE, ROTATE]
+
+
+@pytest.mark.parametrize(
+    "value", ["true", "TRUE", "True", " true ", "2030-06-01", "2030-06-30", "2099-12-31", "9999-12-31"]
+)
+def test_exempt_by_tag(value: str) -> None:
+    decision = decide(user(*DUE_KEYS, tags={TAG: value}), Delivery(), NOW, CONFIG)
+    assert decision.exempt and decision.actions == ()
+    assert kinds(decision)[0] is NoticeKind.EXEMPT
+    assert NoticeKind.INVALID_TAG not in kinds(decision)
+    assert "AKIAOLD" in notice(decision, NoticeKind.EXEMPT).detail  # the exempt user's keys stay visible
+
+
+def test_dated_exemption_lasts_through_its_day() -> None:
+    tagged = user(*DUE_KEYS, tags={TAG: "2030-06-01"})
+    last_moment = datetime(2030, 6, 1, 23, 59, 59, tzinfo=UTC)
+    assert decide(tagged, Delivery(), last_moment, CONFIG).exempt
+    assert not decide(tagged, Delivery(), last_moment + timedelta(seconds=1), CONFIG).exempt
+    assert exemption(tagged, NOW, CONFIG).ends == datetime(2030, 6, 2, tzinfo=UTC)
+
+
+def test_past_date_means_not_exempt() -> None:
+    decision = decide(user(*DUE_KEYS, tags={TAG: "2030-05-31"}), Delivery(), NOW, CONFIG)
+    assert not decision.exempt
+    assert plan(decision) == [(DELETE, "AKIAOLD"), (ROTATE, "AKIACUR")]
+    assert NoticeKind.EXEMPT not in kinds(decision) and NoticeKind.INVALID_TAG not in kinds(decision)
+
+
+@pytest.mark.parametrize(
+    "value", ["yes", "false", "1", "", "  ", "2030-02-30", "2030-W22-1", "2030-6-1", "06/01/2030", "20300601", "true!"]
+)
+def test_unreadable_tag_changes_nothing_and_is_reported(value: str) -> None:
+    decision = decide(user(*DUE_KEYS, tags={TAG: value}), Delivery(), NOW, CONFIG)
+    assert decision.actions == () and not decision.exempt
+    assert kinds(decision) == [NoticeKind.INVALID_TAG]
+    assert repr(value) in decision.notices[0].detail and "2030-06-01" in decision.notices[0].detail
+
+
+def test_long_tag_values_are_shortened_in_the_notice() -> None:
+    decision = decide(user(*DUE_KEYS, tags={TAG: "x" * 200}), Delivery(), NOW, CONFIG)
+    assert "x" * 41 not in decision.notices[0].detail
+
+
+@pytest.mark.parametrize("group", [GROUP, GROUP.lower()])
+def test_exempt_by_group(group: str) -> None:
+    decision = decide(user(*DUE_KEYS, groups=frozenset({"developers", group})), Delivery(), NOW, CONFIG)
+    assert decision.exempt and decision.actions == ()
+    assert kinds(decision) == [NoticeKind.EXEMPT]
+    assert f"member of the group {group}" in decision.notices[0].detail
+
+
+def test_group_exemption_still_reports_an_unreadable_tag() -> None:
+    decision = decide(user(*DUE_KEYS, tags={TAG: "maybe"}, groups=frozenset({GROUP})), Delivery(), NOW, CONFIG)
+    assert decision.exempt and decision.actions == ()
+    assert kinds(decision) == [NoticeKind.EXEMPT, NoticeKind.INVALID_TAG]
+
+
+def test_tag_key_is_matched_ignoring_case_as_iam_does() -> None:
+    decision = decide(user(*DUE_KEYS, tags={TAG.upper(): "true"}), Delivery(), NOW, CONFIG)
+    assert decision.exempt
+
+
+def test_exempt_users_keep_even_an_undelivered_key() -> None:
+    keys = (key("AKIAOLD", 80), key("AKIALOST", 1))
+    decision = decide(user(*keys, tags={TAG: "true"}), Delivery("AKIAOLD", "AKIALOST"), NOW, CONFIG)
+    assert decision.actions == () and decision.exempt
+
+
+def test_exemption_expiring_is_announced_once_within_the_warning_days() -> None:
+    ends_in_7_days = user(*DUE_KEYS, tags={TAG: "2030-06-07"})  # exempt through 06-07, so ends 06-08 00:00
+    ends_in_8_days = user(*DUE_KEYS, tags={TAG: "2030-06-08"})
+    decision = decide(ends_in_7_days, Delivery(), NOW, CONFIG)
+    assert kinds(decision) == [NoticeKind.EXEMPT, NoticeKind.EXEMPTION_EXPIRING]
+    expiring = notice(decision, NoticeKind.EXEMPTION_EXPIRING)
+    assert expiring.key_id is None and expiring.due == datetime(2030, 6, 8, tzinfo=UTC)
+    assert "2030-06-07" in expiring.detail and "2030-06-08" in expiring.detail
+    assert kinds(decide(ends_in_8_days, Delivery(), NOW, CONFIG)) == [NoticeKind.EXEMPT]
+    warned = Delivery(warned=frozenset({("", NoticeKind.EXEMPTION_EXPIRING.value)}))
+    assert kinds(decide(ends_in_7_days, warned, NOW, CONFIG)) == [NoticeKind.EXEMPT]
+
+
+def test_exemption_without_end_never_expires() -> None:
+    assert kinds(decide(user(tags={TAG: "true"}), Delivery(), NOW, CONFIG)) == [NoticeKind.EXEMPT]
+    assert kinds(decide(user(tags={TAG: "9999-12-31"}), Delivery(), NOW, CONFIG)) == [NoticeKind.EXEMPT]
+
+
+# -- warnings ---------------------------------------------------------------------
+
+
+def test_disable_soon_is_sent_once_with_the_date_and_how_the_key_is_used() -> None:
+    old = key("AKIAOLD", 85, used=0.5, service="dynamodb", region="us-east-1")
+    current = key("AKIACUR", 10)
+    decision = decide(user(old, current), Delivery("AKIACUR"), NOW, CONFIG)
+    assert decision.actions == ()
+    warning = notice(decision, NoticeKind.DISABLE_SOON)
+    assert warning.key_id == "AKIAOLD" and warning.due == old.created + days(I)
+    assert "disabled on 2030-06-06" in warning.detail and "deleted on 2030-06-16" in warning.detail
+    assert "last used on 2030-05-31 with dynamodb in us-east-1" in warning.detail
+    assert "switch to key AKIACUR" in warning.detail
+
+    warned = Delivery("AKIACUR", warned=frozenset({("AKIAOLD", "disable-soon")}))
+    assert decide(user(old, current), warned, NOW, CONFIG) == Decision()
+
+
+def test_disable_soon_for_a_key_never_used() -> None:
+    decision = decide(user(key("AKIAOLD", 85), key("AKIACUR", 10)), Delivery("AKIACUR"), NOW, CONFIG)
+    assert "Key AKIAOLD has never been used" in notice(decision, NoticeKind.DISABLE_SOON).detail
+
+
+def test_usage_without_service_or_region_is_described_plainly() -> None:
+    old = key("AKIAOLD", 85, used=3, service="N/A", region=None)
+    detail = notice(decide(user(old, key("AKIACUR", 10)), Delivery(), NOW, CONFIG), NoticeKind.DISABLE_SOON).detail
+    assert "Key AKIAOLD was last used on 2030-05-29." in detail
+
+
+@pytest.mark.parametrize(("old_age", "warned"), [(82.9, False), (83, True), (89.9, True), (90, False)])
+def test_disable_soon_window_is_the_w_days_before_the_disable_date(old_age: float, warned: bool) -> None:
+    decision = decide(user(key("AKIAOLD", old_age), key("AKIACUR", 20)), Delivery(), NOW, CONFIG)
+    assert (NoticeKind.DISABLE_SOON in kinds(decision)) == warned
+    assert plan(decision) == ([(DISABLE, "AKIAOLD")] if old_age >= I else [])
+
+
+def test_no_warnings_when_warning_days_is_zero() -> None:
+    config = LifecycleConfig(warning_days=0)
+    assert decide(user(key("AKIAOLD", 89.99), key("AKIACUR", 10)), Delivery(), NOW, config) == Decision()
+
+
+# -- the per-account limit -------------------------------------------------------
+
+
+def _account() -> list[Decision]:
+    """Five users: 2, 1, 3, 0 and 1 actions."""
+    users = [
+        user(key("AKIAU1OLD", 160, INACTIVE), key("AKIAU1CUR", 80)),  # DELETE, ROTATE
+        user(key("AKIAU2", 80)),  # ROTATE
+        user(key("AKIAU3OLD", 80), key("AKIAU3LOST", 1)),  # DISABLE, DELETE, ROTATE
+        user(key("AKIAU4", 10)),  # nothing
+        user(key("AKIAU5", 100, INACTIVE)),  # DELETE
+    ]
+    deliveries = [Delivery(), Delivery(), Delivery("AKIAU3OLD", "AKIAU3LOST"), Delivery(), Delivery()]
+    return [decide(u, d, NOW, CONFIG) for u, d in zip(users, deliveries, strict=True)]
+
+
+def ids(actions: tuple[Action, ...]) -> list[str]:
+    return [f"{a.type.value} {a.key_id}" for a in actions]
+
+
+def test_limit_keeps_users_whole_and_defers_the_rest_in_order() -> None:
+    result = plan_account(_account(), LifecycleConfig(max_actions_per_account=4))
+    assert ids(result.actions) == ["delete AKIAU1OLD", "rotate AKIAU1CUR", "rotate AKIAU2"]
+    assert ids(result.deferred) == [
+        "disable AKIAU3LOST", "delete AKIAU3LOST", "rotate AKIAU3OLD", "delete AKIAU5",
+    ]  # user 3 does not fit in the one action left, and user 5 waits behind it
+    deferred_notices = [n for n in result.notices if n.kind is NoticeKind.DEFERRED]
+    assert [n.key_id for n in deferred_notices] == ["AKIAU3LOST", "AKIAU3LOST", "AKIAU3OLD", "AKIAU5"]
+    assert "MaxActionsPerAccount" in deferred_notices[0].detail and "never delivered" in deferred_notices[0].detail
+
+
+def test_limit_large_enough_takes_everything() -> None:
+    decisions = _account()
+    result = plan_account(decisions, CONFIG)
+    assert result.actions == tuple(a for d in decisions for a in d.actions) and result.deferred == ()
+    assert result.notices == tuple(n for d in decisions for n in d.notices)
+
+
+def test_limit_smaller_than_one_users_sequence_still_makes_progress() -> None:
+    decisions = _account()[2:]  # user 3 first, with 3 actions
+    result = plan_account(decisions, LifecycleConfig(max_actions_per_account=2))
+    assert ids(result.actions) == ["disable AKIAU3LOST", "delete AKIAU3LOST"]
+    assert ids(result.deferred) == ["rotate AKIAU3OLD", "delete AKIAU5"]
+
+
+def test_limit_of_exactly_the_sum() -> None:
+    result = plan_account(_account(), LifecycleConfig(max_actions_per_account=7))
+    assert len(result.actions) == 7 and result.deferred == ()
+
+
+def test_account_plan_of_nothing() -> None:
+    assert plan_account([], CONFIG) == AccountPlan()
+
+
+# -- wants() -----------------------------------------------------------------------
+
+
+def test_wants_only_the_next_action() -> None:
+    decision = decide(user(key("AKIAOLD", 160, INACTIVE), key("AKIACUR", 80)), Delivery(), NOW, CONFIG)
+    assert wants(decision, DELETE, "AKIAOLD")
+    assert not wants(decision, ROTATE, "AKIACUR")  # not before AKIAOLD is gone
+    assert not wants(decision, DISABLE, "AKIAOLD")
+    assert not wants(decision, DELETE, "AKIACUR")
+    assert not wants(Decision(), DELETE, "AKIAOLD")
+
+
+# ==========================================================================
+# 3. Whole schedules, day by day
+# ==========================================================================
+
+
+def replay(sim: SimUser, start: datetime, days_to_run: int, config: LifecycleConfig = CONFIG) -> dict[int, list[str]]:
+    """Run once a day; for each day with something to report, what was done and announced."""
+    log: dict[int, list[str]] = {}
+    for day in range(days_to_run):
+        result = run(sim, start + days(day), config)
+        assert all(step.carried_out for step in result.steps) and result.final.actions == ()
+        entries = [f"{a.type.value} {a.key_id}" for a in result.decision.actions]
+        entries += [f"{n.kind.value} {n.key_id}" for n in result.decision.notices]
+        if entries:
+            log[day] = entries
+    return log
+
+
+def test_default_schedule_day_by_day() -> None:
+    """Key created day 0 -> rotated day 75 -> warned day 83 -> disabled day 90 -> deleted day 100."""
+    sim = SimUser(keys=[SimKey("AKIAFIRST", ACTIVE, NOW, Origin.DELIVERED)], delivered_key_id="AKIAFIRST")
+    second, third = "AKIASIM0000000000001", "AKIASIM0000000000002"
+    assert replay(sim, NOW, 251) == {
+        75: ["rotate AKIAFIRST"],
+        83: ["disable-soon AKIAFIRST"],
+        90: ["disable AKIAFIRST"],
+        100: ["delete AKIAFIRST"],
+        150: [f"rotate {second}"],
+        158: [f"disable-soon {second}"],
+        165: [f"disable {second}"],
+        175: [f"delete {second}"],
+        225: [f"rotate {third}"],
+        233: [f"disable-soon {third}"],
+        240: [f"disable {third}"],
+        250: [f"delete {third}"],
+    }
+
+
+def test_late_rotation_keeps_the_grace_periods() -> None:
+    """A key first seen at 200 days: rotated at once, disabled 15 days later, deleted 25 days later."""
+    sim = SimUser(keys=[SimKey("AKIAOLD", ACTIVE, NOW - days(200), Origin.OWN)])
+    assert replay(sim, NOW, 30) == {
+        0: ["rotate AKIAOLD"],
+        8: ["disable-soon AKIAOLD"],
+        15: ["disable AKIAOLD"],
+        25: ["delete AKIAOLD"],
+    }
+
+
+def test_rotation_waits_for_the_old_key_when_r_is_short() -> None:
+    """With 2R < D the next rotation waits until the previous old key is deleted: every D-R days."""
+    config = LifecycleConfig(rotation_days=30, inactive_days=60, delete_days=90, warning_days=0)
+    sim = SimUser(keys=[SimKey("AKIAFIRST", ACTIVE, NOW, Origin.DELIVERED)], delivered_key_id="AKIAFIRST")
+    log = replay(sim, NOW, 151, config)
+    actions = {day: [e for e in entries if not e.startswith("blocked")] for day, entries in log.items()}
+    second = "AKIASIM0000000000001"
+    assert {day: a for day, a in actions.items() if a} == {
+        30: ["rotate AKIAFIRST"],
+        60: ["disable AKIAFIRST"],
+        90: ["delete AKIAFIRST", f"rotate {second}"],
+        120: [f"disable {second}"],
+        150: [f"delete {second}", "rotate AKIASIM0000000000002"],
+    }
+    assert log[60] == ["disable AKIAFIRST", f"blocked {second}"]  # the wait is announced
+
+
+# ==========================================================================
+# The examples in the module's docstrings are true
+# ==========================================================================
+
+
+def test_docstring_examples() -> None:
+    failures, tried = doctest.testmod(policy, optionflags=doctest.ELLIPSIS)
+    assert tried >= 10 and failures == 0
