@@ -179,6 +179,7 @@ def disable(ctx: Context, action: Action) -> dict[str, Any]:
         ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="skipped", skipReason=why_not)
         _log(ctx, "skipped", action, reason=why_not)
         return _skipped(why_not or "")
+    ctx.ledger.record_disabled(ctx.account.account_id, user.user_name, action.key_id)  # before: fails safe
     with translate_errors():
         ctx.iam.update_access_key(UserName=user.user_name, AccessKeyId=action.key_id, Status="Inactive")
     ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="done")

@@ -145,17 +145,24 @@ class Ledger:
         """The undelivered key is gone (discarded, or deleted by the function that created it)."""
         self._update_delivery(account_id, user_name, {}, remove=("pendingKeyId", "pendingSince", "pendingRunId"))
 
+    def record_disabled(self, account_id: str, user_name: str, key_id: str) -> None:
+        """Written just before UpdateAccessKey(Inactive): the policy waits D-I days from here to delete."""
+        self._add_to_set(account_id, user_name, "disabled", {f"{key_id}#{clock.to_iso(clock.now())}"})
+
     def record_warned(self, account_id: str, user_name: str, marks: Iterable[tuple[str, str]]) -> None:
         """Remember (key id, notice kind) pairs the user was told about, so each is told once."""
-        entries = {f"{key_id}#{kind}" for key_id, kind in marks}
+        self._add_to_set(account_id, user_name, "warned", {f"{key_id}#{kind}" for key_id, kind in marks})
+
+    def _add_to_set(self, account_id: str, user_name: str, attribute: str, entries: set[str]) -> None:
         if not entries:
             return
         with translate_errors():
             self._db.update_item(
                 TableName=self.table_name,
                 Key=_to_item({"pk": naming.delivery_pk(account_id), "sk": naming.delivery_sk(user_name)}),
-                UpdateExpression="ADD warned :w SET userName = :u",
-                ExpressionAttributeValues={":w": {"SS": sorted(entries)}, ":u": {"S": user_name}},
+                UpdateExpression="ADD #set :entries SET userName = :user",
+                ExpressionAttributeNames={"#set": attribute},
+                ExpressionAttributeValues={":entries": {"SS": sorted(entries)}, ":user": {"S": user_name}},
             )
 
     # -- writing -------------------------------------------------------------------------
@@ -206,9 +213,14 @@ def _delivery(record: Mapping[str, Any]) -> Delivery:
     for entry in record.get("warned", set()):
         key_id, _, kind = str(entry).rpartition("#")
         warned.add((key_id, kind))
+    disabled = set()
+    for entry in record.get("disabled", set()):
+        key_id, _, moment = str(entry).partition("#")
+        disabled.add((key_id, clock.from_iso(moment)))
     return Delivery(
         delivered_key_id=record.get("deliveredKeyId"),
         pending_key_id=record.get("pendingKeyId"),
         pending_since=clock.from_iso(pending_since) if pending_since else None,
         warned=frozenset(warned),
+        disabled=frozenset(disabled),
     )
