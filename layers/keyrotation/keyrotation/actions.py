@@ -49,7 +49,10 @@ class Context:
         return member_role_arn(self.account.account_id)
 
 
-def _skipped(why: str) -> dict[str, Any]:
+def _skip(ctx: Context, action: Action, why: str) -> dict[str, Any]:
+    """Record and report an action that is no longer needed (a retry, a repeated run, a changed user)."""
+    ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="skipped", skipReason=why)
+    _log(ctx, "skipped", action, reason=why)
     return {"status": "skipped", "reason": why}
 
 
@@ -89,9 +92,7 @@ def create_replacement(ctx: Context, action: Action) -> dict[str, Any]:
     _refuse_dry_run(ctx, action)
     user, _, why_not = _still_wanted(ctx, action)
     if why_not or user is None:
-        _log(ctx, "skipped", action, reason=why_not)
-        ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="skipped", skipReason=why_not)
-        return _skipped(why_not or "")
+        return _skip(ctx, action, why_not or f"user {action.user_name} no longer exists")
     if len(user.keys) >= 2:
         raise NoFreeKeySlot(f"user {user.user_name} in account {ctx.account.account_id} already has two keys")
 
@@ -176,9 +177,7 @@ def disable(ctx: Context, action: Action) -> dict[str, Any]:
     _refuse_dry_run(ctx, action)
     user, _, why_not = _still_wanted(ctx, action)
     if why_not or user is None:
-        ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="skipped", skipReason=why_not)
-        _log(ctx, "skipped", action, reason=why_not)
-        return _skipped(why_not or "")
+        return _skip(ctx, action, why_not or f"user {action.user_name} no longer exists")
     ctx.ledger.record_disabled(ctx.account.account_id, user.user_name, action.key_id)  # before: fails safe
     with translate_errors():
         ctx.iam.update_access_key(UserName=user.user_name, AccessKeyId=action.key_id, Status="Inactive")
@@ -191,9 +190,7 @@ def delete(ctx: Context, action: Action) -> dict[str, Any]:
     _refuse_dry_run(ctx, action)
     user, delivery, why_not = _still_wanted(ctx, action)
     if why_not or user is None:
-        ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="skipped", skipReason=why_not)
-        _log(ctx, "skipped", action, reason=why_not)
-        return _skipped(why_not or "")
+        return _skip(ctx, action, why_not or f"user {action.user_name} no longer exists")
     key = _find(user, action.key_id)
     if key is None or key.active:
         raise UnsafeAction(f"refusing to delete {action.key_id} of {user.user_name}: it is Active")
@@ -212,7 +209,7 @@ def discard_new_key(ctx: Context, action: Action, created: Created) -> dict[str,
     name = naming.secret_name(ctx.account.account_id, action.user_name)
     if secrets.is_current(ctx.secretsmanager, name, created.version_id):
         _log(ctx, "new key was delivered; not discarded", action, new_key_id=created.new_key_id)
-        return _skipped(f"key {created.new_key_id} is already the current version of {name}")
+        return {"status": "skipped", "reason": f"key {created.new_key_id} is already the current version of {name}"}
     _discard_key(ctx.iam, action.user_name, created.new_key_id)
     ctx.ledger.clear_pending(ctx.account.account_id, action.user_name)
     ctx.ledger.record_action(
