@@ -16,6 +16,7 @@ from typing import Any
 from keyrotation import clock, config
 from keyrotation.aws import client
 from keyrotation.config import LifecycleConfig, ScopeConfig
+from keyrotation.events import Execution
 from keyrotation.ledger import RUN_RETENTION_DAYS
 from keyrotation.observability import MetricUnit, handler, logger, metrics
 from keyrotation.organization import accounts_in_scope, ensure_only_run, parse_request, select
@@ -23,14 +24,14 @@ from keyrotation.organization import accounts_in_scope, ensure_only_run, parse_r
 
 @handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    execution = Execution.from_event(event)
     request = parse_request(event.get("input"))
-    execution = event["execution"]
     LifecycleConfig.from_env()  # a misconfigured stack stops here, before touching anything
     scope = ScopeConfig.from_env()
-    ensure_only_run(client("stepfunctions"), execution["stateMachineArn"], execution["name"])
+    ensure_only_run(client("stepfunctions"), execution.state_machine_arn, execution.name)
 
     accounts = select(accounts_in_scope(client("organizations"), scope), request, scope)
-    run_id = execution["name"]
+    run_id = execution.name
     bucket, key = config.run_bucket(), f"runs/{run_id}/accounts.json"
     client("s3").put_object(
         Bucket=bucket,
@@ -46,7 +47,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "run": {
             "runId": run_id,
             "dryRun": dry_run,
-            "startedAt": execution["startTime"],
+            "startedAt": execution.start_time,
             "maxConcurrency": config.max_concurrency(),
             "expiresAt": str(int(expires.timestamp())),
         },

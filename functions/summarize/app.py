@@ -11,7 +11,7 @@ from typing import Any
 
 from keyrotation import config
 from keyrotation.aws import client
-from keyrotation.events import Run
+from keyrotation.events import Listing, Run
 from keyrotation.ledger import Ledger
 from keyrotation.observability import MetricUnit, handler, logger, metrics
 from keyrotation.summary import replay_input, summarize
@@ -20,8 +20,8 @@ from keyrotation.summary import replay_input, summarize
 @handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     run = Run.from_event(event)
-    listing = event["accounts"]
-    body = client("s3").get_object(Bucket=listing["bucket"], Key=listing["key"])["Body"].read()
+    listing = Listing.from_event(event)
+    body = client("s3").get_object(Bucket=listing.bucket, Key=listing.key)["Body"].read()
     account_ids = [account["id"] for account in json.loads(body)]
     summary, failed = summarize(run.run_id, account_ids, Ledger(config.ledger_table()).run_items(run.run_id))
     logger.info("run summary", extra={"run_id": run.run_id, "accounts": summary["accounts"], "keys": summary["keys"]})

@@ -207,7 +207,7 @@ def discard_new_key(ctx: Context, action: Action, created: Created) -> dict[str,
     """Take back a new key that could not be verified or delivered, unless its secret version is current."""
     _refuse_dry_run(ctx, action)
     name = naming.secret_name(ctx.account.account_id, action.user_name)
-    if secrets.is_current(ctx.secretsmanager, name, created.version_id):
+    if secrets.is_delivered(ctx.secretsmanager, name, created.version_id):
         _log(ctx, "new key was delivered; not discarded", action, new_key_id=created.new_key_id)
         return {"status": "skipped", "reason": f"key {created.new_key_id} is already the current version of {name}"}
     _discard_key(ctx.iam, action.user_name, created.new_key_id)

@@ -4,6 +4,8 @@
 ``account``: ``{"id", "name", "email"}`` (one item of the run's account list)
 ``action``:  ``{"type", "userName", "keyId", "reason"}`` (planned by audit_keys)
 ``created``: ``{"newKeyId", "versionId", "status"}`` (returned by create_key)
+``execution``: ``{"name", "startTime", "stateMachineArn"}`` (the execution, given to list_accounts)
+``accounts``: ``{"bucket", "key", "count"}`` (where list_accounts wrote the run's account list)
 
 None of them ever holds a secret.
 """
@@ -58,8 +60,35 @@ class Account:
 def action_from_event(event: dict[str, Any]) -> Action:
     try:
         return Action.from_json(_field(event, "action", "event"))
-    except (KeyError, ValueError) as error:
+    except (KeyError, ValueError, TypeError) as error:
         raise InvalidInput(f"malformed action: {error}") from None
+
+
+@dataclass(frozen=True)
+class Execution:
+    name: str
+    start_time: str
+    state_machine_arn: str
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> Execution:
+        execution = _field(event, "execution", "event")
+        return cls(
+            name=str(_field(execution, "name", "execution")),
+            start_time=str(_field(execution, "startTime", "execution")),
+            state_machine_arn=str(_field(execution, "stateMachineArn", "execution")),
+        )
+
+
+@dataclass(frozen=True)
+class Listing:
+    bucket: str
+    key: str
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> Listing:
+        listing = _field(event, "accounts", "event")
+        return cls(bucket=str(_field(listing, "bucket", "accounts")), key=str(_field(listing, "key", "accounts")))
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,16 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
 
 from keyrotation import clock, naming
-from keyrotation.aws import client, translate_errors
+from keyrotation.aws import client, error_code, translate_errors
 from keyrotation.model import Action, Delivery, Notice
 from keyrotation.paging import items
 
 RUN_RETENTION_DAYS = 400
+#: Statuses of an action item that record what the run did; a later "skipped" never replaces them.
+CARRIED_OUT = ("created", "done", "discarded")
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -58,10 +61,15 @@ class Ledger:
         self._update(naming.run_pk(run_id), naming.account_sk(account_id), {"accountId": account_id, **fields})
 
     def record_action(self, run_id: str, account_id: str, action: Action, **fields: Any) -> None:
-        """Create or update the item of one key action (``status``: planned, done, skipped, failed)."""
+        """Create or update the item of one key action (``status``: planned, created, done, skipped, discarded, failed).
+
+        A retried step finds its own work done and reports ``skipped``; that must not erase the record of
+        the work, so a ``skipped`` status is only written over none, ``planned`` or ``skipped``.
+        """
         sk = naming.action_sk(account_id, action.user_name, action.key_id, action.type.value)
         values = {"accountId": account_id, "kind": "action", **action.to_json(), **fields}
-        self._update(naming.run_pk(run_id), sk, values)
+        kept = CARRIED_OUT if fields.get("status") == "skipped" else ()
+        self._update(naming.run_pk(run_id), sk, values, unless_status=kept)
 
     def record_notice(self, run_id: str, account_id: str, notice: Notice, **fields: Any) -> None:
         sk = naming.notice_sk(account_id, notice.user_name, notice.key_id, notice.kind.value)
@@ -185,6 +193,7 @@ class Ledger:
         values: Mapping[str, Any],
         remove: Iterable[str] = (),
         expires: bool = True,
+        unless_status: Iterable[str] = (),
     ) -> None:
         values = {name: value for name, value in values.items() if value is not None}
         values["updatedAt"] = clock.to_iso(clock.now())
@@ -197,14 +206,26 @@ class Ledger:
         if removed:
             names.update({f"#r{i}": name for i, name in enumerate(removed)})
             expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removed)))
+        kept = list(unless_status)
+        condition = {}
+        if kept:
+            names["#kept"] = "status"
+            placeholders.update({f":k{i}": status for i, status in enumerate(kept)})
+            listed = ", ".join(f":k{i}" for i in range(len(kept)))
+            condition["ConditionExpression"] = f"attribute_not_exists(#kept) OR NOT #kept IN ({listed})"
         with translate_errors():
-            self._db.update_item(
-                TableName=self.table_name,
-                Key=_to_item({"pk": pk, "sk": sk}),
-                UpdateExpression=expression,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=_to_item(placeholders),
-            )
+            try:
+                self._db.update_item(
+                    TableName=self.table_name,
+                    Key=_to_item({"pk": pk, "sk": sk}),
+                    UpdateExpression=expression,
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=_to_item(placeholders),
+                    **condition,
+                )
+            except ClientError as error:
+                if not kept or error_code(error) != "ConditionalCheckFailedException":
+                    raise
 
 
 def _delivery(record: Mapping[str, Any]) -> Delivery:

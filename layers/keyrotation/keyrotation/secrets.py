@@ -106,13 +106,19 @@ def stages(sm: Any, name: str) -> dict[str, list[str]]:
         return dict(sm.describe_secret(SecretId=name).get("VersionIdsToStages", {}))
 
 
-def is_current(sm: Any, name: str, version_id: str) -> bool:
+def is_delivered(sm: Any, name: str, version_id: str) -> bool:
+    """Whether :func:`promote` made ``version_id`` current.
+
+    Secrets Manager labels a secret's first version AWSCURRENT by itself, whatever
+    :func:`stage_pending` asks for; such a version still has AWSPENDING until promoted.
+    """
     try:
-        return CURRENT in stages(sm, name).get(version_id, [])
+        labels = stages(sm, name).get(version_id, [])
     except ClientError as error:
         if error_code(error) == "ResourceNotFoundException":
             return False
         raise
+    return CURRENT in labels and PENDING not in labels
 
 
 def promote(sm: Any, name: str, version_id: str, user_arn: str, manager_role_arn: str, tags: dict[str, str]) -> str:

@@ -1,0 +1,1163 @@
+"""Every rotation function except notify, called in process exactly as Lambda would call it.
+
+Each test deploys template.yaml into moto (the ``stack`` fixture), seeds an
+organization's IAM users with keys of chosen ages, and calls one handler
+through :meth:`Stack.invoke` with the event the state machine sends (see
+each ``functions/<name>/app.py``). The proof is what AWS holds afterwards:
+IAM keys, Secrets Manager versions and policies, the S3 account list, and
+the ledger's items.
+
+Whatever a test does, an autouse check at its end makes sure no secret access
+key moto ever generated appears in a function's result or error, in the
+ledger, or in the logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.iam import models as moto_iam
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+from keyrotation import policy
+from localaws import awslike, lambdas
+from localaws.environment import REGION, FunctionError, LocalAws, Stack, admin_client
+from localaws.organization import KeySeed, Organization, add_key, create_user, iam_client
+
+ROLE = "IAMKeyRotationMemberRole"
+RUN_ID = "run-1"
+KEY_ID = re.compile(r"^AKIA[A-Z0-9]{16}$")
+VERSION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+ACCOUNT_HANDLERS = (
+    "AuditKeysFunction",
+    "CreateKeyFunction",
+    "VerifyKeyFunction",
+    "StoreSecretFunction",
+    "DisableKeyFunction",
+    "DeleteKeyFunction",
+)
+# What the product may call in a member account or the ledger without changing anything.
+READ_ONLY = {
+    ("sts", "AssumeRole"),
+    ("sts", "GetCallerIdentity"),
+    ("iam", "GetUser"),
+    ("iam", "ListUsers"),
+    ("iam", "ListAccessKeys"),
+    ("iam", "GetAccessKeyLastUsed"),
+    ("iam", "ListUserTags"),
+    ("iam", "ListGroupsForUser"),
+    ("iam", "GetGroup"),
+    ("secretsmanager", "DescribeSecret"),
+    ("secretsmanager", "GetSecretValue"),
+    ("dynamodb", "GetItem"),
+    ("dynamodb", "Query"),
+}
+
+
+# -- fixtures and helpers ------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def unvalidated_state_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deploy without moto parsing the whole ASL again (a third of each test's time). Here the state
+    machine only needs to exist; tests/statemachine/ validates and runs the real definition."""
+    monkeypatch.setattr(StepFunctionsParserBackend, "_validate_definition", staticmethod(lambda definition: None))
+
+
+@pytest.fixture(autouse=True)
+def generated_secrets(aws: LocalAws, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> Iterator[list[str]]:
+    """Every secret access key moto's IAM generates during the test; none may leave a function."""
+    found: list[str] = []
+    original = moto_iam.AccessKey.__init__
+
+    def recording(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        found.append(self.secret_access_key)
+
+    monkeypatch.setattr(moto_iam.AccessKey, "__init__", recording)
+    yield found
+    outputs = [json.dumps([call.result, call.error], default=str) for call in lambdas.REGISTRY.invocations]
+    db = admin_client("dynamodb", DEFAULT_ACCOUNT_ID)
+    tables = [json.dumps(db.scan(TableName=name)["Items"]) for name in db.list_tables()["TableNames"]]
+    records = [*caplog.get_records("setup"), *caplog.get_records("call")]
+    logs = "\n".join(json.dumps(vars(record), default=str) for record in records)  # message and extra fields
+    if any(call.error is None for call in lambdas.REGISTRY.invocations):  # every handler logs its success
+        assert records, "the functions' logs were not captured"
+    for secret in found:
+        assert len(secret) == 40
+        assert not any(secret in output for output in outputs), "a secret access key left a function"
+        assert not any(secret in table for table in tables), "a secret access key is in the ledger"
+        assert secret not in logs, "a secret access key was logged"
+
+
+def run_doc(run_id: str = RUN_ID, dry_run: bool = False) -> dict[str, Any]:
+    return {
+        "runId": run_id,
+        "dryRun": dry_run,
+        "startedAt": "2026-11-24T06:00:00Z",
+        "maxConcurrency": 10,
+        "expiresAt": "4102444800",
+    }
+
+
+def account_doc(org: Organization, name: str) -> dict[str, str]:
+    return {"id": org.account(name), "name": name, "email": f"{name}@example.com"}
+
+
+def invoke_error(stack: Stack, logical_id: str, event: Any) -> FunctionError:
+    with pytest.raises(FunctionError) as raised:
+        stack.invoke(logical_id, event)
+    return raised.value
+
+
+def audit(stack: Stack, account: dict[str, str], run: dict[str, Any] | None = None) -> dict[str, Any]:
+    return stack.invoke("AuditKeysFunction", {"account": account, "run": run or run_doc()})
+
+
+def planned(stack: Stack, account: dict[str, str], user: str, run: dict[str, Any] | None = None) -> list[dict[str, str]]:
+    """The user's actions in the plan audit_keys makes for the account."""
+    return [action for action in audit(stack, account, run)["actions"] if action["userName"] == user]
+
+
+def act(stack: Stack, logical_id: str, action: dict[str, str], account: dict[str, str],
+        run: dict[str, Any] | None = None, **extra: Any) -> Any:
+    return stack.invoke(logical_id, {"action": action, "account": account, "run": run or run_doc(), **extra})
+
+
+def keys_of(account_id: str, user: str) -> dict[str, str]:
+    metadata = iam_client(account_id).list_access_keys(UserName=user)["AccessKeyMetadata"]
+    return {key["AccessKeyId"]: key["Status"] for key in metadata}
+
+
+def secret_of(account_id: str, key_id: str) -> str:
+    return str(moto_iam.iam_backends[account_id]["aws"].access_keys[key_id].secret_access_key)
+
+
+def user_arn(account_id: str, user: str) -> str:
+    return str(iam_client(account_id).get_user(UserName=user)["User"]["Arn"])
+
+
+def secrets_client(account_id: str) -> Any:
+    return admin_client("secretsmanager", account_id)
+
+
+def stages(account_id: str, name: str) -> dict[str, list[str]]:
+    return dict(secrets_client(account_id).describe_secret(SecretId=name).get("VersionIdsToStages", {}))
+
+
+def secret_names(account_id: str) -> list[str]:
+    return sorted(secret["Name"] for secret in secrets_client(account_id).list_secrets()["SecretList"])
+
+
+def items(stack: Stack) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(item["pk"], item["sk"]): item for item in stack.ledger_items()}
+
+
+def action_item(stack: Stack, account_id: str, action: dict[str, str], run_id: str = RUN_ID) -> dict[str, Any]:
+    sk = f"ACCOUNT#{account_id}#ACTION#{action['userName']}#{action['keyId']}#{action['type']}"
+    return items(stack)[(f"RUN#{run_id}", sk)]
+
+
+def action_items(stack: Stack, run_id: str = RUN_ID) -> list[dict[str, Any]]:
+    return [item for item in stack.ledger_items() if item["pk"] == f"RUN#{run_id}" and item.get("kind") == "action"]
+
+
+def delivery_item(stack: Stack, account_id: str, user: str) -> dict[str, Any] | None:
+    return items(stack).get((f"DELIVERY#{account_id}", f"USER#{user}"))
+
+
+def spy(service: str, operation: str) -> list[dict[str, Any]]:
+    """The parameters of every ``operation`` call from now on (an injected fault that never fires)."""
+    seen: list[dict[str, Any]] = []
+
+    def watch(params: dict[str, Any]) -> bool:
+        seen.append(dict(params))
+        return False
+
+    awslike.FAULTS.add(service, operation, "NeverRaised", times=1, when=watch)
+    return seen
+
+
+def mutations(calls: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [call for call in calls if call not in READ_ONLY]
+
+
+def near(text: str, expected: datetime, slack: timedelta = timedelta(minutes=2)) -> bool:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return abs(moment - expected) <= slack
+
+
+Rotation = tuple[dict[str, str], dict[str, str], str, dict[str, Any]]
+
+
+def rotate_created(stack: Stack, org: Organization) -> Rotation:
+    """Alice, due for rotation, and create_key's result for her: (account, planned rotate, old key, created)."""
+    account = account_doc(org, "alpha")
+    (old,) = create_user(account["id"], "alice", [KeySeed(80)])
+    (action,) = planned(stack, account, "alice")
+    created = act(stack, "CreateKeyFunction", action, account)
+    return account, action, old, created
+
+
+def secret_name(account_id: str, user: str) -> str:
+    return f"Account_{account_id}_User_{user}_AccessKey"
+
+
+# -- list_accounts -------------------------------------------------------------------------------
+
+
+def listing_event(stack: Stack, document: Any = None, name: str = "run-a") -> dict[str, Any]:
+    return {
+        "input": {} if document is None else document,
+        "execution": {"name": name, "startTime": "2026-11-24T06:00:00.000Z", "stateMachineArn": stack.state_machine_arn},
+    }
+
+
+def run_objects(stack: Stack) -> list[str]:
+    s3 = admin_client("s3", DEFAULT_ACCOUNT_ID)
+    return [obj["Key"] for obj in s3.list_objects_v2(Bucket=stack.outputs["RunBucketName"]).get("Contents", [])]
+
+
+def account_list(stack: Stack, key: str) -> list[dict[str, str]]:
+    s3 = admin_client("s3", DEFAULT_ACCOUNT_ID)
+    return list(json.loads(s3.get_object(Bucket=stack.outputs["RunBucketName"], Key=key)["Body"].read()))
+
+
+def test_list_accounts_writes_every_active_account_to_s3_and_returns_only_where(stack: Stack, org: Organization) -> None:
+    before = datetime.now(UTC)
+
+    result = stack.invoke("ListAccountsFunction", listing_event(stack))
+
+    assert set(result) == {"run", "accounts"}
+    expires = result["run"].pop("expiresAt")
+    assert result == {
+        "run": {"runId": "run-a", "dryRun": False, "startedAt": "2026-11-24T06:00:00.000Z", "maxConcurrency": 10},
+        "accounts": {"bucket": stack.outputs["RunBucketName"], "key": "runs/run-a/accounts.json", "count": 5},
+    }
+    assert isinstance(expires, str) and expires.isdigit()  # a DynamoDB TTL, in seconds
+    assert abs(datetime.fromtimestamp(int(expires), UTC) - (before + timedelta(days=400))) < timedelta(minutes=2)
+    listed = account_list(stack, "runs/run-a/accounts.json")
+    assert [account["id"] for account in listed] == sorted({org.management_account, *org.accounts.values()})
+    assert all(set(account) == {"id", "name", "email"} for account in listed)
+    by_id = {account["id"]: account for account in listed}
+    assert by_id[org.account("beta")] == {"id": org.account("beta"), "name": "beta", "email": "beta@example.com"}
+    assert run_objects(stack) == ["runs/run-a/accounts.json"]
+
+
+def test_list_accounts_takes_exactly_the_requested_accounts_in_order(stack: Stack, org: Organization) -> None:
+    beta, alpha = org.account("beta"), org.account("alpha")
+
+    result = stack.invoke("ListAccountsFunction", listing_event(stack, {"accounts": [beta, alpha, beta], "dryRun": True}))
+
+    assert result["run"]["dryRun"] is True
+    assert result["accounts"]["count"] == 2
+    assert [account["id"] for account in account_list(stack, result["accounts"]["key"])] == [beta, alpha]
+
+
+def test_a_dry_run_stack_stays_dry_whatever_the_input_says(aws: LocalAws, org: Organization) -> None:
+    stack = aws.deploy({})  # DryRun defaults to true
+
+    result = stack.invoke("ListAccountsFunction", listing_event(stack, {"dryRun": False}))
+
+    assert result["run"]["dryRun"] is True
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"accounts": ["12345"]}, "'12345'"),
+        ({"accounts": []}, "non-empty list"),
+        ({"accounts": "123456789012"}, "non-empty list"),
+        ({"dryRun": "yes"}, "dryRun"),
+        ({"acounts": ["123456789012"]}, "acounts"),
+        (["123456789012"], "JSON object"),
+    ],
+)
+def test_list_accounts_refuses_a_malformed_input_naming_it(stack: Stack, org: Organization, document: Any, message: str) -> None:
+    error = invoke_error(stack, "ListAccountsFunction", listing_event(stack, document))
+
+    assert error.error_type == "KeyRotation.InvalidInput"
+    assert message in error.message
+    assert run_objects(stack) == []
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        pytest.param({"input": {}}, id="no-execution"),
+        pytest.param({"input": {}, "execution": {"name": "run-a"}}, id="execution-without-arn"),
+        pytest.param({"input": {}, "execution": "run-a"}, id="execution-not-an-object"),
+        pytest.param([], id="event-not-an-object"),
+    ],
+)
+def test_list_accounts_refuses_a_malformed_event(stack: Stack, org: Organization, event: Any) -> None:
+    error = invoke_error(stack, "ListAccountsFunction", event)
+
+    assert error.error_type == "KeyRotation.InvalidInput"
+    assert run_objects(stack) == []
+
+
+def test_an_excluded_account_is_never_listed_and_cannot_be_requested(aws: LocalAws, org: Organization) -> None:
+    beta = org.account("beta")
+    stack = aws.deploy({"DryRun": "false", "ExcludeAccounts": beta})
+
+    listed = stack.invoke("ListAccountsFunction", listing_event(stack, name="all"))
+    error = invoke_error(stack, "ListAccountsFunction", listing_event(stack, {"accounts": [beta]}, name="only-beta"))
+
+    assert beta not in [account["id"] for account in account_list(stack, listed["accounts"]["key"])]
+    assert listed["accounts"]["count"] == 4
+    assert error.error_type == "KeyRotation.InvalidInput"
+    assert beta in error.message and "ExcludeAccounts" in error.message
+    assert run_objects(stack) == ["runs/all/accounts.json"]
+
+
+@pytest.mark.parametrize("which", ["unknown", "closed"])
+def test_an_account_that_is_not_an_active_member_cannot_be_requested(stack: Stack, org: Organization, which: str) -> None:
+    if which == "closed":
+        requested = org.account("gamma")
+        admin_client("organizations", DEFAULT_ACCOUNT_ID).close_account(AccountId=requested)
+    else:
+        requested = "999999999999"
+
+    error = invoke_error(stack, "ListAccountsFunction", listing_event(stack, {"accounts": [org.account("alpha"), requested]}))
+
+    assert error.error_type == "KeyRotation.InvalidInput"
+    assert requested in error.message and org.account("alpha") not in error.message
+    assert run_objects(stack) == []
+
+
+@pytest.mark.parametrize(
+    ("parameters", "numbers"),
+    [
+        ({"RotationPeriodDays": "90", "InactivePeriodDays": "90"}, "90, 90, 100"),
+        ({"InactivePeriodDays": "100", "DeletePeriodDays": "100"}, "75, 100, 100"),
+    ],
+)
+def test_list_accounts_stops_a_misconfigured_stack_before_writing_anything(
+    aws: LocalAws, org: Organization, parameters: dict[str, str], numbers: str
+) -> None:
+    stack = aws.deploy({"DryRun": "false", **parameters})
+
+    error = invoke_error(stack, "ListAccountsFunction", listing_event(stack))
+
+    assert error.error_type == "KeyRotation.InvalidConfiguration"
+    assert "RotationPeriodDays < InactivePeriodDays < DeletePeriodDays" in error.message
+    assert numbers in error.message
+    assert run_objects(stack) == []
+
+
+def test_list_accounts_refuses_to_run_beside_a_running_execution(stack: Stack, org: Organization) -> None:
+    """While a real execution of the state machine is RUNNING (held inside its first Lambda call), a second
+    run's ListAccounts is refused and the running one's own call is not."""
+    seen: dict[str, Any] = {}
+
+    class Held(Exception):
+        """Ends the held execution once the checks are done."""
+
+    def hold(spec: lambdas.FunctionSpec, event: dict[str, Any]) -> None:
+        if spec.logical_id != "ListAccountsFunction" or seen:
+            return
+        sfn = admin_client("stepfunctions", DEFAULT_ACCOUNT_ID)
+        running = sfn.list_executions(stateMachineArn=stack.state_machine_arn, statusFilter="RUNNING")["executions"]
+        seen["running"] = [execution["name"] for execution in running]
+        try:
+            stack.invoke("ListAccountsFunction", listing_event(stack, name="second"))
+        except FunctionError as error:
+            seen["second"] = error
+        seen["itself"] = stack.invoke("ListAccountsFunction", listing_event(stack, name="first"))
+        raise Held("checks done")
+
+    lambdas.REGISTRY.before_invoke.append(hold)
+    execution = stack.run({}, name="first")
+
+    assert seen["running"] == ["first"]
+    assert isinstance(seen.get("second"), FunctionError)
+    assert seen["second"].error_type == "KeyRotation.AlreadyRunning"
+    assert "execution first " in seen["second"].message
+    assert seen["itself"]["run"]["runId"] == "first"
+    assert execution.status == "FAILED"
+    assert run_objects(stack) == ["runs/first/accounts.json"]  # nothing for the refused run
+
+
+# -- audit_keys ----------------------------------------------------------------------------------
+
+
+def test_audit_plans_in_user_order_and_records_the_plan(stack: Stack, org: Organization) -> None:
+    account = account_doc(org, "alpha")
+    alpha = account["id"]
+    (due,) = create_user(alpha, "due", [KeySeed(80)], tags={"email": "due-owner@example.com"})
+    create_user(alpha, "fresh", [KeySeed(10)])
+    create_user(alpha, "holiday", [KeySeed(200)], tags={"key-rotation:exempt": "true"})
+    old_inactive, _ = create_user(alpha, "retired", [KeySeed(105, "Inactive"), KeySeed(30)])
+    old_active, _ = create_user(alpha, "switching", [KeySeed(95), KeySeed(20)])
+    create_user(alpha, "keyless")
+    before = {user: keys_of(alpha, user) for user in ("due", "retired", "switching")}
+
+    with awslike.CALLS.record() as calls:
+        result = audit(stack, account)
+
+    assert set(result) == {"actions", "counts"}
+    assert [(a["type"], a["userName"], a["keyId"]) for a in result["actions"]] == [
+        ("rotate", "due", due),
+        ("delete", "retired", old_inactive),
+        ("disable", "switching", old_active),
+    ]
+    assert all(set(action) == {"type", "userName", "keyId", "reason"} for action in result["actions"])
+    assert result["counts"] == {
+        "usersWithKeys": 5,
+        "actions": 3,
+        "deferred": 0,
+        "disable-soon": 0,
+        "blocked": 0,
+        "exempt": 1,
+        "exemption-expiring": 0,
+        "invalid-tag": 0,
+    }
+    recorded = {item["sk"]: item for item in stack.ledger_items() if item["pk"] == f"RUN#{RUN_ID}"}
+    assert {item["status"] for item in recorded.values() if item["kind"] == "action"} == {"planned"}
+    assert recorded[f"ACCOUNT#{alpha}#ACTION#due#{due}#rotate"]["ownerEmail"] == "due-owner@example.com"
+    assert recorded[f"ACCOUNT#{alpha}#ACTION#due#{due}#rotate"]["dryRun"] is False
+    assert recorded[f"ACCOUNT#{alpha}#NOTICE#holiday#-#exempt"]["kind"] == "notice"
+    assert len(recorded) == 4
+    # Audit only reads: the keys are as they were, and no mutating call was made.
+    assert {user: keys_of(alpha, user) for user in before} == before
+    assert {call for call in mutations(calls)} == {("dynamodb", "UpdateItem")}
+
+
+def test_audit_defers_what_exceeds_max_actions_per_account(aws: LocalAws, org: Organization) -> None:
+    stack = aws.deploy({"DryRun": "false", "MaxActionsPerAccount": "1"})
+    account = account_doc(org, "alpha")
+    (first,) = create_user(account["id"], "a-first", [KeySeed(80)])
+    (second,) = create_user(account["id"], "b-second", [KeySeed(80)])
+
+    result = audit(stack, account)
+
+    assert [action["keyId"] for action in result["actions"]] == [first]
+    assert result["counts"]["actions"] == 1 and result["counts"]["deferred"] == 1
+    notices = [item for item in stack.ledger_items() if item.get("kind") == "notice"]
+    assert [(item["type"], item["keyId"]) for item in notices] == [("deferred", second)]
+
+
+def test_a_dry_run_audit_still_records_the_planned_actions(stack: Stack, org: Organization) -> None:
+    account = account_doc(org, "alpha")
+    (old,) = create_user(account["id"], "alice", [KeySeed(80)])
+
+    result = audit(stack, account, run_doc(dry_run=True))
+
+    assert [(a["type"], a["keyId"]) for a in result["actions"]] == [("rotate", old)]
+    (item,) = action_items(stack)
+    assert (item["status"], item["dryRun"], item["keyId"]) == ("planned", True, old)
+    assert keys_of(account["id"], "alice") == {old: "Active"}
+
+
+def test_auditing_twice_plans_the_same_and_records_it_once(stack: Stack, org: Organization) -> None:
+    account = account_doc(org, "alpha")
+    create_user(account["id"], "alice", [KeySeed(80)])
+
+    first, second = audit(stack, account), audit(stack, account)
+
+    assert first == second
+    assert len(action_items(stack)) == 1
+
+
+# -- create_key ----------------------------------------------------------------------------------
+
+
+def test_create_key_writes_the_new_key_to_the_pending_version_and_returns_ids_only(
+    stack: Stack, org: Organization, generated_secrets: list[str]
+) -> None:
+    account, action, old, created = rotate_created(stack, org)
+    alpha, name = account["id"], secret_name(account["id"], "alice")
+
+    assert set(created) == {"status", "newKeyId", "versionId"}
+    assert created["status"] == "created"
+    assert KEY_ID.match(created["newKeyId"]) and VERSION_ID.match(created["versionId"])
+    assert len(json.dumps(created)) < 120
+    new = created["newKeyId"]
+    assert keys_of(alpha, "alice") == {old: "Active", new: "Active"}
+    assert secret_names(alpha) == [name]
+    assert "AWSPENDING" in stages(alpha, name)[created["versionId"]]
+    stored = json.loads(secrets_client(alpha).get_secret_value(SecretId=name, VersionId=created["versionId"])["SecretString"])
+    assert stored == {"AccessKeyId": new, "SecretAccessKey": secret_of(alpha, new)}
+    assert secret_of(alpha, new) in generated_secrets  # the leak check at the end knows this secret
+    item = action_item(stack, alpha, action)
+    assert (item["status"], item["newKeyId"], item["secretName"]) == ("created", new, name)
+    delivery = delivery_item(stack, alpha, "alice")
+    assert delivery is not None
+    assert (delivery["pendingKeyId"], delivery["pendingRunId"]) == (new, RUN_ID)
+    assert near(delivery["pendingSince"], datetime.now(UTC))
+    assert "deliveredKeyId" not in delivery
+
+
+def test_the_secret_is_readable_only_by_its_user_and_public_policies_are_blocked(stack: Stack, org: Organization) -> None:
+    account = account_doc(org, "alpha")
+    create_user(account["id"], "alice", [KeySeed(80)])
+    (action,) = planned(stack, account, "alice")
+    requests = spy("secretsmanager", "PutResourcePolicy")
+
+    act(stack, "CreateKeyFunction", action, account)
+
+    alice = user_arn(account["id"], "alice")
+    name = secret_name(account["id"], "alice")
+    assert [(request["SecretId"], request["BlockPublicPolicy"]) for request in requests] == [(name, True)]
+    document = json.loads(secrets_client(account["id"]).get_resource_policy(SecretId=name)["ResourcePolicy"])
+    allows = [statement for statement in document["Statement"] if statement["Effect"] == "Allow"]
+    assert [statement["Principal"] for statement in allows] == [{"AWS": alice}]
+    (deny,) = [statement for statement in document["Statement"] if statement["Effect"] == "Deny"]
+    assert deny["Principal"] == "*" and "secretsmanager:GetSecretValue" in deny["Action"]
+    # Everyone else is denied reads; the only exception besides the user is the member role that verifies the key.
+    assert deny["Condition"] == {
+        "ArnNotEquals": {"aws:PrincipalArn": [alice, f"arn:aws:iam::{account['id']}:role/{ROLE}"]}
+    }
+
+
+def test_a_user_name_with_a_comma_gets_a_hashed_secret_name_of_its_own(stack: Stack, org: Organization) -> None:
+    account = account_doc(org, "alpha")
+    alpha = account["id"]
+    create_user(alpha, "ops,admin", [KeySeed(80)])
+    create_user(alpha, "ops_admin", [KeySeed(80)])
+    actions = audit(stack, account)["actions"]
+
+    results = {action["userName"]: act(stack, "CreateKeyFunction", action, account) for action in actions}
+
+    digest = hashlib.sha256(b"ops,admin").hexdigest()[:8]
+    hashed = f"Account_{alpha}_User_ops_admin_h{digest}_AccessKey"
+    assert secret_names(alpha) == sorted([hashed, secret_name(alpha, "ops_admin")])
+    for user, name in (("ops,admin", hashed), ("ops_admin", secret_name(alpha, "ops_admin"))):
+        version = results[user]["versionId"]
+        stored = json.loads(secrets_client(alpha).get_secret_value(SecretId=name, VersionId=version)["SecretString"])
+        assert stored["AccessKeyId"] == results[user]["newKeyId"]
+
+
+def test_creating_again_creates_nothing_and_says_skipped(stack: Stack, org: Organization) -> None:
+    account, action, old, created = rotate_created(stack, org)
+
+    with awslike.CALLS.record() as calls:
+        again = act(stack, "CreateKeyFunction", action, account)
+
+    assert again["status"] == "skipped"
+    assert set(again) == {"status", "reason"} and action["keyId"] in again["reason"]
+    assert ("iam", "CreateAccessKey") not in calls
+    assert keys_of(account["id"], "alice") == {old: "Active", created["newKeyId"]: "Active"}
+    # The run's record still says what the first call did.
+    assert action_item(stack, account["id"], action)["status"] == "created"
+    assert delivery_item(stack, account["id"], "alice")["pendingKeyId"] == created["newKeyId"]  # type: ignore[index]
+
+
+def test_a_user_who_made_a_second_key_since_the_audit_is_skipped(stack: Stack, org: Organization) -> None:
+    account = account_doc(org, "alpha")
+    (old,) = create_user(account["id"], "alice", [KeySeed(80)])
+    (action,) = planned(stack, account, "alice")
+    own = add_key(account["id"], "alice", KeySeed(0))
+
+    with awslike.CALLS.record() as calls:
+        result = act(stack, "CreateKeyFunction", action, account)
+
+    assert result["status"] == "skipped"
+    assert ("iam", "CreateAccessKey") not in calls
+    assert keys_of(account["id"], "alice") == {old: "Active", own: "Active"}
+    assert delivery_item(stack, account["id"], "alice") is None
+
+
+def test_whatever_the_policy_says_a_user_with_two_keys_never_gets_a_third(
+    stack: Stack, org: Organization, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = account_doc(org, "alpha")
+    old, newer = create_user(account["id"], "alice", [KeySeed(95), KeySeed(20)])
+    action = {"type": "rotate", "userName": "alice", "keyId": newer, "reason": "a policy bug wants it"}
+    monkeypatch.setattr(policy, "wants", lambda *args: True)  # the policy goes wrong: the backstop must hold
+
+    with awslike.CALLS.record() as calls:
+        error = invoke_error(stack, "CreateKeyFunction", {"action": action, "account": account, "run": run_doc()})
+
+    assert error.error_type == "KeyRotation.NoFreeKeySlot"
+    assert "alice" in error.message and account["id"] in error.message
+    assert ("iam", "CreateAccessKey") not in calls
+    assert keys_of(account["id"], "alice") == {old: "Active", newer: "Active"}
+    assert delivery_item(stack, account["id"], "alice") is None  # no rotation was even started
+
+
+def test_a_key_that_cannot_be_written_to_the_secret_is_taken_back(stack: Stack, org: Organization) -> None:
+    account = account_doc(org, "alpha")
+    (old,) = create_user(account["id"], "alice", [KeySeed(80)])
+    (action,) = planned(stack, account, "alice")
+    writes = spy("secretsmanager", "PutSecretValue")
+    awslike.FAULTS.add("secretsmanager", "PutSecretValue", "AccessDeniedException", times=1)
+
+    with awslike.CALLS.record() as calls:
+        error = invoke_error(stack, "CreateKeyFunction", {"action": action, "account": account, "run": run_doc()})
+
+    assert error.error_type == "KeyRotation.DeliveryFailed"
+    (attempt,) = writes
+    new = json.loads(attempt["SecretString"])["AccessKeyId"]
+    assert new in error.message and secret_name(account["id"], "alice") in error.message
+    assert "AccessDeniedException" in error.message
+    assert json.loads(attempt["SecretString"])["SecretAccessKey"] not in error.message
+    assert keys_of(account["id"], "alice") == {old: "Active"}
+    iam_calls = [operation for service, operation in calls if service == "iam" and operation.endswith("AccessKey")]
+    assert iam_calls == ["CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"]  # disabled before deleted
+    delivery = delivery_item(stack, account["id"], "alice")
+    assert delivery is not None and not {"pendingKeyId", "pendingSince", "pendingRunId"} & set(delivery)
+    assert action_item(stack, account["id"], action)["status"] == "planned"  # the state machine records the failure
+
+
+# -- verify_key ----------------------------------------------------------------------------------
+
+
+def test_verify_signs_with_the_new_key_and_says_verified(stack: Stack, org: Organization) -> None:
+    account, action, old, created = rotate_created(stack, org)
+
+    with awslike.CALLS.record() as calls:
+        result = act(stack, "VerifyKeyFunction", action, account, created=created)
+
+    assert result == {"status": "verified"}
+    assert ("sts", "GetCallerIdentity") in calls
+    assert mutations(calls) == []
+    assert keys_of(account["id"], "alice") == {old: "Active", created["newKeyId"]: "Active"}
+
+
+def test_verify_says_not_yet_valid_while_sts_refuses_the_key_then_verifies(stack: Stack, org: Organization) -> None:
+    account, action, _, created = rotate_created(stack, org)
+    awslike.FAULTS.add("sts", "GetCallerIdentity", "InvalidClientTokenId", times=1)
+
+    error = invoke_error(stack, "VerifyKeyFunction", {"action": action, "account": account, "run": run_doc(), "created": created})
+    retried = act(stack, "VerifyKeyFunction", action, account, created=created)
+
+    assert error.error_type == "KeyRotation.KeyNotYetValid"
+    assert created["newKeyId"] in error.message and "InvalidClientTokenId" in error.message
+    assert retried == {"status": "verified"}
+
+
+def test_verify_refuses_a_version_that_holds_another_key(stack: Stack, org: Organization) -> None:
+    account, action, old, created = rotate_created(stack, org)
+
+    error = invoke_error(
+        stack, "VerifyKeyFunction",
+        {"action": action, "account": account, "run": run_doc(), "created": {**created, "newKeyId": old}},
+    )
+
+    assert error.error_type == "KeyRotation.DeliveryFailed"
+    assert old in error.message and created["versionId"] in error.message
+
+
+# -- store_secret --------------------------------------------------------------------------------
+
+
+def test_store_makes_the_verified_version_current_and_records_the_delivery(stack: Stack, org: Organization) -> None:
+    account, action, old, created = rotate_created(stack, org)
+    alpha, name, new = account["id"], secret_name(account["id"], "alice"), created["newKeyId"]
+    act(stack, "VerifyKeyFunction", action, account, created=created)
+    policies = spy("secretsmanager", "PutResourcePolicy")
+
+    result = act(stack, "StoreSecretFunction", action, account, created=created)
+
+    assert result == {"status": "done", "newKeyId": new}
+    assert stages(alpha, name) == {created["versionId"]: ["AWSCURRENT"]}
+    current = json.loads(secrets_client(alpha).get_secret_value(SecretId=name)["SecretString"])
+    assert current["AccessKeyId"] == new
+    tags = {tag["Key"]: tag["Value"] for tag in secrets_client(alpha).describe_secret(SecretId=name)["Tags"]}
+    assert {key: tags[key] for key in ("UserName", "AccessKeyId", "ManagedBy")} == {
+        "UserName": "alice", "AccessKeyId": new, "ManagedBy": "iam-key-rotation"
+    }
+    assert [request["BlockPublicPolicy"] for request in policies] == [True]
+    delivery = delivery_item(stack, alpha, "alice")
+    assert delivery is not None
+    assert delivery["deliveredKeyId"] == new
+    assert delivery["secretArn"].startswith(f"arn:aws:secretsmanager:{REGION}:{alpha}:secret:{name}")
+    assert not {"pendingKeyId", "pendingSince", "pendingRunId"} & set(delivery)
+    item = action_item(stack, alpha, action)
+    now = datetime.now(UTC)
+    assert (item["status"], item["newKeyId"]) == ("done", new)
+    assert near(item["disableOn"], now + timedelta(days=15))  # I-R days after the new key: later than old + I
+    assert near(item["deleteOn"], now + timedelta(days=25))
+    assert keys_of(alpha, "alice") == {old: "Active", new: "Active"}  # the old key keeps working for now
+
+
+def test_storing_again_leaves_the_same_current_version(stack: Stack, org: Organization) -> None:
+    account, action, _, created = rotate_created(stack, org)
+    name = secret_name(account["id"], "alice")
+    act(stack, "StoreSecretFunction", action, account, created=created)
+    labels = stages(account["id"], name)
+
+    with awslike.CALLS.record() as calls:
+        again = act(stack, "StoreSecretFunction", action, account, created=created)
+
+    assert again == {"status": "done", "newKeyId": created["newKeyId"]}
+    assert stages(account["id"], name) == labels == {created["versionId"]: ["AWSCURRENT"]}
+    assert ("secretsmanager", "UpdateSecretVersionStage") not in calls
+    assert action_item(stack, account["id"], action)["status"] == "done"
+
+
+def test_a_later_rotation_keeps_the_previous_key_as_awsprevious(stack: Stack, org: Organization) -> None:
+    """The user already has a delivered secret: the new version is only pending until it is stored."""
+    from keyrotation.ledger import Ledger
+
+    account = account_doc(org, "alpha")
+    alpha, name = account["id"], secret_name(account["id"], "alice")
+    (old,) = create_user(alpha, "alice", [KeySeed(80)])
+    first = secrets_client(alpha).create_secret(
+        Name=name, SecretString=json.dumps({"AccessKeyId": old, "SecretAccessKey": secret_of(alpha, old)})
+    )
+    Ledger(stack.outputs["LedgerTableName"]).record_delivered(alpha, "alice", old, first["ARN"])
+    (action,) = planned(stack, account, "alice")
+
+    created = act(stack, "CreateKeyFunction", action, account)
+    pending = stages(alpha, name)
+    act(stack, "VerifyKeyFunction", action, account, created=created)
+    act(stack, "StoreSecretFunction", action, account, created=created)
+
+    assert pending == {first["VersionId"]: ["AWSCURRENT"], created["versionId"]: ["AWSPENDING"]}
+    assert stages(alpha, name) == {first["VersionId"]: ["AWSPREVIOUS"], created["versionId"]: ["AWSCURRENT"]}
+
+
+def test_store_refuses_a_new_key_that_is_gone(stack: Stack, org: Organization) -> None:
+    account, action, old, created = rotate_created(stack, org)
+    iam_client(account["id"]).update_access_key(UserName="alice", AccessKeyId=created["newKeyId"], Status="Inactive")
+    iam_client(account["id"]).delete_access_key(UserName="alice", AccessKeyId=created["newKeyId"])
+    event = {"action": action, "account": account, "run": run_doc(), "created": created}
+
+    error = invoke_error(stack, "StoreSecretFunction", event)
+
+    assert error.error_type == "KeyRotation.DeliveryFailed"
+    assert created["newKeyId"] in error.message
+    assert "AWSPENDING" in stages(account["id"], secret_name(account["id"], "alice"))[created["versionId"]]
+    assert "deliveredKeyId" not in delivery_item(stack, account["id"], "alice")  # type: ignore[operator]
+
+
+# -- disable_key ---------------------------------------------------------------------------------
+
+
+def switching_user(stack: Stack, org: Organization) -> tuple[dict[str, str], dict[str, str], str, str]:
+    """A user whose old key is past its disable date: (account, planned disable, old key, new key)."""
+    account = account_doc(org, "alpha")
+    old, new = create_user(account["id"], "bob", [KeySeed(95), KeySeed(20)])
+    (action,) = planned(stack, account, "bob")
+    assert (action["type"], action["keyId"]) == ("disable", old)
+    return account, action, old, new
+
+
+def test_disable_sets_the_old_key_inactive(stack: Stack, org: Organization) -> None:
+    account, action, old, new = switching_user(stack, org)
+
+    result = act(stack, "DisableKeyFunction", action, account)
+
+    assert result == {"status": "done"}
+    assert keys_of(account["id"], "bob") == {old: "Inactive", new: "Active"}
+    assert action_item(stack, account["id"], action)["status"] == "done"
+
+
+def test_disabling_again_does_nothing_and_keeps_the_record_of_the_first(stack: Stack, org: Organization) -> None:
+    account, action, old, new = switching_user(stack, org)
+    act(stack, "DisableKeyFunction", action, account)
+
+    with awslike.CALLS.record() as calls:
+        again = act(stack, "DisableKeyFunction", action, account)
+
+    assert again["status"] == "skipped" and old in again["reason"]
+    assert ("iam", "UpdateAccessKey") not in calls
+    assert keys_of(account["id"], "bob") == {old: "Inactive", new: "Active"}
+    # A retried step must not turn the run's record of what it did into "skipped".
+    item = action_item(stack, account["id"], action)
+    assert item["status"] == "done" and "skipReason" not in item
+
+
+def test_disable_skips_a_user_who_is_gone(stack: Stack, org: Organization) -> None:
+    account, action, old, new = switching_user(stack, org)
+    iam = iam_client(account["id"])
+    for key in (old, new):
+        iam.delete_access_key(UserName="bob", AccessKeyId=key)
+    iam.delete_user(UserName="bob")
+
+    result = act(stack, "DisableKeyFunction", action, account)
+
+    assert result == {"status": "skipped", "reason": "user bob no longer exists"}
+    item = action_item(stack, account["id"], action)
+    assert (item["status"], item["skipReason"]) == ("skipped", "user bob no longer exists")
+
+
+# -- delete_key ----------------------------------------------------------------------------------
+
+
+def retired_user(stack: Stack, org: Organization) -> tuple[dict[str, str], dict[str, str], str, str]:
+    """A user whose Inactive old key is past its deletion date: (account, planned delete, old key, new key)."""
+    account = account_doc(org, "alpha")
+    old, new = create_user(account["id"], "carol", [KeySeed(105, "Inactive"), KeySeed(30)])
+    (action,) = planned(stack, account, "carol")
+    assert (action["type"], action["keyId"]) == ("delete", old)
+    return account, action, old, new
+
+
+def test_delete_removes_the_inactive_old_key(stack: Stack, org: Organization) -> None:
+    account, action, old, new = retired_user(stack, org)
+
+    result = act(stack, "DeleteKeyFunction", action, account)
+
+    assert result == {"status": "done"}
+    assert keys_of(account["id"], "carol") == {new: "Active"}
+    assert action_item(stack, account["id"], action)["status"] == "done"
+
+
+def test_deleting_again_does_nothing_and_keeps_the_record_of_the_first(stack: Stack, org: Organization) -> None:
+    account, action, old, new = retired_user(stack, org)
+    act(stack, "DeleteKeyFunction", action, account)
+
+    with awslike.CALLS.record() as calls:
+        again = act(stack, "DeleteKeyFunction", action, account)
+
+    assert again["status"] == "skipped" and old in again["reason"]
+    assert ("iam", "DeleteAccessKey") not in calls
+    assert keys_of(account["id"], "carol") == {new: "Active"}
+    assert action_item(stack, account["id"], action)["status"] == "done"
+
+
+def test_a_key_re_enabled_since_the_audit_is_not_deleted(stack: Stack, org: Organization) -> None:
+    account, action, old, new = retired_user(stack, org)
+    iam_client(account["id"]).update_access_key(UserName="carol", AccessKeyId=old, Status="Active")
+
+    with awslike.CALLS.record() as calls:
+        result = act(stack, "DeleteKeyFunction", action, account)
+
+    assert result["status"] == "skipped"
+    assert ("iam", "DeleteAccessKey") not in calls
+    assert keys_of(account["id"], "carol") == {old: "Active", new: "Active"}
+
+
+def test_whatever_the_policy_says_an_active_key_is_never_deleted(
+    stack: Stack, org: Organization, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = account_doc(org, "alpha")
+    old, new = create_user(account["id"], "carol", [KeySeed(105), KeySeed(30)])
+    action = {"type": "delete", "userName": "carol", "keyId": old, "reason": "a policy bug wants it"}
+    monkeypatch.setattr(policy, "wants", lambda *args: True)
+
+    with awslike.CALLS.record() as calls:
+        error = invoke_error(stack, "DeleteKeyFunction", {"action": action, "account": account, "run": run_doc()})
+
+    assert error.error_type == "KeyRotation.UnsafeAction"
+    assert old in error.message and "Active" in error.message
+    assert ("iam", "DeleteAccessKey") not in calls
+    assert keys_of(account["id"], "carol") == {old: "Active", new: "Active"}
+
+
+def test_deleting_an_undelivered_key_clears_the_pending_rotation(stack: Stack, org: Organization) -> None:
+    """A rotation that died after create_key: the next run's plan disables and deletes its key."""
+    account, _, old, created = rotate_created(stack, org)
+    run = run_doc("run-2")
+    actions = planned(stack, account, "alice", run)
+    new = created["newKeyId"]
+    assert [(a["type"], a["keyId"]) for a in actions] == [("disable", new), ("delete", new), ("rotate", old)]
+
+    results = [act(stack, f"{a['type'].capitalize()}KeyFunction", a, account, run) for a in actions[:2]]
+
+    assert results == [{"status": "done"}, {"status": "done"}]
+    assert keys_of(account["id"], "alice") == {old: "Active"}
+    delivery = delivery_item(stack, account["id"], "alice")
+    assert delivery is not None and not {"pendingKeyId", "pendingSince", "pendingRunId"} & set(delivery)
+    statuses = {(item["type"], item["keyId"]): item["status"] for item in action_items(stack, "run-2")}
+    assert statuses == {("disable", new): "done", ("delete", new): "done", ("rotate", old): "planned"}
+
+
+def test_discard_takes_back_a_first_rotations_key_that_never_reached_its_user(stack: Stack, org: Organization) -> None:
+    """The user's first secret: Secrets Manager labels its first version AWSCURRENT by itself, yet the key
+    was never verified nor stored, so it is discarded."""
+    account, action, old, created = rotate_created(stack, org)
+
+    result = act(stack, "DeleteKeyFunction", action, account, discard=created)
+
+    assert result == {"status": "discarded", "newKeyId": created["newKeyId"]}
+    assert keys_of(account["id"], "alice") == {old: "Active"}
+    delivery = delivery_item(stack, account["id"], "alice")
+    assert delivery is not None and not {"pendingKeyId", "pendingSince", "pendingRunId"} & set(delivery)
+    item = action_item(stack, account["id"], action)
+    assert (item["status"], item["newKeyId"]) == ("discarded", created["newKeyId"])
+
+
+def test_discard_takes_back_a_pending_key_beside_a_delivered_one(stack: Stack, org: Organization) -> None:
+    account = account_doc(org, "alpha")
+    alpha, name = account["id"], secret_name(account["id"], "alice")
+    (old,) = create_user(alpha, "alice", [KeySeed(80)])
+    secrets_client(alpha).create_secret(Name=name, SecretString=json.dumps({"AccessKeyId": old}))
+    (action,) = planned(stack, account, "alice")
+    created = act(stack, "CreateKeyFunction", action, account)
+
+    with awslike.CALLS.record() as calls:
+        result = act(stack, "DeleteKeyFunction", action, account, discard=created)
+
+    assert result == {"status": "discarded", "newKeyId": created["newKeyId"]}
+    assert keys_of(alpha, "alice") == {old: "Active"}
+    iam_calls = [operation for service, operation in calls if service == "iam" and operation.endswith("AccessKey")]
+    assert iam_calls == ["UpdateAccessKey", "DeleteAccessKey"]  # disabled before deleted
+    assert json.loads(secrets_client(alpha).get_secret_value(SecretId=name)["SecretString"]) == {"AccessKeyId": old}
+
+
+def test_discard_refuses_a_key_whose_version_is_already_current(stack: Stack, org: Organization) -> None:
+    account, action, old, created = rotate_created(stack, org)
+    act(stack, "StoreSecretFunction", action, account, created=created)
+
+    with awslike.CALLS.record() as calls:
+        result = act(stack, "DeleteKeyFunction", action, account, discard=created)
+
+    assert result["status"] == "skipped"
+    assert created["newKeyId"] in result["reason"] and "current" in result["reason"]
+    assert mutations(calls) == []
+    assert keys_of(account["id"], "alice") == {old: "Active", created["newKeyId"]: "Active"}
+    assert delivery_item(stack, account["id"], "alice")["deliveredKeyId"] == created["newKeyId"]  # type: ignore[index]
+    assert action_item(stack, account["id"], action)["status"] == "done"
+
+
+def test_discarding_again_changes_nothing(stack: Stack, org: Organization) -> None:
+    account, action, old, created = rotate_created(stack, org)
+    first = act(stack, "DeleteKeyFunction", action, account, discard=created)
+
+    again = act(stack, "DeleteKeyFunction", action, account, discard=created)
+
+    assert again == first == {"status": "discarded", "newKeyId": created["newKeyId"]}
+    assert keys_of(account["id"], "alice") == {old: "Active"}
+    assert [item["status"] for item in action_items(stack)] == ["discarded"]
+
+
+# -- every action handler ------------------------------------------------------------------------
+
+
+def some_action(org: Organization, type_: str = "rotate") -> tuple[dict[str, str], dict[str, str], str]:
+    account = account_doc(org, "alpha")
+    (old,) = create_user(account["id"], "alice", [KeySeed(110, "Inactive" if type_ == "delete" else "Active")])
+    return account, {"type": type_, "userName": "alice", "keyId": old, "reason": "planned"}, old
+
+
+CREATED = {"newKeyId": "AKIAIOSFODNN7EXAMPLE", "versionId": "00000000-0000-4000-8000-000000000000"}
+MUTATING_HANDLERS = [
+    pytest.param("CreateKeyFunction", "rotate", {}, id="create"),
+    pytest.param("StoreSecretFunction", "rotate", {"created": CREATED}, id="store"),
+    pytest.param("DisableKeyFunction", "disable", {}, id="disable"),
+    pytest.param("DeleteKeyFunction", "delete", {}, id="delete"),
+    pytest.param("DeleteKeyFunction", "rotate", {"discard": CREATED}, id="discard"),
+]
+
+
+@pytest.mark.parametrize(("logical_id", "type_", "extra"), MUTATING_HANDLERS)
+def test_in_a_dry_run_no_action_handler_mutates_anything(
+    stack: Stack, org: Organization, logical_id: str, type_: str, extra: dict[str, Any]
+) -> None:
+    account, action, old = some_action(org, type_)
+    before = keys_of(account["id"], "alice")
+
+    with awslike.CALLS.record() as calls:
+        error = invoke_error(stack, logical_id, {"action": action, "account": account, "run": run_doc(dry_run=True), **extra})
+
+    assert error.error_type == "KeyRotation.UnsafeAction"
+    assert "dry run" in error.message and old in error.message
+    assert mutations(calls) == []
+    assert keys_of(account["id"], "alice") == before
+    assert secret_names(account["id"]) == []
+    assert stack.ledger_items() == []
+
+
+@pytest.mark.parametrize("logical_id", ACCOUNT_HANDLERS)
+def test_a_missing_member_role_is_named_with_its_account(stack: Stack, org: Organization, logical_id: str) -> None:
+    norole = account_doc(org, "norole")
+    create_user(norole["id"], "nora", [KeySeed(80)])
+    action = {"type": "rotate", "userName": "nora", "keyId": "AKIAIOSFODNN7EXAMPLE", "reason": "due"}
+
+    error = invoke_error(
+        stack, logical_id, {"action": action, "account": norole, "run": run_doc(), "created": CREATED}
+    )
+
+    assert error.error_type == "KeyRotation.MemberRoleUnavailable"
+    assert f"arn:aws:iam::{norole['id']}:role/{ROLE}" in error.message
+    assert f"account {norole['id']}" in error.message
+    assert len(keys_of(norole["id"], "nora")) == 1
+    assert stack.ledger_items() == []
+
+
+ACTION = {"type": "rotate", "userName": "alice", "keyId": "AKIAIOSFODNN7EXAMPLE", "reason": "due"}
+ACCOUNT = {"id": "111122223333", "name": "alpha", "email": "alpha@example.com"}
+MALFORMED = [
+    pytest.param(name, event, id=f"{name.removesuffix('Function')}-{case}")
+    for name, cases in {
+        "AuditKeysFunction": {
+            "no-run": {"account": ACCOUNT},
+            "no-run-id": {"account": ACCOUNT, "run": {"dryRun": False}},
+            "no-account": {"run": run_doc()},
+            "short-account-id": {"account": {**ACCOUNT, "id": "12345"}, "run": run_doc()},
+            "account-not-an-object": {"account": "111122223333", "run": run_doc()},
+        },
+        "CreateKeyFunction": {
+            "no-action": {"account": ACCOUNT, "run": run_doc()},
+            "unknown-type": {"action": {**ACTION, "type": "explode"}, "account": ACCOUNT, "run": run_doc()},
+            "no-reason": {"action": {k: v for k, v in ACTION.items() if k != "reason"}, "account": ACCOUNT, "run": run_doc()},
+            "action-not-an-object": {"action": "rotate", "account": ACCOUNT, "run": run_doc()},
+        },
+        "VerifyKeyFunction": {
+            "no-created": {"action": ACTION, "account": ACCOUNT, "run": run_doc()},
+            "no-version": {"action": ACTION, "account": ACCOUNT, "run": run_doc(), "created": {"newKeyId": CREATED["newKeyId"]}},
+        },
+        "StoreSecretFunction": {
+            "no-created": {"action": ACTION, "account": ACCOUNT, "run": run_doc()},
+        },
+        "DisableKeyFunction": {
+            "no-account-id": {"action": {**ACTION, "type": "disable"}, "account": {"name": "alpha"}, "run": run_doc()},
+        },
+        "DeleteKeyFunction": {
+            "discard-without-version": {
+                "action": ACTION, "account": ACCOUNT, "run": run_doc(), "discard": {"newKeyId": CREATED["newKeyId"]}
+            },
+        },
+        "SummarizeFunction": {
+            "no-run": {"accounts": {"bucket": "b", "key": "k", "count": 1}},
+            "no-accounts": {"run": run_doc()},
+            "accounts-without-key": {"run": run_doc(), "accounts": {"bucket": "b"}},
+        },
+    }.items()
+    for case, event in cases.items()
+]
+
+
+@pytest.mark.parametrize(("logical_id", "event"), MALFORMED)
+def test_a_malformed_event_is_refused_as_invalid_input(
+    stack: Stack, org: Organization, logical_id: str, event: dict[str, Any]
+) -> None:
+    event = json.loads(json.dumps(event).replace(ACCOUNT["id"], org.account("alpha")))  # a real account, role and all
+    create_user(org.account("alpha"), "alice", [KeySeed(110)])
+
+    with awslike.CALLS.record() as calls:
+        error = invoke_error(stack, logical_id, event)
+
+    assert error.error_type == "KeyRotation.InvalidInput"
+    assert mutations(calls) == []
+    assert len(keys_of(org.account("alpha"), "alice")) == 1
+    assert stack.ledger_items() == []
+
+
+def test_a_misconfigured_stack_makes_every_key_function_stop(aws: LocalAws, org: Organization) -> None:
+    stack = aws.deploy({"DryRun": "false", "RotationPeriodDays": "90", "InactivePeriodDays": "90"})
+    account = account_doc(org, "alpha")
+    (old,) = create_user(account["id"], "alice", [KeySeed(120)])
+    action = {"type": "rotate", "userName": "alice", "keyId": old, "reason": "due"}
+    event = {"action": action, "account": account, "run": run_doc()}
+
+    errors = {
+        logical_id: invoke_error(stack, logical_id, event).error_type
+        for logical_id in ("AuditKeysFunction", "CreateKeyFunction", "DisableKeyFunction", "DeleteKeyFunction")
+    }
+
+    assert set(errors.values()) == {"KeyRotation.InvalidConfiguration"}
+    assert keys_of(account["id"], "alice") == {old: "Active"}
+    assert stack.ledger_items() == []
+
+
+# -- summarize -----------------------------------------------------------------------------------
+
+
+def write_account_list(stack: Stack, run_id: str, account_ids: list[str]) -> dict[str, Any]:
+    bucket, key = stack.outputs["RunBucketName"], f"runs/{run_id}/accounts.json"
+    body = [{"id": account_id, "name": account_id, "email": f"{account_id}@example.com"} for account_id in account_ids]
+    admin_client("s3", DEFAULT_ACCOUNT_ID).put_object(Bucket=bucket, Key=key, Body=json.dumps(body).encode())
+    return {"bucket": bucket, "key": key, "count": len(account_ids)}
+
+
+def record_result(
+    stack: Stack, run_id: str, account_id: str, error: str | None = None, cause: str = "", notify_error: str | None = None
+) -> None:
+    """What the state machine's RecordAccountSuccess / RecordAccountFailure / RecordNotifyFailure states write."""
+    values: dict[str, Any] = {":status": {"S": "FAILED" if error else "SUCCEEDED"}, ":account": {"S": account_id}}
+    expression = "SET #status = :status, accountId = :account"
+    names = {"#status": "status"}
+    if error:
+        expression += ", #error = :error, #cause = :cause"
+        names.update({"#error": "error", "#cause": "cause"})
+        values.update({":error": {"S": error}, ":cause": {"S": cause}})
+    if notify_error:
+        expression += ", notifyError = :notifyError, notifyCause = :notifyCause"
+        values.update({":notifyError": {"S": notify_error}, ":notifyCause": {"S": "SES refused"}})
+    admin_client("dynamodb", DEFAULT_ACCOUNT_ID).update_item(
+        TableName=stack.outputs["LedgerTableName"],
+        Key={"pk": {"S": f"RUN#{run_id}"}, "sk": {"S": f"ACCOUNT#{account_id}"}},
+        UpdateExpression=expression,
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+    )
+
+
+def carry_out(stack: Stack, account: dict[str, str], run: dict[str, Any]) -> None:
+    """What the per-account workflow does with the plan: each action, a rotation in three steps."""
+    for action in audit(stack, account, run)["actions"]:
+        if action["type"] == "rotate":
+            created = act(stack, "CreateKeyFunction", action, account, run)
+            act(stack, "VerifyKeyFunction", action, account, run, created=created)
+            act(stack, "StoreSecretFunction", action, account, run, created=created)
+        else:
+            act(stack, f"{action['type'].capitalize()}KeyFunction", action, account, run)
+
+
+def test_summarize_counts_from_the_ledger_and_replays_exactly_the_failed_accounts(stack: Stack, org: Organization) -> None:
+    alpha, beta, gamma = (account_doc(org, name) for name in ("alpha", "beta", "gamma"))
+    run = run_doc("run-s")
+    create_user(alpha["id"], "due", [KeySeed(80)])
+    create_user(alpha["id"], "switching", [KeySeed(95), KeySeed(20)])
+    create_user(alpha["id"], "retired", [KeySeed(105, "Inactive"), KeySeed(30)])
+    create_user(alpha["id"], "holiday", [KeySeed(200)], tags={"key-rotation:exempt": "true"})
+    create_user(alpha["id"], "soon", [KeySeed(85), KeySeed(10)])  # its old key is disabled in 5 days
+    carry_out(stack, alpha, run)
+    carry_out(stack, alpha, run)  # a retried account changes no count
+    create_user(gamma["id"], "other-run", [KeySeed(95), KeySeed(20)])
+    carry_out(stack, gamma, run_doc("run-other"))  # another run's items are not this run's
+    record_result(stack, "run-s", alpha["id"], notify_error="KeyRotation.Throttled")  # emails failed, keys done
+    record_result(stack, "run-s", beta["id"], "KeyRotation.MemberRoleUnavailable", "cannot assume the role " + "x" * 600)
+    listing = write_account_list(stack, "run-s", [alpha["id"], beta["id"], gamma["id"]])
+
+    result = stack.invoke("SummarizeFunction", {"run": run, "accounts": listing})
+
+    assert result == {
+        "summary": {
+            "runId": "run-s",
+            "accounts": {"total": 3, "succeeded": 1, "failed": 2},
+            "keys": {"rotated": 1, "disabled": 1, "deleted": 1, "warned": 1},
+            "failedAccounts": [
+                {"accountId": beta["id"], "error": "KeyRotation.MemberRoleUnavailable",
+                 "cause": ("cannot assume the role " + "x" * 600)[:500]},
+                {"accountId": gamma["id"], "error": "KeyRotation.NoResult",
+                 "cause": "the account's execution recorded no result"},
+            ],
+            "notices": {
+                "exempt": 1, "blocked": 0, "deferred": 0, "invalidTags": 0, "exemptionsExpiring": 0,
+                "notificationFailures": 1,
+            },
+        },
+        "replayInput": {"accounts": [beta["id"], gamma["id"]]},
+    }
+
+
+def test_summarize_of_a_clean_run_has_nothing_to_replay(stack: Stack, org: Organization) -> None:
+    alpha = account_doc(org, "alpha")
+    record_result(stack, RUN_ID, alpha["id"])
+    listing = write_account_list(stack, RUN_ID, [alpha["id"]])
+
+    result = stack.invoke("SummarizeFunction", {"run": run_doc(), "accounts": listing})
+
+    assert result["summary"]["accounts"] == {"total": 1, "succeeded": 1, "failed": 0}
+    assert result["summary"]["failedAccounts"] == []
+    assert result["replayInput"] == {}
+
+
+def test_summarize_of_a_dry_run_counts_the_planned_actions_and_replays_dry(stack: Stack, org: Organization) -> None:
+    alpha, beta = account_doc(org, "alpha"), account_doc(org, "beta")
+    run = run_doc("run-dry", dry_run=True)
+    create_user(alpha["id"], "due", [KeySeed(80)])
+    create_user(alpha["id"], "switching", [KeySeed(95), KeySeed(20)])
+    audit(stack, alpha, run)
+    record_result(stack, "run-dry", alpha["id"])
+    listing = write_account_list(stack, "run-dry", [alpha["id"], beta["id"]])
+
+    result = stack.invoke("SummarizeFunction", {"run": run, "accounts": listing})
+
+    assert result["summary"]["keys"] == {"rotated": 1, "disabled": 1, "deleted": 0, "warned": 0}
+    assert [failure["accountId"] for failure in result["summary"]["failedAccounts"]] == [beta["id"]]
+    assert result["replayInput"] == {"accounts": [beta["id"]], "dryRun": True}
