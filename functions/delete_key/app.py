@@ -21,9 +21,10 @@ from keyrotation.observability import MetricUnit, handler, metrics
 
 @handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    discard = Created.from_event(event, "discard") if "discard" in event else None
     ctx, action = action_context(event)
-    if event.get("discard"):
-        result = actions.discard_new_key(ctx, action, Created.from_event(event, "discard"))
+    if discard is not None:
+        result = actions.discard_new_key(ctx, action, discard)
     else:
         result = actions.delete(ctx, action)
     metrics.add_metric(name=f"Key{result['status'].capitalize()}", unit=MetricUnit.Count, value=1)

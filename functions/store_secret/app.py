@@ -16,7 +16,8 @@ from keyrotation.observability import MetricUnit, handler, metrics
 
 @handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    created = Created.from_event(event)  # a malformed event fails before any role is assumed
     ctx, action = action_context(event)
-    result = actions.deliver(ctx, action, Created.from_event(event))
+    result = actions.deliver(ctx, action, created)
     metrics.add_metric(name="KeyDelivered", unit=MetricUnit.Count, value=1)
     return result

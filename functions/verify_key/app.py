@@ -20,5 +20,6 @@ from keyrotation.observability import handler
 
 @handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    created = Created.from_event(event)  # a malformed event fails before any role is assumed
     ctx, action = action_context(event)
-    return actions.verify_new_key(ctx, action, Created.from_event(event))
+    return actions.verify_new_key(ctx, action, created)
