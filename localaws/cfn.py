@@ -64,7 +64,10 @@ def validate_parameters(template: Mapping[str, Any], given: Mapping[str, str]) -
 
 def _check_parameter(name: str, spec: Mapping[str, Any], value: str) -> None:
     def fail(why: str) -> TemplateError:
-        return TemplateError(f"Parameter '{name}' {why}" + (f": {spec['ConstraintDescription']}" if "ConstraintDescription" in spec else ""))
+        return TemplateError(
+            f"Parameter '{name}' {why}"
+            + (f": {spec['ConstraintDescription']}" if "ConstraintDescription" in spec else "")
+        )
 
     if spec.get("Type") == "Number":
         try:
@@ -101,13 +104,17 @@ class Resolver:
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
-            (key, value), = node.items()
+            ((key, value),) = node.items()
             function = _FUNCTIONS.get(key)
             if function is not None:
                 return function(self, value)
             if key == "Condition" and isinstance(value, str) and value in self.conditions:
                 return self.conditions[value]
-        return {key: resolved for key, resolved in ((k, self.resolve(v)) for k, v in node.items()) if resolved is not _NO_VALUE}
+        return {
+            key: resolved
+            for key, resolved in ((k, self.resolve(v)) for k, v in node.items())
+            if resolved is not _NO_VALUE
+        }
 
     def ref(self, name: str) -> Any:
         if name == "AWS::NoValue":
@@ -163,7 +170,9 @@ _FUNCTIONS: dict[str, Any] = {
 
 def merge_globals(template: Mapping[str, Any], resource_type: str, properties: Mapping[str, Any]) -> dict[str, Any]:
     """SAM's Globals: scalars are overridden, maps merged, lists concatenated (globals first)."""
-    section = {"AWS::Serverless::Function": "Function", "AWS::Serverless::StateMachine": "StateMachine"}.get(resource_type)
+    section = {"AWS::Serverless::Function": "Function", "AWS::Serverless::StateMachine": "StateMachine"}.get(
+        resource_type
+    )
     defaults = template.get("Globals", {}).get(section, {}) if section else {}
     return _merge(defaults, properties)
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import functools
 import io
-import logging
-import warnings
 import json
+import logging
 import os
 import time
+import warnings
 import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -186,9 +186,11 @@ class Stack:
         sfn = admin_client("stepfunctions", DEFAULT_ACCOUNT_ID)
         name = name or f"run-{datetime.now().strftime('%Y%m%dT%H%M%S')}-{os.urandom(3).hex()}"
         return str(
-            sfn.start_execution(stateMachineArn=self.state_machine_arn, name=name, input=json.dumps({} if document is None else document))[
-                "executionArn"
-            ]
+            sfn.start_execution(
+                stateMachineArn=self.state_machine_arn,
+                name=name,
+                input=json.dumps({} if document is None else document),
+            )["executionArn"]
         )
 
     def wait(self, execution_arn: str, timeout: float = 300.0) -> Execution:
@@ -236,8 +238,13 @@ class Stack:
         """One account through the per-account workflow, with the input the Map would give it."""
         document = {
             "account": {"id": account_id, "name": account_id, "email": email or f"{account_id}@example.com"},
-            "run": {"runId": run_id, "dryRun": dry_run, "startedAt": datetime.now().isoformat(),
-                    "maxConcurrency": 1, "expiresAt": "4102444800"},
+            "run": {
+                "runId": run_id,
+                "dryRun": dry_run,
+                "startedAt": datetime.now().isoformat(),
+                "maxConcurrency": 1,
+                "expiresAt": "4102444800",
+            },
         }
         sfn = admin_client("stepfunctions", DEFAULT_ACCOUNT_ID)
         name = f"{run_id}-{account_id}-{os.urandom(3).hex()}"
@@ -305,8 +312,14 @@ def _physical(stack: Stack, logical_id: str, limit: int = 64) -> str:
     return f"{stack.name}-{logical_id}-{os.urandom(4).hex()}"[:limit]
 
 
-def _create_layer(stack: Stack, logical_id: str, properties: dict[str, Any], resource: dict[str, Any],
-                  resolver: cfn.Resolver, base: Path) -> None:
+def _create_layer(
+    stack: Stack,
+    logical_id: str,
+    properties: dict[str, Any],
+    resource: dict[str, Any],
+    resolver: cfn.Resolver,
+    base: Path,
+) -> None:
     content = (base / properties["ContentUri"]).resolve()
     # With a BuildMethod, `sam build` puts ContentUri's files under python/; without one, it is zipped as is.
     path = content if resource.get("Metadata", {}).get("BuildMethod") else content / "python"
@@ -319,8 +332,14 @@ def _create_layer(stack: Stack, logical_id: str, properties: dict[str, Any], res
 _LAYER_PATHS: dict[str, Path] = {}
 
 
-def _create_bucket(stack: Stack, logical_id: str, properties: dict[str, Any], resource: dict[str, Any],
-                   resolver: cfn.Resolver, base: Path) -> None:
+def _create_bucket(
+    stack: Stack,
+    logical_id: str,
+    properties: dict[str, Any],
+    resource: dict[str, Any],
+    resolver: cfn.Resolver,
+    base: Path,
+) -> None:
     name = properties.get("BucketName") or _physical(stack, logical_id, 63).lower()
     admin_client("s3", DEFAULT_ACCOUNT_ID).create_bucket(Bucket=name)
     stack.resources[logical_id] = name
@@ -328,8 +347,14 @@ def _create_bucket(stack: Stack, logical_id: str, properties: dict[str, Any], re
     resolver.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
 
 
-def _create_table(stack: Stack, logical_id: str, properties: dict[str, Any], resource: dict[str, Any],
-                  resolver: cfn.Resolver, base: Path) -> None:
+def _create_table(
+    stack: Stack,
+    logical_id: str,
+    properties: dict[str, Any],
+    resource: dict[str, Any],
+    resolver: cfn.Resolver,
+    base: Path,
+) -> None:
     props = resolver.resolve(properties)
     name = props.get("TableName") or _physical(stack, logical_id, 255)
     db = admin_client("dynamodb", DEFAULT_ACCOUNT_ID)
@@ -346,8 +371,14 @@ def _create_table(stack: Stack, logical_id: str, properties: dict[str, Any], res
     resolver.attributes[(logical_id, "Arn")] = table["TableArn"]
 
 
-def _create_log_group(stack: Stack, logical_id: str, properties: dict[str, Any], resource: dict[str, Any],
-                      resolver: cfn.Resolver, base: Path) -> None:
+def _create_log_group(
+    stack: Stack,
+    logical_id: str,
+    properties: dict[str, Any],
+    resource: dict[str, Any],
+    resolver: cfn.Resolver,
+    base: Path,
+) -> None:
     props = resolver.resolve(properties)
     name = props["LogGroupName"]
     admin_client("logs", DEFAULT_ACCOUNT_ID).create_log_group(logGroupName=name)
@@ -356,18 +387,28 @@ def _create_log_group(stack: Stack, logical_id: str, properties: dict[str, Any],
     resolver.attributes[(logical_id, "Arn")] = f"arn:aws:logs:{REGION}:{DEFAULT_ACCOUNT_ID}:log-group:{name}:*"
 
 
-def _role(stack: Stack, logical_id: str, service: str, policies: list[Any], resolver: cfn.Resolver,
-          path: str = "/") -> str:
+def _role(
+    stack: Stack, logical_id: str, service: str, policies: list[Any], resolver: cfn.Resolver, path: str = "/"
+) -> str:
     iam = admin_client("iam", DEFAULT_ACCOUNT_ID)
-    trust = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+    }
     name = _physical(stack, f"{logical_id}Role")
     arn = iam.create_role(RoleName=name, Path=path, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    statements = [s for policy in resolver.resolve(policies) if isinstance(policy, dict) and "Statement" in policy
-                   for s in policy["Statement"]]
+    statements = [
+        s
+        for policy in resolver.resolve(policies)
+        if isinstance(policy, dict) and "Statement" in policy
+        for s in policy["Statement"]
+    ]
     if statements:
-        iam.put_role_policy(RoleName=name, PolicyName="inline",
-                            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+        iam.put_role_policy(
+            RoleName=name,
+            PolicyName="inline",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}),
+        )
     return str(arn)
 
 
@@ -378,12 +419,19 @@ def _zip() -> bytes:
     return buffer.getvalue()
 
 
-def _create_function(stack: Stack, logical_id: str, properties: dict[str, Any], resource: dict[str, Any],
-                     resolver: cfn.Resolver, base: Path) -> None:
+def _create_function(
+    stack: Stack,
+    logical_id: str,
+    properties: dict[str, Any],
+    resource: dict[str, Any],
+    resolver: cfn.Resolver,
+    base: Path,
+) -> None:
     props = resolver.resolve(properties)
     name = props.get("FunctionName") or _physical(stack, logical_id)
-    role = _role(stack, logical_id, "lambda.amazonaws.com", properties.get("Policies", []), resolver,
-                 props.get("RolePath", "/"))
+    role = _role(
+        stack, logical_id, "lambda.amazonaws.com", properties.get("Policies", []), resolver, props.get("RolePath", "/")
+    )
     environment = {key: str(value) for key, value in props.get("Environment", {}).get("Variables", {}).items()}
     created = admin_client("lambda", DEFAULT_ACCOUNT_ID).create_function(
         FunctionName=name,
@@ -413,8 +461,14 @@ def _create_function(stack: Stack, logical_id: str, properties: dict[str, Any], 
     resolver.attributes[(logical_id, "Arn")] = created["FunctionArn"]
 
 
-def _create_state_machine(stack: Stack, logical_id: str, properties: dict[str, Any], resource: dict[str, Any],
-                          resolver: cfn.Resolver, base: Path) -> None:
+def _create_state_machine(
+    stack: Stack,
+    logical_id: str,
+    properties: dict[str, Any],
+    resource: dict[str, Any],
+    resolver: cfn.Resolver,
+    base: Path,
+) -> None:
     props = resolver.resolve({key: value for key, value in properties.items() if key != "Events"})
     text = (base / props["DefinitionUri"]).read_text()
     for key, value in props.get("DefinitionSubstitutions", {}).items():
@@ -423,16 +477,19 @@ def _create_state_machine(stack: Stack, logical_id: str, properties: dict[str, A
     role = _role(stack, logical_id, "states.amazonaws.com", properties.get("Policies", []), resolver)
     sfn = admin_client("stepfunctions", DEFAULT_ACCOUNT_ID)
     name = props.get("Name") or _physical(stack, logical_id, 80)
-    arn = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=role,
-                                   type=props.get("Type", "STANDARD"))["stateMachineArn"]
+    arn = sfn.create_state_machine(
+        name=name, definition=json.dumps(definition), roleArn=role, type=props.get("Type", "STANDARD")
+    )["stateMachineArn"]
     events = admin_client("events", DEFAULT_ACCOUNT_ID)
     for event_id, event in properties.get("Events", {}).items():
         event_props = resolver.resolve(event["Properties"])
         if event["Type"] == "Schedule":
             rule = f"{name}-{event_id}"[:64]
             events.put_rule(Name=rule, ScheduleExpression=event_props["Schedule"], State="ENABLED")
-            events.put_targets(Rule=rule, Targets=[{"Id": "StateMachine", "Arn": arn, "RoleArn": role,
-                                                    "Input": event_props.get("Input", "{}")}])
+            events.put_targets(
+                Rule=rule,
+                Targets=[{"Id": "StateMachine", "Arn": arn, "RoleArn": role, "Input": event_props.get("Input", "{}")}],
+            )
     stack.definition = definition
     stack.resources[logical_id] = arn
     resolver.refs[logical_id] = arn
@@ -458,8 +515,12 @@ _ORDER = {
 }
 
 
-def organization(names: list[str], ous: dict[str, list[str]] | None = None, member_role: bool = True,
-                 missing_role: tuple[str, ...] = ()) -> Any:
+def organization(
+    names: list[str],
+    ous: dict[str, list[str]] | None = None,
+    member_role: bool = True,
+    missing_role: tuple[str, ...] = (),
+) -> Any:
     """Create an organization with the member role deployed everywhere except ``missing_role`` accounts."""
     from localaws.organization import create_organization, deploy_member_role
 

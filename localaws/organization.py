@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iam.models import AccessKeyLastUsed, iam_backends
 
@@ -66,7 +66,11 @@ def deploy_member_role(account_id: str, organization: Organization, role_name: s
     template = cfn.load(MEMBER_ROLE_TEMPLATE)
     values = cfn.validate_parameters(
         template,
-        {"RotationAccountId": organization.management_account, "OrganizationId": organization.id, "RoleName": role_name},
+        {
+            "RotationAccountId": organization.management_account,
+            "OrganizationId": organization.id,
+            "RoleName": role_name,
+        },
     )
     resolver = cfn.Resolver(
         parameters=values, pseudo={"AWS::AccountId": account_id, "AWS::Partition": "aws", "AWS::Region": REGION}
@@ -80,7 +84,9 @@ def deploy_member_role(account_id: str, organization: Organization, role_name: s
     )
     for policy in props["Policies"]:
         iam.put_role_policy(
-            RoleName=props["RoleName"], PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(policy["PolicyDocument"])
+            RoleName=props["RoleName"],
+            PolicyName=policy["PolicyName"],
+            PolicyDocument=json.dumps(policy["PolicyDocument"]),
         )
     return f"arn:aws:iam::{account_id}:role/{role_name}"
 
@@ -115,10 +121,8 @@ def create_user(
     iam = iam_client(account_id)
     iam.create_user(UserName=name, Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()])
     for group in groups:
-        try:
+        with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
             iam.create_group(GroupName=group)
-        except iam.exceptions.EntityAlreadyExistsException:
-            pass
         iam.add_user_to_group(GroupName=group, UserName=name)
     return [add_key(account_id, name, key, now) for key in keys]
 
@@ -134,7 +138,7 @@ def add_key(account_id: str, user_name: str, seed: KeySeed, now: datetime | None
 
 def backdate(account_id: str, key_id: str, seed: KeySeed, now: datetime | None = None) -> None:
     """Set a key's CreateDate and last use (moto stores naive UTC datetimes)."""
-    moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(tzinfo=None)
+    moment = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
     key = iam_backends[account_id]["aws"].access_keys[key_id]
     key.create_date = moment - timedelta(days=seed.age_days)
     if seed.used_days_ago is not None:

@@ -78,23 +78,32 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller organizations")
     args = parser.parse_args()
     sizes = [(5, 20), (20, 20), (3, 250)] if args.quick else [(10, 20), (50, 20), (100, 10), (3, 500)]
-    print(f"make bench, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, moto in process, MaxConcurrency 10, 1 key per user, 1 in 5 due")
-    header = (f"{'accounts':>8} {'users':>6} {'rotated':>7} {'run s':>6} {'s/acct':>6} {'IAM calls/user':>14} "
-              f"{'mutations':>9} {'transitions/acct':>16} {'parent events':>13}")
+    print(
+        f"make bench, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, moto in process, MaxConcurrency 10, "
+        "1 key per user, 1 in 5 due"
+    )
+    header = (
+        f"{'accounts':>8} {'users':>6} {'rotated':>7} {'run s':>6} {'s/acct':>6} {'IAM calls/user':>14} "
+        f"{'mutations':>9} {'transitions/acct':>16} {'parent events':>13}"
+    )
     print(header)
     for accounts, users in sizes:
         figures = scenario(accounts, users)
-        print(f"{figures['accounts']:>8} {figures['users']:>6} {figures['rotated']:>7} {figures['seconds']:>6.1f} "
-              f"{figures['seconds'] / figures['accounts']:>6.2f} {figures['iam_calls_per_user']:>14.2f} "
-              f"{figures['mutations']:>9} {figures['transitions_per_account']:>16} {figures['parent_events']:>13}")
+        print(
+            f"{figures['accounts']:>8} {figures['users']:>6} {figures['rotated']:>7} {figures['seconds']:>6.1f} "
+            f"{figures['seconds'] / figures['accounts']:>6.2f} {figures['iam_calls_per_user']:>14.2f} "
+            f"{figures['mutations']:>9} {figures['transitions_per_account']:>16} {figures['parent_events']:>13}"
+        )
         last = figures
     print("most frequent calls in the last scenario:", ", ".join(f"{op} {n}" for op, n in last["top"]))  # type: ignore[union-attr]
     transitions = last["transitions_per_account"]
     cost = 10_000 * (transitions * PRICE_PER_TRANSITION + (transitions / 3) * PRICE_PER_INVOCATION)
-    print(f"Projection, 10,000 accounts like the last scenario's: ~{10_000 * transitions:,.0f} state transitions, "
-          f"about ${cost:.2f} a run at Step Functions Standard list price (Lambda compute not included); "
-          f"the parent execution's history stays at {last['parent_events']} events whatever the account count "
-          "(each account has its own child execution).")
+    print(
+        f"Projection, 10,000 accounts like the last scenario's: ~{10_000 * transitions:,.0f} state transitions, "
+        f"about ${cost:.2f} a run at Step Functions Standard list price (Lambda compute not included); "
+        f"the parent execution's history stays at {last['parent_events']} events whatever the account count "
+        "(each account has its own child execution)."
+    )
     return 0
 
 

@@ -32,7 +32,9 @@ ACCOUNTS = ["payments", "analytics", "web", "data-lake", "sandbox", "logging", "
 def seed(org: Organization) -> None:
     """Users with keys of many ages; `legacy` has no member role."""
     payments, analytics, web = org.account("payments"), org.account("analytics"), org.account("web")
-    create_user(payments, "deploy-bot", [KeySeed(80, used_days_ago=1, service="s3")], tags={"email": "platform@example.com"})
+    create_user(
+        payments, "deploy-bot", [KeySeed(80, used_days_ago=1, service="s3")], tags={"email": "platform@example.com"}
+    )
     create_user(payments, "reporting", [KeySeed(76, used_days_ago=3, service="athena", region="us-west-2")])
     create_user(payments, "two-keys", [KeySeed(92, used_days_ago=40), KeySeed(17, used_days_ago=0)])
     create_user(analytics, "etl", [KeySeed(75, used_days_ago=0, service="glue")], tags={"email": "data@example.com"})
@@ -54,13 +56,14 @@ def account_table(stack: Stack, org: Organization, execution: Execution) -> str:
     status: dict[str, dict[str, Any]] = {}
     for item in items:
         account = item["accountId"]
-        if item.get("kind") == "action" and item.get("status") == "done":
-            done.setdefault(account, Counter())[item["type"]] += 1
-        elif item.get("kind") == "notice":
+        if item.get("kind") == "action" and item.get("status") == "done" or item.get("kind") == "notice":
             done.setdefault(account, Counter())[item["type"]] += 1
         elif item.get("kind") is None:
             status[account] = item
-    rows = [f"  {'account':<12} {'id':<13} {'result':<10} {'rotated':>7} {'disabled':>8} {'deleted':>7} {'warned':>6} {'exempt':>6}  error"]
+    rows = [
+        f"  {'account':<12} {'id':<13} {'result':<10} {'rotated':>7} {'disabled':>8} {'deleted':>7} "
+        f"{'warned':>6} {'exempt':>6}  error"
+    ]
     for account_id in sorted(status, key=lambda a: names.get(a, a)):
         counts = done.get(account_id, Counter())
         error = status[account_id].get("error", "")
@@ -81,7 +84,11 @@ def report(title: str, stack: Stack, org: Organization, execution: Execution) ->
         cause = execution.cause_json
         print(f"  error: {execution.error}")
         for failure in cause["failedAccounts"]:
-            message = json.loads(failure["cause"]).get("errorMessage", failure["cause"]) if failure["cause"].startswith("{") else failure["cause"]
+            message = (
+                json.loads(failure["cause"]).get("errorMessage", failure["cause"])
+                if failure["cause"].startswith("{")
+                else failure["cause"]
+            )
             print(f"  failed account {failure['accountId']}: {failure['error']}: {message}")
         print("  replay input (paste into Start execution):", json.dumps(cause["replayInput"]))
 
@@ -94,14 +101,18 @@ def main() -> int:
             verify_sender(SENDER)
             seed(org)
             stack = aws.deploy({"DryRun": "false", "SenderEmail": SENDER, "SecurityTeamEmail": SECURITY})
-            print(f"Organization {org.id}: management account {org.management_account} + {len(ACCOUNTS)} members "
-                  f"(legacy has no member role). Stack deployed from template.yaml, DryRun=false.")
+            print(
+                f"Organization {org.id}: management account {org.management_account} + {len(ACCOUNTS)} members "
+                f"(legacy has no member role). Stack deployed from template.yaml, DryRun=false."
+            )
             first = stack.run({}, name="day-000")
         report("Day 0: keys past 75 days are rotated", stack, org, first)
         # The schedule fires at the same time each day; a key rotated a few seconds after 06:00 on day 0
         # reaches its 15 days of grace just after 06:00 on day 15, so it is disabled by the day-16 run.
-        for day, title in ((16, "Day 16: old keys are disabled once 90 days old and 15 days after their replacement"),
-                           (26, "Day 26: disabled keys are deleted once 100 days old and 10 days after disabling")):
+        for day, title in (
+            (16, "Day 16: old keys are disabled once 90 days old and 15 days after their replacement"),
+            (26, "Day 26: disabled keys are deleted once 100 days old and 10 days after disabling"),
+        ):
             with time_machine.travel(day0 + timedelta(days=day), tick=True):
                 report(title, stack, org, stack.run({}, name=f"day-{day:03d}"))
         with time_machine.travel(day0 + timedelta(days=26, hours=1), tick=True):

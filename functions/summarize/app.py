@@ -27,4 +27,3 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.info("run summary", extra={"run_id": run.run_id, "accounts": summary["accounts"], "keys": summary["keys"]})
     metrics.add_metric(name="AccountsFailed", unit=MetricUnit.Count, value=summary["accounts"]["failed"])
     return {"summary": summary, "replayInput": replay_input(failed, run.dry_run)}
-

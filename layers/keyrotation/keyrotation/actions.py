@@ -75,8 +75,14 @@ def _find(user: UserSnapshot, key_id: str) -> AccessKey | None:
 def _log(ctx: Context, message: str, action: Action, **extra: Any) -> None:
     logger.info(
         message,
-        extra={"account_id": ctx.account.account_id, "user": action.user_name, "key_id": action.key_id,
-               "action": action.type.value, "run_id": ctx.run.run_id, **extra},
+        extra={
+            "account_id": ctx.account.account_id,
+            "user": action.user_name,
+            "key_id": action.key_id,
+            "action": action.type.value,
+            "run_id": ctx.run.run_id,
+            **extra,
+        },
     )
 
 
@@ -116,7 +122,13 @@ def create_replacement(ctx: Context, action: Action) -> dict[str, Any]:
         access_key = {}  # drop the only reference to the secret value
     _log(ctx, "created replacement key", action, new_key_id=new_key_id)
     ctx.ledger.record_action(
-        ctx.run.run_id, ctx.account.account_id, action, status="created", newKeyId=new_key_id, secretName=name, secretArn=secret_arn
+        ctx.run.run_id,
+        ctx.account.account_id,
+        action,
+        status="created",
+        newKeyId=new_key_id,
+        secretName=name,
+        secretArn=secret_arn,
     )
     return {"status": "created", "newKeyId": new_key_id, "versionId": version_id}
 
@@ -153,7 +165,9 @@ def deliver(ctx: Context, action: Action, created: Created) -> dict[str, Any]:
         raise DeliveryFailed(f"new key {created.new_key_id} of {action.user_name} is gone or not Active")
     name = naming.secret_name(ctx.account.account_id, user.user_name)
     tags = {"UserName": user.user_name, "AccessKeyId": new_key.key_id, "ManagedBy": "iam-key-rotation"}
-    secret_arn = secrets.promote(ctx.secretsmanager, name, created.version_id, user.user_arn, ctx.manager_role_arn, tags)
+    secret_arn = secrets.promote(
+        ctx.secretsmanager, name, created.version_id, user.user_arn, ctx.manager_role_arn, tags
+    )
     ctx.ledger.record_delivered(ctx.account.account_id, user.user_name, new_key.key_id, secret_arn)
     old_key = _find(user, action.key_id)
     dates = {}
@@ -163,8 +177,14 @@ def deliver(ctx: Context, action: Action, created: Created) -> dict[str, Any]:
             "deleteOn": clock.to_iso(policy.delete_on(old_key, new_key, ctx.config)),
         }
     ctx.ledger.record_action(
-        ctx.run.run_id, ctx.account.account_id, action, status="done", newKeyId=new_key.key_id,
-        secretName=name, secretArn=secret_arn, **dates,
+        ctx.run.run_id,
+        ctx.account.account_id,
+        action,
+        status="done",
+        newKeyId=new_key.key_id,
+        secretName=name,
+        secretArn=secret_arn,
+        **dates,
     )
     _log(ctx, "delivered new key", action, new_key_id=new_key.key_id)
     return {"status": "done", "newKeyId": new_key.key_id}

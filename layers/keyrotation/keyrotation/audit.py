@@ -60,11 +60,23 @@ def audit_account(
         return {"ownerEmail": user.tags.get(owner_tag_key) if user else None}
 
     for action in plan.actions:
-        ledger.record_action(run.run_id, account.account_id, action, status="planned", dryRun=run.dry_run, **owner(action.user_name))
-        logger.info("planned", extra={"account_id": account.account_id, "user": action.user_name, "key_id": action.key_id, "action": action.type.value})
+        ledger.record_action(
+            run.run_id, account.account_id, action, status="planned", dryRun=run.dry_run, **owner(action.user_name)
+        )
+        logger.info(
+            "planned",
+            extra={
+                "account_id": account.account_id,
+                "user": action.user_name,
+                "key_id": action.key_id,
+                "action": action.type.value,
+            },
+        )
     for notice in plan.notices:
         extra = _usage(users.get(notice.user_name), notice.key_id)
-        ledger.record_notice(run.run_id, account.account_id, notice, dryRun=run.dry_run, **owner(notice.user_name), **extra)
+        ledger.record_notice(
+            run.run_id, account.account_id, notice, dryRun=run.dry_run, **owner(notice.user_name), **extra
+        )
     return AuditResult(plan=plan, users_with_keys=len(users))
 
 

@@ -99,4 +99,6 @@ class Created:
     @classmethod
     def from_event(cls, event: dict[str, Any], name: str = "created") -> Created:
         created = _field(event, name, "event")
-        return cls(new_key_id=str(_field(created, "newKeyId", name)), version_id=str(_field(created, "versionId", name)))
+        return cls(
+            new_key_id=str(_field(created, "newKeyId", name)), version_id=str(_field(created, "versionId", name))
+        )

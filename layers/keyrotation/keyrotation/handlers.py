@@ -17,7 +17,11 @@ from keyrotation.observability import logger
 def action_context(event: dict[str, Any]) -> tuple[Context, Action]:
     run, account, action = Run.from_event(event), Account.from_event(event), action_from_event(event)
     logger.append_keys(
-        account_id=account.account_id, run_id=run.run_id, user=action.user_name, key_id=action.key_id, action=action.type.value
+        account_id=account.account_id,
+        run_id=run.run_id,
+        user=action.user_name,
+        key_id=action.key_id,
+        action=action.type.value,
     )
     lifecycle = LifecycleConfig.from_env()
     context = Context(

@@ -138,7 +138,9 @@ class Ledger:
     def record_intent(self, account_id: str, user_name: str, run_id: str) -> None:
         """Written just before CreateAccessKey: a key created from now on is ours until delivered."""
         self._update_delivery(
-            account_id, user_name, {"pendingSince": clock.to_iso(clock.now()), "pendingRunId": run_id},
+            account_id,
+            user_name,
+            {"pendingSince": clock.to_iso(clock.now()), "pendingRunId": run_id},
             remove=("pendingKeyId",),
         )
 

@@ -60,8 +60,16 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
-from jinja2 import BaseLoader, ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
-from jinja2 import TemplateSyntaxError, select_autoescape
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    select_autoescape,
+)
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from keyrotation import clock, naming

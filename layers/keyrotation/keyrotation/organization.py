@@ -11,7 +11,7 @@ excluded by the stack's parameters fails the run before any account is touched.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +47,9 @@ def parse_request(document: Any) -> RunRequest:
         return RunRequest(dry_run=dry_run)
     if not isinstance(accounts, list) or not accounts:
         raise InvalidInput("accounts must be a non-empty list of 12-digit account ids")
-    malformed = [repr(account) for account in accounts if not isinstance(account, str) or not _ACCOUNT_ID.match(account)]
+    malformed = [
+        repr(account) for account in accounts if not isinstance(account, str) or not _ACCOUNT_ID.match(account)
+    ]
     if malformed:
         raise InvalidInput(f"malformed account id(s) in input: {', '.join(malformed)}")
     return RunRequest(accounts=tuple(dict.fromkeys(accounts)), dry_run=dry_run)
@@ -65,6 +67,7 @@ def _accounts_under(org: Any, parent_id: str) -> Iterator[dict[str, Any]]:
 
 def accounts_in_scope(org: Any, scope: ScopeConfig) -> list[Account]:
     """ACTIVE accounts, minus excluded ones, limited to ``include_ous`` (with child OUs) when set."""
+    found: Iterable[dict[str, Any]]
     if scope.include_ous:
         records: dict[str, dict[str, Any]] = {}
         for unit in sorted(scope.include_ous):
@@ -90,9 +93,7 @@ def select(in_scope: list[Account], request: RunRequest, scope: ScopeConfig) -> 
         raise InvalidInput(f"account(s) excluded by ExcludeAccounts: {', '.join(excluded)}")
     missing = [account for account in request.accounts if account not in by_id]
     if missing:
-        raise InvalidInput(
-            f"account(s) not an ACTIVE member of the organization in scope: {', '.join(missing)}"
-        )
+        raise InvalidInput(f"account(s) not an ACTIVE member of the organization in scope: {', '.join(missing)}")
     return [by_id[account] for account in request.accounts]
 
 
@@ -102,7 +103,9 @@ def ensure_only_run(stepfunctions: Any, state_machine_arn: str, execution_name: 
     Of two executions started together, the later one (by start time, then
     name) fails, so exactly one goes on.
     """
-    running = list(items(stepfunctions, "list_executions", "executions", stateMachineArn=state_machine_arn, statusFilter="RUNNING"))
+    running = list(
+        items(stepfunctions, "list_executions", "executions", stateMachineArn=state_machine_arn, statusFilter="RUNNING")
+    )
     me = next((execution for execution in running if execution["name"] == execution_name), None)
     for other in running:
         if other["name"] == execution_name:

@@ -329,19 +329,13 @@ def undelivered_keys(keys: Sequence[AccessKey], delivery: Delivery) -> tuple[Acc
     """
     if delivery.pending_key_id is not None:
         return tuple(
-            key
-            for key in keys
-            if key.key_id == delivery.pending_key_id and key.key_id != delivery.delivered_key_id
+            key for key in keys if key.key_id == delivery.pending_key_id and key.key_id != delivery.delivered_key_id
         )
     if delivery.pending_since is None:
         return ()
     earliest = delivery.pending_since.replace(microsecond=0)
     latest = delivery.pending_since + PENDING_WINDOW
-    return tuple(
-        key
-        for key in keys
-        if earliest <= key.created <= latest and key.key_id != delivery.delivered_key_id
-    )
+    return tuple(key for key in keys if earliest <= key.created <= latest and key.key_id != delivery.delivered_key_id)
 
 
 @dataclass(frozen=True)
@@ -777,18 +771,22 @@ def _exemption_notices(
     ]
     ends = status.ends
     already_warned = (USER_LEVEL_KEY_ID, NoticeKind.EXEMPTION_EXPIRING.value) in delivery.warned
-    if status.last_day is not None and ends is not None and not already_warned:
-        if ends - now <= days(config.warning_days):
-            notices.append(
-                Notice(
-                    NoticeKind.EXEMPTION_EXPIRING,
-                    user.user_name,
-                    None,
-                    f"The exemption of user {user.user_name} ends after {status.last_day.isoformat()}: from "
-                    f"{_day(ends)} its keys follow the rotation schedule again. {_keys_summary(user)}",
-                    due=ends,
-                )
+    if (
+        status.last_day is not None
+        and ends is not None
+        and not already_warned
+        and ends - now <= days(config.warning_days)
+    ):
+        notices.append(
+            Notice(
+                NoticeKind.EXEMPTION_EXPIRING,
+                user.user_name,
+                None,
+                f"The exemption of user {user.user_name} ends after {status.last_day.isoformat()}: from "
+                f"{_day(ends)} its keys follow the rotation schedule again. {_keys_summary(user)}",
+                due=ends,
             )
+        )
     if status.tag_error is not None:
         notices.append(_invalid_tag_notice(user, status.tag_error, now))
     return tuple(notices)

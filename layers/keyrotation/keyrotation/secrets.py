@@ -140,6 +140,8 @@ def promote(sm: Any, name: str, version_id: str, user_arn: str, manager_role_arn
             sm.update_secret_version_stage(SecretId=name, VersionStage=PENDING, RemoveFromVersionId=version_id)
         sm.tag_resource(
             SecretId=name,
-            Tags=[{"Key": key, "Value": value} for key, value in {**tags, "RotatedAt": clock.to_iso(clock.now())}.items()],
+            Tags=[
+                {"Key": key, "Value": value} for key, value in {**tags, "RotatedAt": clock.to_iso(clock.now())}.items()
+            ],
         )
         return str(sm.describe_secret(SecretId=name)["ARN"])
