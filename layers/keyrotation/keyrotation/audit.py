@@ -7,14 +7,14 @@ deferred actions, blocked rotations) goes to the ledger, where notify reads it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from keyrotation import policy
 from keyrotation.config import LifecycleConfig
 from keyrotation.events import Account, Run
-from keyrotation.inventory import read_account
+from keyrotation.inventory import read_account, with_last_use
 from keyrotation.ledger import Ledger
 from keyrotation.model import Delivery, NoticeKind, UserSnapshot
 from keyrotation.observability import logger
@@ -51,8 +51,14 @@ def audit_account(
     users: dict[str, UserSnapshot] = {}
     decisions = []
     for user in read_account(iam, config.exempt_group_name):
+        delivery = deliveries.get(user.user_name, Delivery())
+        decision = policy.decide(user, delivery, now, config)
+        if decision.actions or decision.notices:
+            # Only now is the keys' last use worth its API calls: it goes into reasons and warnings.
+            user = replace(user, keys=tuple(with_last_use(iam, key) for key in user.keys))
+            decision = policy.decide(user, delivery, now, config)
         users[user.user_name] = user
-        decisions.append(policy.decide(user, deliveries.get(user.user_name, Delivery()), now, config))
+        decisions.append(decision)
     plan = policy.plan_account(decisions, config)
 
     def owner(user_name: str) -> dict[str, Any]:
