@@ -112,6 +112,17 @@ def create_replacement(ctx: Context, action: Action) -> dict[str, Any]:
         secret_arn, version_id = secrets.stage_pending(
             ctx.secretsmanager, name, user.user_arn, ctx.manager_role_arn, access_key
         )
+        _log(ctx, "created replacement key", action, new_key_id=new_key_id)
+        # Inside the try: if this fails, a retry must not find a key of ours it cannot carry on with.
+        ctx.ledger.record_action(
+            ctx.run.run_id,
+            ctx.account.account_id,
+            action,
+            status="created",
+            newKeyId=new_key_id,
+            secretName=name,
+            secretArn=secret_arn,
+        )
     except Exception:
         # The key cannot reach its user: take it back before failing (disable, then delete).
         access_key = {}
@@ -120,16 +131,6 @@ def create_replacement(ctx: Context, action: Action) -> dict[str, Any]:
         raise
     finally:
         access_key = {}  # drop the only reference to the secret value
-    _log(ctx, "created replacement key", action, new_key_id=new_key_id)
-    ctx.ledger.record_action(
-        ctx.run.run_id,
-        ctx.account.account_id,
-        action,
-        status="created",
-        newKeyId=new_key_id,
-        secretName=name,
-        secretArn=secret_arn,
-    )
     return {"status": "created", "newKeyId": new_key_id, "versionId": version_id}
 
 
@@ -228,6 +229,12 @@ def discard_new_key(ctx: Context, action: Action, created: Created) -> dict[str,
     _refuse_dry_run(ctx, action)
     name = naming.secret_name(ctx.account.account_id, action.user_name)
     if secrets.is_delivered(ctx.secretsmanager, name, created.version_id):
+        if ctx.ledger.delivery(ctx.account.account_id, action.user_name).delivered_key_id != created.new_key_id:
+            # The secret moved to the new key but the ledger never heard of it (the step failed or died after
+            # the move): record the delivery, or the next run would take the user's key for an undelivered one.
+            with translate_errors():
+                secret_arn = str(ctx.secretsmanager.describe_secret(SecretId=name)["ARN"])
+            ctx.ledger.record_delivered(ctx.account.account_id, action.user_name, created.new_key_id, secret_arn)
         _log(ctx, "new key was delivered; not discarded", action, new_key_id=created.new_key_id)
         return {"status": "skipped", "reason": f"key {created.new_key_id} is already the current version of {name}"}
     _discard_key(ctx.iam, action.user_name, created.new_key_id)

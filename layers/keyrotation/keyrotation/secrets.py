@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from keyrotation import clock
 from keyrotation.aws import error_code, translate_errors
-from keyrotation.errors import DeliveryFailed
+from keyrotation.errors import DeliveryFailed, Throttled, TransientAwsError
 
 PENDING = "AWSPENDING"
 CURRENT = "AWSCURRENT"
@@ -89,6 +89,8 @@ def stage_pending(
                 ),
                 VersionStages=[PENDING],
             )
+    except (Throttled, TransientAwsError):
+        raise  # retried by the state machine; their messages name the operation only, never the value
     except Exception as error:  # noqa: BLE001 - re-raised without the original, which may hold the value
         reason = error_code(error) if isinstance(error, ClientError) else type(error).__name__
         raise DeliveryFailed(f"could not write the new key {access_key['AccessKeyId']} to {name}: {reason}") from None
@@ -130,14 +132,16 @@ def promote(sm: Any, name: str, version_id: str, user_arn: str, manager_role_arn
         sm.put_resource_policy(
             SecretId=name, ResourcePolicy=user_only_policy(user_arn, manager_role_arn), BlockPublicPolicy=True
         )
+        # AWSPENDING goes first: a version that has AWSCURRENT and still AWSPENDING counts as undelivered
+        # (is_delivered), so a run that dies between the two moves must not leave AWSCURRENT on it.
+        if PENDING in labels[version_id]:
+            sm.update_secret_version_stage(SecretId=name, VersionStage=PENDING, RemoveFromVersionId=version_id)
         if CURRENT not in labels[version_id]:
             previous = next((version for version, names in labels.items() if CURRENT in names), None)
             move: dict[str, Any] = {"SecretId": name, "VersionStage": CURRENT, "MoveToVersionId": version_id}
             if previous:
                 move["RemoveFromVersionId"] = previous
             sm.update_secret_version_stage(**move)
-        if PENDING in labels[version_id]:
-            sm.update_secret_version_stage(SecretId=name, VersionStage=PENDING, RemoveFromVersionId=version_id)
         sm.tag_resource(
             SecretId=name,
             Tags=[

@@ -1,0 +1,145 @@
+"""A dry run plans, records and previews everything, and changes nothing.
+
+Every AWS call made during the run is recorded; none in IAM, Secrets Manager or STS may be anything but a
+read. Its plan, as the ledger records it, must be exactly what a real run at the same moment then does.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import time_machine
+from moto.core import DEFAULT_ACCOUNT_ID
+
+from keyrotation.ledger import Ledger
+from localaws.awslike import CALLS
+from localaws.environment import LocalAws, Stack, admin_client, organization
+from localaws.organization import KeySeed, create_user, verify_sender
+from tests.statemachine.invariants import ledger_items, snapshot
+
+pytestmark = pytest.mark.statemachine
+
+MOMENT = datetime(2025, 6, 2, 6, 0, tzinfo=UTC)
+SENDER = "key-rotation@example.com"
+EMAIL = {"SenderEmail": SENDER, "SecurityTeamEmail": "security@example.com"}
+READS = ("Get", "List", "Describe", "AssumeRole")
+# What else a dry run may call: its ledger writes, the run's account list, the previews, the workflow itself.
+ALLOWED = {
+    "dynamodb": {"UpdateItem", "PutItem", "Query", "GetItem", "Scan"},
+    "s3": {"PutObject", "GetObject", "HeadObject"},
+    "ses": {"SendRawEmail", "SendEmail"},
+    "organizations": None,  # reads only (checked below)
+    "stepfunctions": {"StartExecution", "DescribeExecution", "GetExecutionHistory", "ListExecutions"},
+    "lambda": {"Invoke"},
+}
+
+
+def population(alpha: str) -> dict[str, list[str]]:
+    """Every kind of action, and users that get none."""
+    owner = {"email": "owner@example.com"}
+    users = {
+        "rotates": create_user(alpha, "rotates", [KeySeed(80, used_days_ago=1)], owner),
+        "retires": create_user(alpha, "retires", [KeySeed(95, used_days_ago=9), KeySeed(20, used_days_ago=1)], owner),
+        "deletes": create_user(alpha, "deletes", [KeySeed(110, status="Inactive"), KeySeed(30)], owner),
+        "deletes-then-rotates": create_user(
+            alpha, "deletes-then-rotates", [KeySeed(120, status="Inactive"), KeySeed(80)], owner
+        ),
+        "undelivered": create_user(alpha, "undelivered", [KeySeed(80, used_days_ago=1), KeySeed(0.01)], owner),
+        "exempt": create_user(alpha, "exempt", [KeySeed(200)], {"key-rotation:exempt": "true", **owner}),
+        "fresh": create_user(alpha, "fresh", [KeySeed(10, used_days_ago=1)], owner),
+    }
+    return users
+
+
+def left_by_a_crashed_rotation(stack: Stack, alpha: str, user: str, key_id: str) -> None:
+    """The ledger of a rotation that died after CreateAccessKey: the new key is the product's, undelivered."""
+    ledger = Ledger(stack.outputs["LedgerTableName"], admin_client("dynamodb", DEFAULT_ACCOUNT_ID))
+    ledger.record_intent(alpha, user, "an-earlier-run")
+    ledger.record_created(alpha, user, key_id)
+
+
+def actions(stack: Stack, run_id: str) -> dict[tuple[str, str, str], dict[str, Any]]:
+    return {
+        (item["type"], item["userName"], item["keyId"]): item
+        for item in ledger_items(stack.outputs["LedgerTableName"], f"RUN#{run_id}")
+        if item.get("kind") == "action"
+    }
+
+
+def keys_and_secrets(alpha: str) -> dict[str, Any]:
+    return {
+        name: (sorted((k.key_id, k.status) for k in user.keys.values()), user.secret_key_id)
+        for (_, name), user in snapshot([alpha]).users.items()
+    }
+
+
+@pytest.mark.parametrize("how", ["stack-default", "execution-input"])
+def test_a_dry_run_makes_no_change_and_plans_exactly_what_a_real_run_then_does(aws: LocalAws, how: str) -> None:
+    with time_machine.travel(MOMENT, tick=False):
+        org = organization(["alpha"])
+        alpha = org.account("alpha")
+        verify_sender(SENDER)
+        excluded = {"ExcludeAccounts": org.management_account}
+        if how == "stack-default":
+            dry = aws.deploy({**EMAIL, **excluded})  # DryRun is "true" unless said otherwise
+            real = aws.deploy({**EMAIL, **excluded, "DryRun": "false"}, stack_name="real")
+            document: dict[str, Any] = {}
+        else:
+            dry = real = aws.deploy({**EMAIL, **excluded, "DryRun": "false"})
+            document = {"dryRun": True}
+        users = population(alpha)
+        for stack in {id(dry): dry, id(real): real}.values():
+            left_by_a_crashed_rotation(stack, alpha, "undelivered", users["undelivered"][1])
+        before = keys_and_secrets(alpha)
+
+        with CALLS.record() as recorded:
+            rehearsal = dry.run(document)
+            calls = list(recorded)
+
+        assert rehearsal.status == "SUCCEEDED", rehearsal.cause
+        assert keys_and_secrets(alpha) == before, "the dry run changed keys or secrets"
+        made = Counter(calls)
+        mutations = sorted(
+            {
+                f"{service} {op}"
+                for service, op in made
+                if service in ("iam", "secretsmanager", "sts") and not op.startswith(READS)
+            }
+        )
+        assert mutations == [], mutations
+        for service, op in made:
+            if service in ("iam", "secretsmanager", "sts"):
+                continue  # reads only, checked above
+            allowed = ALLOWED.get(service, set())
+            assert op.startswith(READS) if allowed is None else op in allowed, f"{service} {op} in a dry run"
+        assert made[("iam", "ListUsers")] and made[("iam", "ListAccessKeys")] and made[("sts", "AssumeRole")]
+        assert made[("ses", "SendRawEmail")], "the previews were sent"
+        planned = actions(dry, rehearsal.name)
+        assert {item["status"] for item in planned.values()} == {"planned"}
+        assert all(item["dryRun"] is True for item in planned.values())
+        previews = [
+            i for i in ledger_items(dry.outputs["LedgerTableName"], f"RUN#{rehearsal.name}") if i.get("kind") == "email"
+        ]
+        assert previews and {i["status"] for i in previews} == {"preview"}
+
+        performed_run = real.run({})
+
+        assert performed_run.status == "SUCCEEDED", performed_run.cause
+        performed = actions(real, performed_run.name)
+        assert {key: item["status"] for key, item in performed.items()} == {key: "done" for key in performed}
+        assert set(performed) == set(planned)
+        old, new = users["undelivered"]
+        assert set(planned) == {
+            ("rotate", "rotates", users["rotates"][0]),
+            ("disable", "retires", users["retires"][0]),
+            ("delete", "deletes", users["deletes"][0]),
+            ("delete", "deletes-then-rotates", users["deletes-then-rotates"][0]),
+            ("rotate", "deletes-then-rotates", users["deletes-then-rotates"][1]),
+            ("disable", "undelivered", new),
+            ("delete", "undelivered", new),
+            ("rotate", "undelivered", old),
+        }
+        assert keys_and_secrets(alpha) != before

@@ -1,0 +1,656 @@
+"""Faults in the middle of a run of the real state machine, and the run after them.
+
+After each fault, the next run (the fault gone) must leave every user with a working delivered key
+(the secret's AWSCURRENT version holds an Active key of theirs, and STS accepts it as that user) and
+nothing orphaned (no key nobody holds but an old key in its grace period, no intent left in the ledger).
+The invariants of :mod:`tests.statemachine.invariants` are checked after every run, faulted or not.
+
+Secret values never appear in an assertion here: pytest prints the values of a failed ``assert``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+from moto.core import DEFAULT_ACCOUNT_ID
+
+from keyrotation import secrets
+from keyrotation.ledger import Ledger
+from keyrotation.naming import secret_name
+from localaws import lambdas
+from localaws.awslike import CALLS, FAULTS
+from localaws.environment import Execution, LocalAws, Stack, admin_client, organization
+from localaws.organization import KeySeed, Organization, create_user
+from tests.statemachine.invariants import (
+    Pause,
+    Watch,
+    delivered_key_id,
+    kill_at,
+    ledger_items,
+    nth_call_in,
+    orphan_problems,
+    report_crashes_as_lambda_does,
+    running,
+    secret_key_id,
+    spy,
+    working_delivered_key_problems,
+)
+
+pytestmark = pytest.mark.statemachine
+
+
+@pytest.fixture
+def one_account(aws: LocalAws) -> tuple[Organization, Stack, str]:
+    org = organization(["alpha"])
+    # The management account has no users: excluded, runs are shorter.
+    stack = aws.deploy({"DryRun": "false", "ExcludeAccounts": org.management_account})
+    return org, stack, org.account("alpha")
+
+
+def seed(alpha: str) -> dict[str, list[str]]:
+    """alice is due for rotation; bob's older key is due to be disabled; carol's Inactive key to be deleted."""
+    return {
+        "alice": create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)]),
+        "bob": create_user(alpha, "bob", [KeySeed(95, used_days_ago=3), KeySeed(20, used_days_ago=1)]),
+        "carol": create_user(alpha, "carol", [KeySeed(110, status="Inactive"), KeySeed(30, used_days_ago=1)]),
+    }
+
+
+def delivered_before(stack: Stack, account_id: str, user: str, key_id: str) -> None:
+    """Leave the state an earlier rotation leaves: the key promoted in the user's secret, and in the ledger.
+
+    Done with the product's own delivery code (and admin clients), so the next rotation is a second
+    one: the secret exists and AWSCURRENT has to move away from a version.
+    """
+    from moto.iam.models import iam_backends
+
+    iam_user = iam_backends[account_id]["aws"].users[user]
+    key = next(k for k in iam_user.access_keys if k.access_key_id == key_id)
+    sm = admin_client("secretsmanager", account_id)
+    name, role = secret_name(account_id, user), f"arn:aws:iam::{account_id}:role/IAMKeyRotationMemberRole"
+    value = {"AccessKeyId": key_id, "SecretAccessKey": key.secret_access_key}
+    arn, version = secrets.stage_pending(sm, name, iam_user.arn, role, value)
+    secrets.promote(sm, name, version, iam_user.arn, role, {"UserName": user, "AccessKeyId": key_id})
+    Ledger(stack.outputs["LedgerTableName"], admin_client("dynamodb", DEFAULT_ACCOUNT_ID)).record_delivered(
+        account_id, user, key_id, arn
+    )
+
+
+def action_items(stack: Stack, run_id: str) -> dict[tuple[str, str, str], dict[str, Any]]:
+    return {
+        (item["type"], item["userName"], item["keyId"]): item
+        for item in ledger_items(stack.outputs["LedgerTableName"], f"RUN#{run_id}")
+        if item.get("kind") == "action"
+    }
+
+
+def statuses(stack: Stack, run_id: str) -> dict[tuple[str, str, str], str]:
+    return {key: item["status"] for key, item in action_items(stack, run_id).items()}
+
+
+def failures(execution: Execution) -> list[str]:
+    return [event["taskFailedEventDetails"]["error"] for event in execution.events("TaskFailed")]
+
+
+def recover(stack: Stack, watch: Watch, users: list[str]) -> Execution:
+    """The next run, the fault gone: every user ends with a working delivered key and nothing is orphaned."""
+    FAULTS.clear()
+    execution = stack.run({})
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    watch.check(execution.name, when="(the run after the fault)")
+    problems = orphan_problems(watch)
+    for user in users:
+        problems += working_delivered_key_problems(watch.accounts[0], user)
+    assert not problems, "\n".join(problems)
+    return execution
+
+
+# -- a crash between CreateAccessKey and the secret write ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("service", "operation", "nth", "recorded"),
+    [
+        ("secretsmanager", "DescribeSecret", 1, "pendingKeyId"),  # the first call of the secret write
+        ("secretsmanager", "PutSecretValue", 1, "pendingKeyId"),  # the secret exists, the value is not in it
+        ("dynamodb", "UpdateItem", 2, "pendingSince"),  # before the new key's id reached the ledger
+    ],
+)
+def test_a_crash_after_create_access_key_is_discarded_and_the_rotation_redone_by_the_next_run(
+    one_account: tuple[Organization, Stack, str],
+    monkeypatch: pytest.MonkeyPatch,
+    service: str,
+    operation: str,
+    nth: int,
+    recorded: str,
+) -> None:
+    _, stack, alpha = one_account
+    (old,) = create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])
+    watch = Watch(stack, [alpha])
+    watch.start()
+    report_crashes_as_lambda_does(monkeypatch)
+    kill_at(stack, "CreateKeyFunction", service, operation, nth)
+
+    crashed = stack.run_account(alpha, run_id="crashed")
+
+    assert crashed.status == "FAILED"
+    assert "Runtime.ExitError" in failures(crashed)
+    watch.check("crashed", settled=False, when="(the crash)")
+    user = watch.last.users[(alpha, "alice")]
+    (new,) = set(user.keys) - {old}
+    assert user.keys[new].active, "the process died before its cleanup: the new key is still there"
+    assert user.secret_key_id is None, "nothing was delivered"
+    (delivery,) = ledger_items(stack.outputs["LedgerTableName"], f"DELIVERY#{alpha}")
+    assert recorded in delivery and delivery.get("pendingKeyId", new) == new
+
+    after = recover(stack, watch, ["alice"])
+
+    assert statuses(stack, after.name) == {
+        ("disable", "alice", new): "done",
+        ("delete", "alice", new): "done",
+        ("rotate", "alice", old): "done",
+    }
+    keys = watch.last.users[(alpha, "alice")].keys
+    assert new not in keys and keys[old].active and len(keys) == 2
+
+
+@pytest.mark.parametrize(
+    ("second", "operation", "nth", "moved"),
+    [
+        (False, "TagResource", 1, True),  # first rotation: AWSPENDING removed, AWSCURRENT there from the start
+        (True, "UpdateSecretVersionStage", 2, False),  # between removing AWSPENDING and moving AWSCURRENT
+        (True, "TagResource", 1, True),  # AWSCURRENT moved, the ledger not told yet
+    ],
+    ids=["first-rotation-after-promote", "second-rotation-mid-promote", "second-rotation-after-promote"],
+)
+def test_a_crash_while_delivering_never_leaves_the_secret_on_a_deleted_key(
+    one_account: tuple[Organization, Stack, str],
+    monkeypatch: pytest.MonkeyPatch,
+    second: bool,
+    operation: str,
+    nth: int,
+    moved: bool,
+) -> None:
+    """StoreSecret dies while moving the secret's labels. Once AWSCURRENT is on the new key the user may
+    already be reading it: it must not be taken for an undelivered key. Before that, it must be discarded
+    and the secret must still hand out the old key."""
+    _, stack, alpha = one_account
+    (old,) = create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])
+    if second:
+        delivered_before(stack, alpha, "alice", old)
+    watch = Watch(stack, [alpha])
+    watch.start()
+    report_crashes_as_lambda_does(monkeypatch)
+    kill_at(stack, "StoreSecretFunction", "secretsmanager", operation, nth)
+
+    crashed = stack.run_account(alpha, run_id="crashed")
+
+    assert crashed.status == "FAILED"
+    assert "Runtime.ExitError" in failures(crashed)
+    watch.check("crashed", settled=False, when="(the crash)")
+    user = watch.last.users[(alpha, "alice")]
+    if moved:
+        (new,) = set(user.keys) - {old}
+        assert user.secret_key_id == new and user.secret_matches, "the new key was delivered before the crash"
+    else:
+        assert set(user.keys) == {old} and user.secret_key_id == old, "the new key was discarded, the secret kept"
+
+    recover(stack, watch, ["alice"])
+
+    if moved:
+        assert new in watch.last.users[(alpha, "alice")].keys, "the delivered key was kept"
+
+
+# -- Secrets Manager failing ---------------------------------------------------------------------------------
+
+ALL_SECRETS_OPERATIONS = [
+    "DescribeSecret",
+    "CreateSecret",
+    "PutResourcePolicy",
+    "PutSecretValue",
+    "GetSecretValue",
+    "UpdateSecretVersionStage",
+    "TagResource",
+]
+
+
+@pytest.mark.parametrize(
+    ("function", "operation", "code", "status"),
+    [
+        ("CreateKeyFunction", "PutSecretValue", "InternalServiceError", 500),
+        ("CreateKeyFunction", "CreateSecret", "AccessDeniedException", 400),
+        ("VerifyKeyFunction", "GetSecretValue", "AccessDeniedException", 400),
+        ("StoreSecretFunction", "UpdateSecretVersionStage", "InternalServiceError", 500),
+        ("StoreSecretFunction", "PutResourcePolicy", "AccessDeniedException", 400),
+        ("StoreSecretFunction", "TagResource", "AccessDeniedException", 400),
+        (None, "*", "ServiceUnavailable", 503),  # the service is down for the whole run
+    ],
+)
+def test_secrets_manager_failing_fails_the_rotation_visibly_and_the_next_run_delivers(
+    one_account: tuple[Organization, Stack, str], function: str | None, operation: str, code: str, status: int
+) -> None:
+    _, stack, alpha = one_account
+    users = seed(alpha)
+    watch = Watch(stack, [alpha])
+    watch.start()
+    for name in ALL_SECRETS_OPERATIONS if operation == "*" else [operation]:
+        when = None if function is None else (lambda params, f=function: running(stack, f))
+        FAULTS.add("secretsmanager", name, code, times=100, when=when, status=status)
+
+    failed = stack.run_account(alpha, run_id="faulted")
+
+    assert failed.status == "FAILED" and failed.error == "KeyRotation.ActionsFailed"
+    watch.check("faulted", settled=False, when="(Secrets Manager failing)")
+    rotate = action_items(stack, "faulted")[("rotate", "alice", users["alice"][0])]
+    assert rotate["status"] == "failed" and rotate["error"]
+    # The other users' actions went on.
+    assert watch.last.users[(alpha, "bob")].keys[users["bob"][0]].status == "Inactive"
+    assert users["carol"][0] not in watch.last.users[(alpha, "carol")].keys
+
+    recover(stack, watch, ["alice"])
+
+
+# -- STS AssumeRole denied -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "denied_from", ["AuditKeysFunction", "CreateKeyFunction", "VerifyKeyFunction", "StoreSecretFunction"]
+)
+def test_the_member_role_refused_from_some_step_on_and_the_next_run_finishes_the_work(
+    one_account: tuple[Organization, Stack, str], denied_from: str
+) -> None:
+    _, stack, alpha = one_account
+    (old,) = create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])
+    watch = Watch(stack, [alpha])
+    watch.start()
+    denied = {"on": False}
+
+    def deny_from_then_on(spec: lambdas.FunctionSpec, event: dict[str, Any]) -> None:
+        denied["on"] = denied["on"] or spec.logical_id == denied_from
+
+    lambdas.REGISTRY.before_invoke.append(deny_from_then_on)
+    FAULTS.add("sts", "AssumeRole", "AccessDenied", times=1000, when=lambda params: denied["on"])
+
+    refused = stack.run_account(alpha, run_id="refused")
+
+    assert refused.status == "FAILED"
+    assert "KeyRotation.MemberRoleUnavailable" in failures(refused)
+    watch.check("refused", settled=False, when=f"(AssumeRole refused from {denied_from} on)")
+    keys = watch.last.users[(alpha, "alice")].keys
+    assert keys[old].active
+    if denied_from in ("AuditKeysFunction", "CreateKeyFunction"):
+        assert set(keys) == {old}, "refused before anything was created"
+    else:
+        assert len(keys) == 2, "the new key could not be taken back: the next run must"
+    lambdas.REGISTRY.before_invoke.remove(deny_from_then_on)
+
+    recover(stack, watch, ["alice"])
+
+
+# -- throttling at every call site -----------------------------------------------------------------------------
+
+CALL_SITES = [
+    # (function, service, operation, nth call of it inside the function, second rotation?, what that call does)
+    ("AuditKeysFunction", "sts", "AssumeRole", 1, False, "enter the member account"),
+    ("AuditKeysFunction", "iam", "GetGroup", 1, False, "read the exemption group"),
+    ("AuditKeysFunction", "iam", "ListUsers", 1, False, "list users"),
+    ("AuditKeysFunction", "iam", "ListAccessKeys", 2, False, "list a user's keys"),
+    ("AuditKeysFunction", "iam", "GetAccessKeyLastUsed", 3, False, "read a key's last use"),
+    ("AuditKeysFunction", "iam", "ListUserTags", 2, False, "read a user's tags"),
+    ("AuditKeysFunction", "dynamodb", "Query", 1, False, "read the delivery records"),
+    ("AuditKeysFunction", "dynamodb", "UpdateItem", 2, False, "record the plan"),
+    ("CreateKeyFunction", "sts", "AssumeRole", 1, False, "enter the member account"),
+    ("CreateKeyFunction", "iam", "GetUser", 1, False, "re-read the user"),
+    ("CreateKeyFunction", "iam", "ListAccessKeys", 1, False, "re-read the user's keys"),
+    ("CreateKeyFunction", "iam", "ListGroupsForUser", 1, False, "re-read the user's groups"),
+    ("CreateKeyFunction", "dynamodb", "GetItem", 1, False, "re-read the delivery record"),
+    ("CreateKeyFunction", "dynamodb", "UpdateItem", 1, False, "record the intent"),
+    ("CreateKeyFunction", "iam", "CreateAccessKey", 1, False, "create the key"),
+    ("CreateKeyFunction", "dynamodb", "UpdateItem", 2, False, "record the new key's id"),
+    ("CreateKeyFunction", "secretsmanager", "DescribeSecret", 1, False, "find the user's secret"),
+    ("CreateKeyFunction", "secretsmanager", "CreateSecret", 1, False, "create the user's secret"),
+    ("CreateKeyFunction", "secretsmanager", "PutResourcePolicy", 1, False, "restrict the secret to the user"),
+    ("CreateKeyFunction", "secretsmanager", "PutSecretValue", 1, False, "write the new key"),
+    ("CreateKeyFunction", "dynamodb", "UpdateItem", 3, False, "record the action"),
+    ("VerifyKeyFunction", "iam", "GetUser", 1, False, "read the user's ARN"),
+    ("VerifyKeyFunction", "secretsmanager", "GetSecretValue", 1, False, "read the new key back"),
+    ("VerifyKeyFunction", "sts", "GetCallerIdentity", 1, False, "sign with the new key"),
+    ("StoreSecretFunction", "iam", "ListAccessKeys", 1, False, "re-read the user's keys"),
+    ("StoreSecretFunction", "secretsmanager", "DescribeSecret", 1, False, "read the version stages"),
+    ("StoreSecretFunction", "secretsmanager", "UpdateSecretVersionStage", 1, True, "remove AWSPENDING"),
+    ("StoreSecretFunction", "secretsmanager", "UpdateSecretVersionStage", 2, True, "move AWSCURRENT"),
+    ("StoreSecretFunction", "secretsmanager", "TagResource", 1, False, "tag the secret"),
+    ("StoreSecretFunction", "dynamodb", "UpdateItem", 1, False, "record the delivery"),
+    ("StoreSecretFunction", "dynamodb", "UpdateItem", 2, False, "record the action"),
+    ("DisableKeyFunction", "iam", "UpdateAccessKey", 1, False, "disable the key"),
+    ("DisableKeyFunction", "dynamodb", "UpdateItem", 1, False, "record the disabling"),
+    ("DisableKeyFunction", "dynamodb", "UpdateItem", 2, False, "record the action"),
+    ("DeleteKeyFunction", "iam", "DeleteAccessKey", 1, False, "delete the key"),
+    ("DeleteKeyFunction", "dynamodb", "UpdateItem", 1, False, "record the action"),
+    ("NotifyFunction", "dynamodb", "Query", 1, False, "read the run's items"),
+]
+THROTTLING = {
+    "iam": "Throttling",
+    "sts": "Throttling",
+    "secretsmanager": "ThrottlingException",
+    "dynamodb": "ThrottlingException",
+}
+# VerifyKey retries any refusal of the new key under one name: a throttled signature is one.
+EXPECTED = {("VerifyKeyFunction", "GetCallerIdentity"): "KeyRotation.KeyNotYetValid"}
+
+
+@pytest.mark.parametrize(
+    ("function", "service", "operation", "nth", "second", "what"),
+    CALL_SITES,
+    ids=[f"{f.removesuffix('Function')}-{o}-{n}" for f, _, o, n, _, _ in CALL_SITES],
+)
+def test_throttling_at_each_call_site_is_retried_by_the_state_machine(
+    one_account: tuple[Organization, Stack, str],
+    function: str,
+    service: str,
+    operation: str,
+    nth: int,
+    second: bool,
+    what: str,
+) -> None:
+    _, stack, alpha = one_account
+    users = seed(alpha)
+    if second:
+        delivered_before(stack, alpha, "alice", users["alice"][0])
+    watch = Watch(stack, [alpha])
+    watch.start()
+    fault = FAULTS.add(service, operation, THROTTLING[service], times=1, when=nth_call_in(stack, function, nth))
+    disabled, deleted, created = (
+        spy("iam", "UpdateAccessKey"),
+        spy("iam", "DeleteAccessKey"),
+        spy("iam", "CreateAccessKey"),
+    )
+
+    execution = stack.run_account(alpha, run_id="throttled")
+
+    assert fault.hits == 1, f"the call site ({what}) was reached"
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    expected = EXPECTED.get((function, operation), "KeyRotation.Throttled")
+    history = execution.history
+    failed_at = next(
+        n
+        for n, e in enumerate(history)
+        if e["type"] == "TaskFailed" and e["taskFailedEventDetails"]["error"] == expected
+    )
+    after = history[failed_at + 1 :]
+    succeeded_at = next(n for n, e in enumerate(after) if e["type"] == "TaskSucceeded")
+    assert not any(e["type"] in ("TaskStateExited", "TaskStateEntered") for e in after[:succeeded_at]), (
+        "the same task was retried, and succeeded"
+    )
+    calls_of = [call for call in lambdas.REGISTRY.invocations if call.logical_id == function]
+    failed = next(n for n, call in enumerate(calls_of) if call.error and call.error[0] == expected)
+    assert calls_of[failed + 1].error is None, "the function's next invocation succeeded"
+    watch.check("throttled", when=f"(throttled: {what})")
+    # Nothing was done twice: one disable, one delete; a key created for alice that had to be taken back
+    # (the throttled call came after CreateAccessKey) is the only reason for a second CreateAccessKey.
+    assert [(c["AccessKeyId"], c["Status"]) for c in disabled if c["UserName"] == "bob"] == [
+        (users["bob"][0], "Inactive")
+    ]
+    assert [c["AccessKeyId"] for c in deleted if c["UserName"] == "carol"] == [users["carol"][0]]
+    taken_back = [c["AccessKeyId"] for c in deleted if c["UserName"] == "alice"]
+    assert len(created) == 1 + len(taken_back)
+    recorded = statuses(stack, "throttled")
+    if (function, operation, nth) in LEDGER_WRITE_AFTER_THE_CHANGE:
+        recorded = {key: "done" if status == "skipped" else status for key, status in recorded.items()}
+    assert recorded == {
+        ("rotate", "alice", users["alice"][0]): "done",
+        ("disable", "bob", users["bob"][0]): "done",
+        ("delete", "carol", users["carol"][0]): "done",
+    }
+    assert not orphan_problems(watch)
+    assert not working_delivered_key_problems(alpha, "alice")
+
+
+# Known: the retried step finds its change made and records 'skipped' (see the strict xfail below).
+LEDGER_WRITE_AFTER_THE_CHANGE = {("DisableKeyFunction", "UpdateItem", 2), ("DeleteKeyFunction", "UpdateItem", 1)}
+
+
+# -- the new key must work before it is delivered ----------------------------------------------------------------
+
+
+def test_a_new_key_refused_a_few_times_is_delivered_after_retries(one_account: tuple[Organization, Stack, str]) -> None:
+    _, stack, alpha = one_account
+    (old,) = create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])
+    watch = Watch(stack, [alpha])
+    watch.start()
+    fault = FAULTS.add("sts", "GetCallerIdentity", "InvalidClientTokenId", times=2, status=403)
+
+    execution = stack.run_account(alpha, run_id="slow-key")
+
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert fault.hits == 2
+    assert failures(execution) == ["KeyRotation.KeyNotYetValid", "KeyRotation.KeyNotYetValid"]
+    verify = [call for call in lambdas.REGISTRY.invocations if call.logical_id == "VerifyKeyFunction"]
+    assert [call.error[0] if call.error else "ok" for call in verify] == [
+        "KeyRotation.KeyNotYetValid",
+        "KeyRotation.KeyNotYetValid",
+        "ok",
+    ]
+    watch.check("slow-key")
+    assert not working_delivered_key_problems(alpha, "alice")
+    assert delivered_key_id(alpha, "alice") not in (None, old)
+
+
+@pytest.mark.parametrize("second", [False, True], ids=["first-rotation", "second-rotation"])
+def test_a_new_key_that_never_works_is_deleted_and_the_action_fails_visibly(
+    one_account: tuple[Organization, Stack, str], second: bool
+) -> None:
+    _, stack, alpha = one_account
+    (old,) = create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])
+    if second:
+        delivered_before(stack, alpha, "alice", old)
+    watch = Watch(stack, [alpha])
+    watch.start()
+    fault = FAULTS.add("sts", "GetCallerIdentity", "InvalidClientTokenId", times=100, status=403)
+
+    execution = stack.run_account(alpha, run_id="bad-key")
+
+    assert execution.status == "FAILED" and execution.error == "KeyRotation.ActionsFailed"
+    verify = [call for call in lambdas.REGISTRY.invocations if call.logical_id == "VerifyKeyFunction"]
+    assert len(verify) == fault.hits == 7, "VerifyKey is tried 1 + 6 times (the ASL's MaxAttempts)"
+    (discard,) = [call for call in lambdas.REGISTRY.invocations if call.logical_id == "DeleteKeyFunction"]
+    assert discard.result["status"] == "discarded"
+    new = discard.result["newKeyId"]
+    watch.check("bad-key", settled=False)
+    user = watch.last.users[(alpha, "alice")]
+    assert set(user.keys) == {old} and user.keys[old].active, "the new key is gone; the old one still works"
+    assert delivered_key_id(alpha, "alice") == (old if second else None), "the secret was not moved to the new key"
+    rotate = action_items(stack, "bad-key")[("rotate", "alice", old)]
+    assert rotate["status"] == "failed" and rotate["error"] == "KeyRotation.KeyNotYetValid"
+    assert rotate["newKeyId"] == new and new in rotate["cause"]
+    (account,) = [
+        i for i in ledger_items(stack.outputs["LedgerTableName"], "RUN#bad-key") if i["sk"] == f"ACCOUNT#{alpha}"
+    ]
+    assert account["status"] == "FAILED"
+
+    recover(stack, watch, ["alice"])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="product: after a failed first rotation the user's secret hands out the "
+    "discarded key (Secrets Manager labels a secret's first version AWSCURRENT by itself)",
+)
+def test_after_a_failed_first_rotation_the_secret_hands_out_no_deleted_key(
+    one_account: tuple[Organization, Stack, str],
+) -> None:
+    _, stack, alpha = one_account
+    (old,) = create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])
+    FAULTS.add("sts", "GetCallerIdentity", "InvalidClientTokenId", times=100, status=403)
+
+    assert stack.run_account(alpha, run_id="bad-key").status == "FAILED"
+
+    assert secret_key_id(alpha, "alice") in (None, old), "what a user reading the secret now gets"
+
+
+# -- a retried step, or a repeated call, does nothing twice ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("function", "nth", "service", "mutation", "times"),
+    [
+        ("DisableKeyFunction", 2, "iam", "UpdateAccessKey", 1),
+        ("DeleteKeyFunction", 1, "iam", "DeleteAccessKey", 1),
+        ("StoreSecretFunction", 2, "secretsmanager", "UpdateSecretVersionStage", 1),  # first rotation: one move
+        ("CreateKeyFunction", 3, "iam", "CreateAccessKey", 2),  # the key taken back before the retry, then one
+    ],
+)
+def test_a_step_retried_after_its_change_was_made_does_not_make_it_again(
+    one_account: tuple[Organization, Stack, str], function: str, nth: int, service: str, mutation: str, times: int
+) -> None:
+    """The ledger write after the change is throttled: the step is retried, re-reads, and changes nothing more."""
+    _, stack, alpha = one_account
+    seed(alpha)
+    watch = Watch(stack, [alpha])
+    watch.start()
+    FAULTS.add("dynamodb", "UpdateItem", "ThrottlingException", times=1, when=nth_call_in(stack, function, nth))
+    made = spy(service, mutation)
+
+    execution = stack.run_account(alpha, run_id="retried")
+
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    assert "KeyRotation.Throttled" in failures(execution)
+    assert len(made) == times, f"{mutation} made {len(made)} times"
+    watch.check("retried", when=f"({function} retried)")
+    assert set(statuses(stack, "retried").values()) <= {"done", "skipped"}
+    assert not orphan_problems(watch)
+    assert not working_delivered_key_problems(alpha, "alice")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="product: a step retried after its IAM change was made (the ledger write "
+    "after it failed) records the action 'skipped', so the run's summary and emails under-count it",
+)
+@pytest.mark.parametrize(("function", "nth"), [("DisableKeyFunction", 2), ("DeleteKeyFunction", 1)])
+def test_a_step_retried_after_its_change_was_made_records_it_done(
+    one_account: tuple[Organization, Stack, str], function: str, nth: int
+) -> None:
+    _, stack, alpha = one_account
+    users = seed(alpha)
+    FAULTS.add("dynamodb", "UpdateItem", "ThrottlingException", times=1, when=nth_call_in(stack, function, nth))
+
+    assert stack.run_account(alpha, run_id="retried").status == "SUCCEEDED"
+
+    assert statuses(stack, "retried") == {
+        ("rotate", "alice", users["alice"][0]): "done",
+        ("disable", "bob", users["bob"][0]): "done",
+        ("delete", "carol", users["carol"][0]): "done",
+    }
+
+
+def test_each_function_called_again_with_the_same_event_changes_nothing(
+    one_account: tuple[Organization, Stack, str],
+) -> None:
+    _, stack, alpha = one_account
+    seed(alpha)
+    execution = stack.run_account(alpha, run_id="once")
+    assert execution.status == "SUCCEEDED", execution.cause
+    watch = Watch(stack, [alpha])
+    watch.start()
+    replayed = [
+        call
+        for call in lambdas.REGISTRY.invocations
+        if call.logical_id
+        in ("CreateKeyFunction", "VerifyKeyFunction", "StoreSecretFunction", "DisableKeyFunction", "DeleteKeyFunction")
+    ]
+    assert len(replayed) == 5
+
+    with CALLS.record() as calls:
+        results = {
+            call.logical_id: stack.invoke(call.logical_id, json.loads(json.dumps(call.event))) for call in replayed
+        }
+        made = Counter(calls)
+
+    assert results["CreateKeyFunction"]["status"] == "skipped"
+    assert results["DisableKeyFunction"]["status"] == "skipped"
+    assert results["DeleteKeyFunction"]["status"] == "skipped"
+    assert results["StoreSecretFunction"]["status"] == "done"  # idempotent: the version is already current
+    mutations = {
+        call
+        for call in made
+        if call[0] in ("iam", "secretsmanager") and not call[1].startswith(("Get", "List", "Describe"))
+    }
+    assert mutations <= {("secretsmanager", "PutResourcePolicy"), ("secretsmanager", "TagResource")}, mutations
+    watch.check(None, settled=False)
+    assert not orphan_problems(watch)
+    assert not working_delivered_key_problems(alpha, "alice")
+
+
+# -- two overlapping executions ----------------------------------------------------------------------------------
+
+
+def test_a_second_execution_of_the_state_machine_is_refused_while_one_is_mid_rotation(
+    one_account: tuple[Organization, Stack, str],
+) -> None:
+    _, stack, alpha = one_account
+    seed(alpha)
+    watch = Watch(stack, [alpha])
+    watch.start()
+    pause = Pause("VerifyKeyFunction", run_id="first", user="alice")
+    lambdas.REGISTRY.before_invoke.append(pause)
+
+    first = stack.start({}, name="first")
+    try:
+        assert pause.reached.wait(timeout=60), "the first execution reached VerifyKey"
+        second = stack.run({}, name="second", timeout=60)
+    finally:
+        pause.resume.set()
+    first_done = stack.wait(first)
+
+    assert second.status == "FAILED" and second.error == "KeyRotation.AlreadyRunning"
+    assert first_done.status == "SUCCEEDED", first_done.cause
+    watch.check("first")
+    assert not any(item["pk"] == "RUN#second" for item in ledger_items(stack.outputs["LedgerTableName"]))
+    recover(stack, watch, ["alice"])
+
+
+@pytest.mark.parametrize(
+    ("paused_at", "first_ends", "first_rotate"),
+    [
+        ("CreateKeyFunction", "SUCCEEDED", "skipped"),  # the other execution rotated alice first: nothing left to do
+        ("VerifyKeyFunction", "FAILED", "failed"),  # its new key was discarded meanwhile: it cannot work
+        ("StoreSecretFunction", "FAILED", "failed"),  # likewise: it cannot be delivered
+    ],
+)
+def test_another_execution_acting_while_one_is_paused_mid_rotation_leaves_nothing_behind(
+    one_account: tuple[Organization, Stack, str], paused_at: str, first_ends: str, first_rotate: str
+) -> None:
+    """Another execution (the per-account workflow, as a second deployment or an operator would start it)
+    audits and acts on the account while the first one is paused in the middle of alice's rotation."""
+    _, stack, alpha = one_account
+    users = seed(alpha)
+    watch = Watch(stack, [alpha])
+    watch.start()
+    pause = Pause(paused_at, run_id="first", user="alice")
+    lambdas.REGISTRY.before_invoke.append(pause)
+
+    first = stack.start({}, name="first")
+    try:
+        assert pause.reached.wait(timeout=60), f"the first execution reached {paused_at}"
+        beside = stack.run_account(alpha, run_id="beside")
+    finally:
+        pause.resume.set()
+    first_done = stack.wait(first)
+
+    assert beside.status == "SUCCEEDED", beside.cause
+    assert first_done.status == first_ends, (first_done.error, first_done.cause)
+    old = users["alice"][0]
+    assert statuses(stack, "first")[("rotate", "alice", old)] == first_rotate
+    assert statuses(stack, "beside")[("rotate", "alice", old)] == "done"
+    watch.check(None, settled=False, when=f"(two executions, one paused at {paused_at})")
+    user = watch.last.users[(alpha, "alice")]
+    assert len(user.keys) == 2 and users["alice"][0] in user.keys
+
+    after = recover(stack, watch, ["alice"])
+    assert not {k for k, status in statuses(stack, after.name).items() if status in ("done", "created")}, (
+        "the run after the overlap finds everything already done"
+    )
