@@ -246,7 +246,8 @@ def delivered_key_id(account_id: str, user_name: str) -> str | None:
     version = _current_version(account_id, user_name)
     if version is None or PENDING in version.get("version_stages", []):
         return None
-    return str(json.loads(version["secret_string"]).get("AccessKeyId"))
+    key_id = json.loads(version["secret_string"]).get("AccessKeyId")  # None: the "nothing delivered yet" version
+    return None if key_id is None else str(key_id)
 
 
 def secret_key_id(account_id: str, user_name: str) -> str | None:
