@@ -40,6 +40,11 @@ Settled (after a run that was not disturbed):
   has come at the account's audit is done by the end of the run (a rotation may
   instead be announced as blocked).
 
+Delivered: a key counts as delivered once a secret's ``AWSCURRENT`` version
+holds it without ``AWSPENDING`` (Secrets Manager labels a secret's first
+version ``AWSCURRENT`` by itself; the product removes ``AWSPENDING`` when it
+delivers). A key the product made and never delivered is "undelivered".
+
 Times: a mutation happens inside the Lambda invocation that carries it out,
 so the start of that invocation (recorded by a ``before_invoke`` hook) is a
 lower bound for when it happened; "no sooner than" is checked against it. The

@@ -11,6 +11,7 @@ a user who already has two keys.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -36,11 +37,11 @@ class Context:
     ledger: Ledger
     config: LifecycleConfig
 
-    @property
+    @cached_property
     def iam(self) -> Any:
         return client("iam", self.session)
 
-    @property
+    @cached_property
     def secretsmanager(self) -> Any:
         return client("secretsmanager", self.session)
 
@@ -50,7 +51,13 @@ class Context:
 
 
 def _skip(ctx: Context, action: Action, why: str) -> dict[str, Any]:
-    """Record and report an action that is no longer needed (a retry, a repeated run, a changed user)."""
+    """Record and report an action that is no longer needed (a retry, a repeated run, a changed user).
+
+    A retry of this run's own step, whose change was made before the step failed, completes it instead.
+    """
+    if ctx.ledger.complete_applying(ctx.run.run_id, ctx.account.account_id, action):
+        _log(ctx, "done by an earlier attempt of this step", action)
+        return {"status": "done"}
     ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="skipped", skipReason=why)
     _log(ctx, "skipped", action, reason=why)
     return {"status": "skipped", "reason": why}
@@ -200,6 +207,7 @@ def disable(ctx: Context, action: Action) -> dict[str, Any]:
     if why_not or user is None:
         return _skip(ctx, action, why_not or f"user {action.user_name} no longer exists")
     ctx.ledger.record_disabled(ctx.account.account_id, user.user_name, action.key_id)  # before: fails safe
+    ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="applying")
     with translate_errors():
         ctx.iam.update_access_key(UserName=user.user_name, AccessKeyId=action.key_id, Status="Inactive")
     ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="done")
@@ -215,6 +223,7 @@ def delete(ctx: Context, action: Action) -> dict[str, Any]:
     key = _find(user, action.key_id)
     if key is None or key.active:
         raise UnsafeAction(f"refusing to delete {action.key_id} of {user.user_name}: it is Active")
+    ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="applying")
     with translate_errors():
         ctx.iam.delete_access_key(UserName=user.user_name, AccessKeyId=action.key_id)
     if _is_pending(delivery, key):

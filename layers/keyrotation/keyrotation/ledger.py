@@ -61,7 +61,9 @@ class Ledger:
         self._update(naming.run_pk(run_id), naming.account_sk(account_id), {"accountId": account_id, **fields})
 
     def record_action(self, run_id: str, account_id: str, action: Action, **fields: Any) -> None:
-        """Create or update the item of one key action (``status``: planned, created, done, skipped, discarded, failed).
+        """Create or update the item of one key action.
+
+        ``status``: planned, applying (the IAM change is being made), created, done, skipped, discarded, failed.
 
         A retried step finds its own work done and reports ``skipped``; that must not erase the record of
         the work, so a ``skipped`` status is only written over none, ``planned`` or ``skipped``.
@@ -70,6 +72,30 @@ class Ledger:
         values = {"accountId": account_id, "kind": "action", **action.to_json(), **fields}
         kept = CARRIED_OUT if fields.get("status") == "skipped" else ()
         self._update(naming.run_pk(run_id), sk, values, unless_status=kept)
+
+    def complete_applying(self, run_id: str, account_id: str, action: Action) -> bool:
+        """Mark ``done`` an action this run was applying (its IAM change was made, the step then failed).
+
+        Returns False, changing nothing, when the action is not in the ``applying`` state.
+        """
+        sk = naming.action_sk(account_id, action.user_name, action.key_id, action.type.value)
+        try:
+            with translate_errors():
+                self._db.update_item(
+                    TableName=self.table_name,
+                    Key=_to_item({"pk": naming.run_pk(run_id), "sk": sk}),
+                    UpdateExpression="SET #status = :done, updatedAt = :now",
+                    ConditionExpression="#status = :applying",
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues=_to_item(
+                        {":done": "done", ":applying": "applying", ":now": clock.to_iso(clock.now())}
+                    ),
+                )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def record_notice(self, run_id: str, account_id: str, notice: Notice, **fields: Any) -> None:
         sk = naming.notice_sk(account_id, notice.user_name, notice.key_id, notice.kind.value)
