@@ -308,6 +308,15 @@ def deploy(template_path: Path, parameters: dict[str, str], stack_name: str = ST
     return stack
 
 
+def _register(
+    stack: Stack, resolver: cfn.Resolver, logical_id: str, physical: str, arn: str, ref: str | None = None
+) -> None:
+    """What CloudFormation knows of a created resource: its physical id, Ref and Arn attribute."""
+    stack.resources[logical_id] = physical
+    resolver.refs[logical_id] = physical if ref is None else ref
+    resolver.attributes[(logical_id, "Arn")] = arn
+
+
 def _physical(stack: Stack, logical_id: str, limit: int = 64) -> str:
     return f"{stack.name}-{logical_id}-{os.urandom(4).hex()}"[:limit]
 
@@ -342,9 +351,7 @@ def _create_bucket(
 ) -> None:
     name = properties.get("BucketName") or _physical(stack, logical_id, 63).lower()
     admin_client("s3", DEFAULT_ACCOUNT_ID).create_bucket(Bucket=name)
-    stack.resources[logical_id] = name
-    resolver.refs[logical_id] = name
-    resolver.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
+    _register(stack, resolver, logical_id, name, arn=f"arn:aws:s3:::{name}")
 
 
 def _create_table(
@@ -366,9 +373,7 @@ def _create_table(
     )["TableDescription"]
     if "TimeToLiveSpecification" in props:
         db.update_time_to_live(TableName=name, TimeToLiveSpecification=props["TimeToLiveSpecification"])
-    stack.resources[logical_id] = name
-    resolver.refs[logical_id] = name
-    resolver.attributes[(logical_id, "Arn")] = table["TableArn"]
+    _register(stack, resolver, logical_id, name, arn=table["TableArn"])
 
 
 def _create_log_group(
@@ -382,9 +387,7 @@ def _create_log_group(
     props = resolver.resolve(properties)
     name = props["LogGroupName"]
     admin_client("logs", DEFAULT_ACCOUNT_ID).create_log_group(logGroupName=name)
-    stack.resources[logical_id] = name
-    resolver.refs[logical_id] = name
-    resolver.attributes[(logical_id, "Arn")] = f"arn:aws:logs:{REGION}:{DEFAULT_ACCOUNT_ID}:log-group:{name}:*"
+    _register(stack, resolver, logical_id, name, arn=f"arn:aws:logs:{REGION}:{DEFAULT_ACCOUNT_ID}:log-group:{name}:*")
 
 
 def _role(
@@ -456,9 +459,7 @@ def _create_function(
     )
     lambdas.REGISTRY.add(spec)
     stack.functions[logical_id] = spec
-    stack.resources[logical_id] = name
-    resolver.refs[logical_id] = name
-    resolver.attributes[(logical_id, "Arn")] = created["FunctionArn"]
+    _register(stack, resolver, logical_id, name, arn=created["FunctionArn"])
 
 
 def _create_state_machine(
@@ -491,9 +492,7 @@ def _create_state_machine(
                 Targets=[{"Id": "StateMachine", "Arn": arn, "RoleArn": role, "Input": event_props.get("Input", "{}")}],
             )
     stack.definition = definition
-    stack.resources[logical_id] = arn
-    resolver.refs[logical_id] = arn
-    resolver.attributes[(logical_id, "Arn")] = arn
+    _register(stack, resolver, logical_id, arn, arn=arn)
     resolver.attributes[(logical_id, "Name")] = name
 
 
