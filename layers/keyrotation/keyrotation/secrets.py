@@ -102,10 +102,14 @@ def read_pending(sm: Any, name: str, version_id: str) -> dict[str, str]:
         return dict(json.loads(sm.get_secret_value(SecretId=name, VersionId=version_id)["SecretString"]))
 
 
+def _describe(sm: Any, name: str) -> dict[str, Any]:
+    with translate_errors():
+        return dict(sm.describe_secret(SecretId=name))
+
+
 def stages(sm: Any, name: str) -> dict[str, list[str]]:
     """Version id -> labels, for the versions that still have a label."""
-    with translate_errors():
-        return dict(sm.describe_secret(SecretId=name).get("VersionIdsToStages", {}))
+    return dict(_describe(sm, name).get("VersionIdsToStages", {}))
 
 
 def is_delivered(sm: Any, name: str, version_id: str) -> bool:
@@ -125,7 +129,8 @@ def is_delivered(sm: Any, name: str, version_id: str) -> bool:
 
 def promote(sm: Any, name: str, version_id: str, user_arn: str, manager_role_arn: str, tags: dict[str, str]) -> str:
     """Make ``version_id`` current (idempotent), re-apply the user-only policy, tag; return the secret ARN."""
-    labels = stages(sm, name)
+    described = _describe(sm, name)
+    labels: dict[str, list[str]] = described.get("VersionIdsToStages", {})
     if version_id not in labels:
         raise DeliveryFailed(f"version {version_id} of {name} does not exist")
     with translate_errors():
@@ -148,4 +153,4 @@ def promote(sm: Any, name: str, version_id: str, user_arn: str, manager_role_arn
                 {"Key": key, "Value": value} for key, value in {**tags, "RotatedAt": clock.to_iso(clock.now())}.items()
             ],
         )
-        return str(sm.describe_secret(SecretId=name)["ARN"])
+    return str(described["ARN"])
