@@ -1,0 +1,162 @@
+"""What one person is told about one account in one run: a :class:`Digest` and its events.
+
+Each section of a digest is a tuple of one event type (``rotated`` holds
+:class:`Rotation`, ``disabled`` and ``deleted`` hold :class:`KeyChange`, ...);
+:data:`SECTIONS` is their order in the emails. The templates read these
+objects (see ``templates/README.md``).
+
+Example:
+    >>> from keyrotation.events import Account
+    >>> digest = Digest("a@example.com", Account("111122223333", "prod", ""), "run-1", False,
+    ...                 disabled=(KeyChange("alice", "AKIAOLD", "Replaced 15 days ago."),))
+    >>> digest.user_names, digest.key_ids, digest.counts["disabled"]
+    (['alice'], ['AKIAOLD'], 1)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from keyrotation.events import Account
+from keyrotation.model import NoticeKind
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """A key rotated (or, in a preview, that would be rotated).
+
+    In a preview ``new_key_id`` and ``secret_arn`` are None, ``read_command``
+    names the secret by name, and the dates are the earliest possible ones.
+    """
+
+    user_name: str
+    old_key_id: str
+    new_key_id: str | None
+    secret_name: str
+    secret_arn: str | None
+    read_command: str
+    disable_on: date | None
+    delete_on: date | None
+    reason: str
+
+    @property
+    def key_id(self) -> str:
+        """The key the event is about: the old one."""
+        return self.old_key_id
+
+
+@dataclass(frozen=True)
+class KeyChange:
+    """An old key disabled or deleted (or, in a preview, that would be)."""
+
+    user_name: str
+    key_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class DisableSoon:
+    """An old key that will be disabled soon, with its last use so the person can find what still uses it."""
+
+    user_name: str
+    key_id: str
+    disable_on: date | None
+    detail: str
+    last_used: datetime | None
+    last_used_service: str | None
+    last_used_region: str | None
+    key_created: date | None
+    secret_name: str
+    read_command: str
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """A due rotation that cannot happen; ``why`` says why and what would unblock it."""
+
+    user_name: str
+    key_id: str | None
+    why: str
+    retry_on: date | None
+
+
+@dataclass(frozen=True)
+class ExemptionExpiring:
+    """A user's exemption from rotation that ends on ``ends_on``."""
+
+    user_name: str
+    ends_on: date | None
+    detail: str
+
+    @property
+    def key_id(self) -> None:
+        """An exemption is the user's, not a key's."""
+        return None
+
+
+#: The digest's sections (fields of :class:`Digest`), in the order the emails show them.
+SECTIONS = ("rotated", "disable_soon", "disabled", "deleted", "blocked", "exemption_expiring")
+
+
+@dataclass(frozen=True)
+class InvalidOwnerTag:
+    """The owner tag of ``user_name`` holds ``value``, which is not an address: reported, never sent to."""
+
+    user_name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Digest:
+    """Everything one person is told about one account in one run."""
+
+    recipient: str
+    account: Account
+    run_id: str
+    preview: bool
+    rotated: tuple[Rotation, ...] = ()
+    disable_soon: tuple[DisableSoon, ...] = ()
+    disabled: tuple[KeyChange, ...] = ()
+    deleted: tuple[KeyChange, ...] = ()
+    blocked: tuple[Blocked, ...] = ()
+    exemption_expiring: tuple[ExemptionExpiring, ...] = ()
+    invalid_owner_tags: tuple[InvalidOwnerTag, ...] = ()
+
+    def events(self) -> Iterator[Any]:
+        """Every event of the digest, section by section."""
+        for section in SECTIONS:
+            yield from getattr(self, section)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many events of each section (camelCase, as in the ledger), for the ledger and the logs.
+
+        >>> Digest("a@example.com", Account("111122223333", "", ""), "run-1", False).counts["disableSoon"]
+        0
+        """
+        return {_camel(section): len(getattr(self, section)) for section in SECTIONS}
+
+    @property
+    def user_names(self) -> list[str]:
+        return sorted({event.user_name for event in self.events()})
+
+    @property
+    def key_ids(self) -> list[str]:
+        return sorted({event.key_id for event in self.events() if event.key_id})
+
+    def warned_marks(self) -> dict[str, list[tuple[str, str]]]:
+        """The (key id, notice kind) pairs this digest warns each user about (for ``Ledger.record_warned``)."""
+        marks: dict[str, list[tuple[str, str]]] = {}
+        for soon in self.disable_soon:
+            marks.setdefault(soon.user_name, []).append((soon.key_id, NoticeKind.DISABLE_SOON.value))
+        for ending in self.exemption_expiring:
+            marks.setdefault(ending.user_name, []).append(("", NoticeKind.EXEMPTION_EXPIRING.value))
+        return marks
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(word.title() for word in rest)

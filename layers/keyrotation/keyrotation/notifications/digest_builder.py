@@ -1,0 +1,123 @@
+"""Who is told what: the ledger items of one account of a run, turned into one digest per person.
+
+The person of an IAM user is the address in the user's owner tag
+(``OwnerEmailTagKey``) when it is a valid address, else the account's email
+from Organizations. A tag that holds something else is reported (an
+:class:`Unreachable`, recorded ``invalid-address``, and a line in the digest)
+and never sent to; the user's events then go to the account's email, so
+nobody's key changes unannounced. Pure: no AWS call.
+
+Example:
+    >>> from keyrotation.events import Account, Run
+    >>> from keyrotation.notifications.settings import Guide
+    >>> items = [{"kind": "action", "type": "disable", "userName": "alice", "keyId": "AKIAOLD",
+    ...           "reason": "Replaced 15 days ago.", "status": "done", "ownerEmail": "not an address"}]
+    >>> plan = build_digests(items, Account("111122223333", "prod", "aws@example.com"), Run("run-1", False),
+    ...                      Guide(region="us-east-1"))
+    >>> [digest.recipient for digest in plan.digests], [problem.address for problem in plan.unreachable]
+    (['aws@example.com'], ['not an address'])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from keyrotation import clock
+from keyrotation.events import Account, Run
+from keyrotation.notifications.addresses import normalize_address
+from keyrotation.notifications.digest import SECTIONS, Digest, InvalidOwnerTag
+from keyrotation.notifications.digest_events import digest_event
+from keyrotation.notifications.settings import Guide
+from keyrotation.notifications.values import as_text
+
+
+@dataclass(frozen=True)
+class Unreachable:
+    """An address found where a recipient should be that is not one (recorded ``invalid-address``)."""
+
+    address: str
+    users: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class DigestPlan:
+    """The digests to send, and the addresses nobody can be sent to."""
+
+    digests: tuple[Digest, ...]
+    unreachable: tuple[Unreachable, ...]
+
+
+@dataclass
+class _Collecting:
+    """One person's digest while the items are read: section name -> events."""
+
+    events: dict[str, list[Any]] = field(default_factory=dict)
+    invalid_owner_tags: set[InvalidOwnerTag] = field(default_factory=set)
+
+    def freeze(self, recipient: str, account: Account, run: Run) -> Digest:
+        sections = {
+            section: tuple(
+                sorted(self.events.get(section, ()), key=lambda event: (event.user_name, event.key_id or ""))
+            )
+            for section in SECTIONS
+        }
+        tags = tuple(sorted(self.invalid_owner_tags, key=lambda tag: (tag.user_name, tag.value)))
+        return Digest(recipient, account, run.run_id, run.dry_run, invalid_owner_tags=tags, **sections)
+
+
+def build_digests(
+    items: Iterable[Mapping[str, Any]],
+    account: Account,
+    run: Run,
+    guide: Guide,
+    today: date | None = None,
+) -> DigestPlan:
+    """One digest per person from the ledger items of one account of a run.
+
+    In a real run the digest tells what was done (actions ``done``) and what is
+    coming (``disable-soon``, ``blocked``, ``exemption-expiring`` notices).
+    In a dry run actions stay ``planned``: they are shown as what would happen.
+    Exempt users, deferred actions and invalid exemption tags are the security
+    team's business: they are in the run report, not in digests.
+    """
+    today = today or clock.now().date()
+    people: dict[str, _Collecting] = {}
+    unreachable: dict[str, set[str]] = {}
+    account_address = normalize_address(account.email)
+    for item in items:
+        found = digest_event(item, account, run, guide, today)
+        if found is None:
+            continue
+        section, event = found
+        owner = as_text(item.get("ownerEmail")).strip()
+        owner_address = normalize_address(owner) if owner else None
+        if owner and owner_address is None:
+            unreachable.setdefault(owner, set()).add(event.user_name)
+        recipient = owner_address or account_address
+        if recipient is None:
+            unreachable.setdefault(account.email, set()).add(event.user_name)
+            continue
+        person = people.setdefault(recipient, _Collecting())
+        person.events.setdefault(section, []).append(event)
+        if owner and owner_address is None:
+            person.invalid_owner_tags.add(InvalidOwnerTag(event.user_name, owner))
+    digests = tuple(people[recipient].freeze(recipient, account, run) for recipient in sorted(people))
+    return DigestPlan(digests=digests, unreachable=_unreachable(unreachable, account, guide))
+
+
+def _unreachable(found: Mapping[str, set[str]], account: Account, guide: Guide) -> tuple[Unreachable, ...]:
+    problems = []
+    for address, users in sorted(found.items()):
+        if address == account.email:
+            reason = f"the account's email {address!r} is not a valid address: these users' events were not sent"
+        else:
+            reason = (
+                f"tag {guide.owner_tag_key!r} holds {address!r}, which is not a valid email address; "
+                "the events went to the account's email instead"
+            )
+        problems.append(Unreachable(address=address, users=tuple(sorted(users)), reason=reason))
+    return tuple(problems)

@@ -1,0 +1,184 @@
+"""Bookkeeping: render, send and record every digest of an account, and the run report, at most once each.
+
+Every digest is recorded in the ledger as an ``email`` item (``sent``,
+``preview`` for a dry run's digest, ``failed``, ``invalid-address``,
+``not-configured``). People already sent a digest for this account and run
+are skipped, so a retried or replayed invocation never sends twice. No
+ledger item or log line holds a message body.
+
+Example (as the notify function wires it):
+    >>> notifier = Notifier(Ledger(table_name), Renderer(templates), Mailer(ses, sender))  # doctest: +SKIP
+    >>> notifier.notify_account(account, run, settings.guide).to_json()  # doctest: +SKIP
+    {'sent': 2, 'failed': 0, 'skipped': 0, 'invalid': 0}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from keyrotation import clock
+from keyrotation.events import Account, Run
+from keyrotation.ledger import Ledger
+from keyrotation.notifications.digest import Digest
+from keyrotation.notifications.digest_builder import build_digests
+from keyrotation.notifications.outcome import Outcome
+from keyrotation.notifications.rendering import Renderer
+from keyrotation.notifications.report_builder import build_run_report
+from keyrotation.notifications.sending import Mailer
+from keyrotation.notifications.settings import Guide
+from keyrotation.notifications.status import DELIVERED, EmailStatus
+from keyrotation.notifications.values import as_text
+from keyrotation.observability import logger
+
+
+@dataclass(frozen=True)
+class Notifier:
+    """Renders, sends and records the emails. ``mailer`` None: SenderEmail is empty, nothing is sent."""
+
+    ledger: Ledger
+    renderer: Renderer
+    mailer: Mailer | None
+
+    def notify_account(self, account: Account, run: Run, guide: Guide) -> Outcome:
+        """Send each person of ``account`` their digest for ``run``, at most once, and record it.
+
+        People whose digest the ledger already records as sent for this run are
+        skipped (a retried or replayed invocation). Without a mailer every digest
+        is still rendered, and recorded ``not-configured``. Once a digest that
+        warns (disable soon, exemption expiring) is sent in a real run, the
+        warning is marked in the user's delivery record so the policy does not
+        repeat it.
+        """
+        items = self.ledger.run_items(run.run_id, account.account_id)
+        delivered = {
+            as_text(item.get("recipient"))
+            for item in items
+            if item.get("kind") == "email" and item.get("status") in DELIVERED
+        }
+        plan = build_digests(items, account, run, guide)
+        outcome = Outcome()
+        for problem in plan.unreachable:
+            self._record(
+                run.run_id,
+                account.account_id,
+                problem.address or "-",
+                EmailStatus.INVALID_ADDRESS,
+                users=list(problem.users),
+                error=problem.reason,
+            )
+            logger.warning(
+                "not an email address", extra={"account_id": account.account_id, "users": list(problem.users)}
+            )
+            outcome.invalid += 1
+        for digest in plan.digests:
+            if digest.recipient in delivered:
+                self._remember_warnings(digest)
+                logger.info("digest already sent in this run", extra=_log_fields(digest))
+                outcome.skipped += 1
+            else:
+                self._send_digest(digest, guide, outcome)
+        return outcome
+
+    def send_run_report(
+        self,
+        run: Run,
+        summary: Mapping[str, Any],
+        replay_input: Any,
+        *,
+        recipient: str | None,
+        started_at: str | None = None,
+    ) -> Outcome:
+        """Send the security team the run's report: one per invocation, as each execution has its own."""
+        if recipient is None or self.mailer is None:
+            logger.info("run report not sent: SecurityTeamEmail or SenderEmail is empty")
+            return Outcome(skipped=1)
+        report = build_run_report(run, summary, replay_input, self.ledger.run_items(run.run_id), started_at=started_at)
+        email = self.renderer.render_run_report(report)
+        result = self.mailer.send(recipient, email)
+        outcome = Outcome(fallbacks=len(email.fallbacks))
+        if result.failure is None:
+            logger.info("run report sent", extra={"recipient": recipient, "message_id": result.message_id})
+            outcome.sent = 1
+            return outcome
+        failure = result.failure
+        logger.error(
+            "run report not sent",
+            extra={
+                "recipient": recipient,
+                "error_code": failure.code,
+                "error": failure.message,
+                "transient": failure.transient,
+            },
+        )
+        outcome.count_failure(failure)
+        return outcome
+
+    def _send_digest(self, digest: Digest, guide: Guide, outcome: Outcome) -> None:
+        email = self.renderer.render_digest(digest, guide)
+        outcome.fallbacks += len(email.fallbacks)
+        details: dict[str, Any] = {
+            "users": digest.user_names,
+            "events": digest.counts,
+            "dryRun": digest.preview,
+            "templateFallbacks": [{"template": f.template, "reason": f.reason} for f in email.fallbacks] or None,
+        }
+        run_id, account_id = digest.run_id, digest.account.account_id
+        if self.mailer is None:
+            self._record(run_id, account_id, digest.recipient, EmailStatus.NOT_CONFIGURED, **details)
+            logger.info("digest not sent: SenderEmail is empty", extra=_log_fields(digest))
+            outcome.skipped += 1
+            return
+        result = self.mailer.send(digest.recipient, email)
+        if result.failure is not None:
+            failure = result.failure
+            self._record(
+                run_id,
+                account_id,
+                digest.recipient,
+                EmailStatus.FAILED,
+                errorCode=failure.code,
+                error=failure.message,
+                transient=failure.transient,
+                **details,
+            )
+            logger.warning(
+                "digest not sent",
+                extra={**_log_fields(digest), "error_code": failure.code, "transient": failure.transient},
+            )
+            outcome.count_failure(failure)
+            return
+        status = EmailStatus.PREVIEW if digest.preview else EmailStatus.SENT
+        self._record(
+            run_id,
+            account_id,
+            digest.recipient,
+            status,
+            messageId=result.message_id,
+            sentAt=clock.to_iso(clock.now()),
+            **details,
+        )
+        self._remember_warnings(digest)
+        logger.info("digest sent", extra={**_log_fields(digest), "message_id": result.message_id})
+        outcome.sent += 1
+
+    def _remember_warnings(self, digest: Digest) -> None:
+        if digest.preview:
+            return
+        for user_name, marks in digest.warned_marks().items():
+            self.ledger.record_warned(digest.account.account_id, user_name, marks)
+
+    def _record(self, run_id: str, account_id: str, recipient: str, status: EmailStatus, **fields: Any) -> None:
+        self.ledger.record_email(run_id, account_id, recipient, status=status.value, **fields)
+
+
+def _log_fields(digest: Digest) -> dict[str, Any]:
+    """What a log line says about a digest: who and which users and keys, never its text."""
+    return {
+        "account_id": digest.account.account_id,
+        "recipient": digest.recipient,
+        "users": digest.user_names,
+        "key_ids": digest.key_ids,
+        "events": digest.counts,
+    }

@@ -1,0 +1,160 @@
+"""The run report, gathered from the summarize function's output and every ledger item of the run.
+
+Counts come from the summary; the lists (deferred actions, exempt users,
+invalid exemption tags, digests not delivered, template fallbacks) from the
+ledger. Pure: no AWS call.
+
+Example:
+    >>> from keyrotation.events import Run
+    >>> items = [{"kind": "email", "accountId": "111122223333", "recipient": "a@example.com",
+    ...           "status": "failed", "errorCode": "MessageRejected", "error": "not verified"}]
+    >>> report = build_run_report(Run("run-1", False), {"accounts": {"total": 1, "succeeded": 1}}, None, items)
+    >>> report.accounts, report.emails["failed"], report.notification_problems.shown[0].error
+    ({'total': 1, 'succeeded': 1, 'failed': 0}, 1, 'MessageRejected: not verified')
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from keyrotation.errors import InvalidInput
+from keyrotation.events import Run
+from keyrotation.notifications.report import (
+    REPORT_LIST_LIMIT,
+    Capped,
+    EmailProblem,
+    FailedAccount,
+    FallbackCount,
+    NoticeRow,
+    RunReport,
+)
+from keyrotation.notifications.status import DELIVERED, EmailStatus
+from keyrotation.notifications.values import as_day, as_moment, as_text, clip
+
+_MAX_CAUSE = 2000
+_MAX_REPLAY_INPUT = 200_000
+
+
+def build_run_report(
+    run: Run,
+    summary: Mapping[str, Any],
+    replay_input: Any,
+    items: Iterable[Mapping[str, Any]],
+    *,
+    started_at: str | None = None,
+    limit: int = REPORT_LIST_LIMIT,
+) -> RunReport:
+    """The security team's report: the summary's counts, plus what the run's ledger items tell.
+
+    ``summary`` is the summarize function's output (``accounts``, ``keys``,
+    ``failedAccounts``, ``notices``); ``items`` are every ledger item of the run.
+    Each list keeps at most ``limit`` rows and counts the rest.
+    """
+    if not isinstance(summary, Mapping):
+        raise InvalidInput("the run report's 'report' is not an object")
+    notices: dict[str, list[NoticeRow]] = {"deferred": [], "exempt": [], "invalid-tag": []}
+    problems: list[EmailProblem] = []
+    emails: Counter[str] = Counter()
+    fallbacks: Counter[tuple[str, str]] = Counter()
+    for item in items:
+        if item.get("kind") == "notice" and item.get("type") in notices:
+            notices[str(item["type"])].append(_notice_row(item))
+        elif item.get("kind") == "email":
+            status = as_text(item.get("status"))
+            emails[status] += 1
+            if status not in DELIVERED:
+                problems.append(_email_problem(item))
+            for fallback in item.get("templateFallbacks") or ():
+                fallbacks[(as_text(fallback.get("template")), as_text(fallback.get("reason")))] += 1
+    replay_text = json.dumps(replay_input, indent=2, sort_keys=True, default=str) if replay_input else ""
+    listed = {kind: Capped.of(sorted(rows, key=_row_order), limit) for kind, rows in notices.items()}
+    return RunReport(
+        run_id=run.run_id,
+        preview=run.dry_run,
+        started_at=as_moment(started_at),
+        accounts=_counts(summary, "accounts", ("total", "succeeded", "failed")),
+        keys=_counts(summary, "keys", ("rotated", "disabled", "deleted", "warned")),
+        notices={str(kind): _count(count) for kind, count in sorted((summary.get("notices") or {}).items())},
+        emails={status.value: emails.get(status.value, 0) for status in EmailStatus},
+        failed_accounts=Capped.of((_failed_account(row) for row in summary.get("failedAccounts") or ()), limit),
+        replay_input=replay_text if len(replay_text) <= _MAX_REPLAY_INPUT else None,
+        replay_input_chars=len(replay_text),
+        deferred=listed["deferred"],
+        exempt=listed["exempt"],
+        invalid_tags=listed["invalid-tag"],
+        notification_problems=Capped.of(sorted(problems, key=lambda row: (row.account_id, row.recipient)), limit),
+        template_fallbacks=tuple(
+            FallbackCount(template, reason, count) for (template, reason), count in sorted(fallbacks.items())
+        ),
+    )
+
+
+def _counts(summary: Mapping[str, Any], section: str, names: Sequence[str]) -> dict[str, int]:
+    """The counts ``names`` of the summary's ``section``; an absent one is 0."""
+    counts = summary.get(section) or {}
+    return {name: _count(counts.get(name)) for name in names}
+
+
+def _count(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"report count {value!r} is not a number") from None
+
+
+def _notice_row(item: Mapping[str, Any]) -> NoticeRow:
+    return NoticeRow(
+        account_id=as_text(item.get("accountId")),
+        user_name=as_text(item.get("userName")),
+        key_id=as_text(item.get("keyId")) or None,
+        detail=as_text(item.get("detail")),
+        due=as_day(item.get("due")),
+    )
+
+
+def _row_order(row: NoticeRow) -> tuple[str, str, str]:
+    return row.account_id, row.user_name, row.key_id or ""
+
+
+def _email_problem(item: Mapping[str, Any]) -> EmailProblem:
+    error = as_text(item.get("error"))
+    if item.get("errorCode"):
+        error = f"{item['errorCode']}: {error}"
+    return EmailProblem(
+        account_id=as_text(item.get("accountId")),
+        recipient=as_text(item.get("recipient")),
+        status=as_text(item.get("status")),
+        error=clip(error, _MAX_CAUSE),
+        users=tuple(as_text(user) for user in item.get("users") or ()),
+    )
+
+
+def _failed_account(row: Any) -> FailedAccount:
+    if not isinstance(row, Mapping):
+        raise InvalidInput(f"a failed account of the report is not an object: {row!r}")
+    return FailedAccount(
+        account_id=as_text(row.get("accountId")),
+        error=clip(as_text(row.get("error")), _MAX_CAUSE),
+        cause=clip(_readable_cause(as_text(row.get("cause"))), _MAX_CAUSE),
+    )
+
+
+def _readable_cause(cause: str) -> str:
+    """The message of a Lambda error envelope (the cause Step Functions records), else the cause as it is.
+
+    >>> _readable_cause('{"errorType": "KeyRotation.MemberRoleUnavailable", "errorMessage": "cannot assume role"}')
+    'cannot assume role'
+    >>> _readable_cause("key actions failed in account 111122223333")
+    'key actions failed in account 111122223333'
+    """
+    if not cause.startswith("{"):
+        return cause
+    try:
+        envelope = json.loads(cause)
+    except ValueError:
+        return cause
+    message = envelope.get("errorMessage") if isinstance(envelope, dict) else None
+    return message if isinstance(message, str) and message else cause

@@ -1,0 +1,95 @@
+"""The notify function's settings: who sends, who gets the run report, what the emails tell people.
+
+:class:`NotifySettings` is read once per invocation from the environment the
+template gives the function; :class:`Guide` is the part of it the emails quote
+(tag names, grace periods, whom to ask).
+
+Example:
+    >>> guide = Guide(region="eu-west-1", security_team="security@example.com")
+    >>> guide.owner_tag_key, guide.disable_grace_days
+    ('email', 15)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from keyrotation.config import LifecycleConfig, owner_email_tag_key
+from keyrotation.errors import InvalidConfiguration
+from keyrotation.notifications.addresses import normalize_address
+
+#: The product's name, as its emails sign and title themselves.
+PRODUCT = "IAM access key rotation"
+
+
+@dataclass(frozen=True)
+class Guide:
+    """What an email tells people about the product's settings (what to do, whom to ask).
+
+    ``region`` is where the users' secrets are (the region the functions run in).
+    """
+
+    region: str
+    owner_tag_key: str = "email"
+    exempt_tag_key: str = "key-rotation:exempt"
+    exempt_group_name: str = "IAMKeyRotationExemptionGroup"
+    security_team: str | None = None
+    disable_grace_days: int = 15
+    delete_grace_days: int = 25
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """The notify function's configuration, from the environment the template gives it.
+
+    ``sender`` None means SenderEmail is empty: nothing is sent, every digest is
+    recorded ``not-configured``.
+
+    >>> env = {"SENDER_EMAIL": "keys@example.com", "AWS_REGION": "eu-west-1"}
+    >>> settings = NotifySettings.from_env(env)
+    >>> settings.sender, settings.security_team, settings.template_bucket, settings.guide.region
+    ('keys@example.com', None, None, 'eu-west-1')
+    """
+
+    sender: str | None
+    security_team: str | None
+    template_bucket: str | None
+    template_prefix: str
+    guide: Guide
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> NotifySettings:
+        env = os.environ if env is None else env
+        lifecycle = LifecycleConfig.from_env(env)
+        security_team = _configured_address(env, "SECURITY_TEAM_EMAIL")
+        region = (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip()
+        if not region:
+            raise InvalidConfiguration("AWS_REGION is not set")
+        guide = Guide(
+            region=region,
+            owner_tag_key=owner_email_tag_key(env),
+            exempt_tag_key=lifecycle.exempt_tag_key,
+            exempt_group_name=lifecycle.exempt_group_name,
+            security_team=security_team,
+            disable_grace_days=lifecycle.disable_grace_days,
+            delete_grace_days=lifecycle.delete_grace_days,
+        )
+        return cls(
+            sender=_configured_address(env, "SENDER_EMAIL"),
+            security_team=security_team,
+            template_bucket=env.get("TEMPLATE_BUCKET", "").strip() or None,
+            template_prefix=env.get("TEMPLATE_PREFIX", "").strip(),
+            guide=guide,
+        )
+
+
+def _configured_address(env: Mapping[str, str], name: str) -> str | None:
+    """The address as configured, checked but not rewritten: the IAM policy matches SenderEmail exactly."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if normalize_address(raw) is None:
+        raise InvalidConfiguration(f"{name} must be a single email address, got {raw!r}")
+    return raw
