@@ -6,9 +6,12 @@ stand-in that serves a dict of objects (moto's S3 is used by the handler tests).
 
 from __future__ import annotations
 
+import doctest
 import email
+import importlib
 import io
 import json
+import pkgutil
 import re
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
@@ -22,6 +25,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from markupsafe import escape
 
+from keyrotation import notifications
 from keyrotation.errors import InvalidConfiguration, Throttled, TransientAwsError
 from keyrotation.events import Account, Run
 from keyrotation.notifications import (
@@ -735,3 +739,18 @@ def test_settings_from_the_environment() -> None:
 def test_a_configured_address_must_be_an_address(name: str) -> None:
     with pytest.raises(InvalidConfiguration, match=name):
         NotifySettings.from_env({name: "not an address", "AWS_REGION": "eu-west-1"})
+
+
+# ==========================================================================
+# The examples in the package's docstrings are true
+# ==========================================================================
+
+
+@pytest.mark.parametrize(
+    "module_name",
+    ["keyrotation.notifications"]
+    + [f"keyrotation.notifications.{module.name}" for module in pkgutil.iter_modules(notifications.__path__)],
+)
+def test_docstring_examples(module_name: str) -> None:
+    failures, _ = doctest.testmod(importlib.import_module(module_name), optionflags=doctest.ELLIPSIS)
+    assert failures == 0
