@@ -6,6 +6,7 @@ SAM layer. Each concern lives in exactly one module:
 - :mod:`keyrotation.model`   - the data the lifecycle decisions are made on
 - :mod:`keyrotation.policy`  - the key-lifecycle decisions (pure, no AWS calls)
 - :mod:`keyrotation.config`  - configuration from the environment, validated
+- :mod:`keyrotation.ids`     - the shapes of account and OU ids
 - :mod:`keyrotation.clock`   - the one source of "now"
 - :mod:`keyrotation.aws`     - boto3 clients and cross-account sessions
 - :mod:`keyrotation.paging`  - pagination of every list call

@@ -19,9 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from keyrotation.errors import InvalidConfiguration
-
-_ACCOUNT_ID = re.compile(r"^\d{12}$")
-_OU_ID = re.compile(r"^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})$")
+from keyrotation.ids import ACCOUNT_ID, OU_ID
 
 
 def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:
@@ -130,8 +128,8 @@ class ScopeConfig:
     def from_env(cls, env: Mapping[str, str] | None = None) -> ScopeConfig:
         env = _env(env)
         return cls(
-            exclude_accounts=_id_list(env, "EXCLUDE_ACCOUNTS", _ACCOUNT_ID, "12-digit account ids"),
-            include_ous=_id_list(env, "INCLUDE_OUS", _OU_ID, "OU ids (ou-...) or root ids (r-...)"),
+            exclude_accounts=_id_list(env, "EXCLUDE_ACCOUNTS", ACCOUNT_ID, "12-digit account ids"),
+            include_ous=_id_list(env, "INCLUDE_OUS", OU_ID, "OU ids (ou-...) or root ids (r-...)"),
         )
 
 

@@ -12,14 +12,12 @@ None of them ever holds a secret.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from keyrotation.errors import InvalidInput
+from keyrotation.ids import is_account_id
 from keyrotation.model import Action
-
-_ACCOUNT_ID = re.compile(r"^\d{12}$")
 
 
 def _field(document: Any, name: str, where: str) -> Any:
@@ -49,7 +47,7 @@ class Account:
     def from_event(cls, event: dict[str, Any]) -> Account:
         account = _field(event, "account", "event")
         account_id = str(_field(account, "id", "account"))
-        if not _ACCOUNT_ID.match(account_id):
+        if not is_account_id(account_id):
             raise InvalidInput(f"account id {account_id!r} is not 12 digits")
         return cls(account_id=account_id, name=str(account.get("name", "")), email=str(account.get("email", "")))
 

@@ -10,7 +10,6 @@ excluded by the stack's parameters fails the run before any account is touched.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -18,9 +17,9 @@ from typing import Any
 from keyrotation.config import ScopeConfig
 from keyrotation.errors import AlreadyRunning, InvalidInput
 from keyrotation.events import Account
+from keyrotation.ids import is_account_id
 from keyrotation.paging import items
 
-_ACCOUNT_ID = re.compile(r"^\d{12}$")
 _INPUT_FIELDS = frozenset({"accounts", "dryRun"})
 
 
@@ -47,9 +46,7 @@ def parse_request(document: Any) -> RunRequest:
         return RunRequest(dry_run=dry_run)
     if not isinstance(accounts, list) or not accounts:
         raise InvalidInput("accounts must be a non-empty list of 12-digit account ids")
-    malformed = [
-        repr(account) for account in accounts if not isinstance(account, str) or not _ACCOUNT_ID.match(account)
-    ]
+    malformed = [repr(account) for account in accounts if not isinstance(account, str) or not is_account_id(account)]
     if malformed:
         raise InvalidInput(f"malformed account id(s) in input: {', '.join(malformed)}")
     return RunRequest(accounts=tuple(dict.fromkeys(accounts)), dry_run=dry_run)
