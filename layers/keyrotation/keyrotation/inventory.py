@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from keyrotation.aws import error_code, translate_errors
-from keyrotation.model import AccessKey, KeyStatus, UserSnapshot
+from keyrotation.model import AccessKey, KeyStatus, UserSnapshot, creation_order, recorded
 from keyrotation.paging import items
 
 
@@ -42,7 +42,7 @@ def read_keys(iam: Any, user_name: str, last_used: bool = True) -> tuple[AccessK
     ]
     if last_used:
         keys = [with_last_use(iam, key) for key in keys]
-    return tuple(sorted(keys, key=lambda key: (key.created, key.key_id)))
+    return tuple(sorted(keys, key=creation_order))
 
 
 def with_last_use(iam: Any, key: AccessKey) -> AccessKey:
@@ -52,8 +52,8 @@ def with_last_use(iam: Any, key: AccessKey) -> AccessKey:
     return replace(
         key,
         last_used=last.get("LastUsedDate"),
-        last_used_service=_known(last.get("ServiceName")),
-        last_used_region=_known(last.get("Region")),
+        last_used_service=recorded(last.get("ServiceName")),
+        last_used_region=recorded(last.get("Region")),
     )
 
 
@@ -99,7 +99,3 @@ def read_account(iam: Any, exempt_group: str) -> Iterator[UserSnapshot]:
             tags=read_tags(iam, name),
             groups=frozenset({exempt_group}) if name in exempt_members else frozenset(),
         )
-
-
-def _known(value: str | None) -> str | None:
-    return None if value in (None, "N/A") else value

@@ -50,6 +50,26 @@ class AccessKey:
         return self.status is KeyStatus.ACTIVE
 
 
+def creation_order(key: AccessKey) -> tuple[datetime, str]:
+    """Sort key for keys, oldest first; IAM reports creation to the second, so ties go by key id."""
+    return key.created, key.key_id
+
+
+def recorded(value: str | None) -> str | None:
+    """A key's last-use service or region, or None where IAM recorded none (it writes "N/A").
+
+    The one reading of IAM's "N/A" in the layer: inventory, the policy's
+    sentences and the emails all go through it.
+
+    Example:
+        >>> recorded("N/A"), recorded(""), recorded(None), recorded(" s3 ")
+        (None, None, None, 's3')
+    """
+    if value is None or value.strip() in ("", "N/A"):
+        return None
+    return value.strip()
+
+
 @dataclass(frozen=True)
 class Delivery:
     """What the product did before for one user, read from the ledger.

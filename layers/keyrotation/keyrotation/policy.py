@@ -74,6 +74,8 @@ from keyrotation.model import (
     Notice,
     NoticeKind,
     UserSnapshot,
+    creation_order,
+    recorded,
 )
 
 #: IAM allows at most two access keys per user.
@@ -358,7 +360,7 @@ class KeyRing:
     def replacement_of(self, key: AccessKey) -> AccessKey | None:
         """The newer Active key that replaces ``key``, or None (``key`` is current or spare)."""
         current = self.current
-        if current is None or current.key_id == key.key_id or _order(current) < _order(key):
+        if current is None or current.key_id == key.key_id or creation_order(current) < creation_order(key):
             return None
         return current
 
@@ -366,13 +368,9 @@ class KeyRing:
 def key_ring(keys: Sequence[AccessKey], undelivered: AccessKey | None) -> KeyRing:
     """Sort ``keys`` oldest first (ties broken by key id) and set the undelivered one apart."""
     readable = tuple(
-        sorted((key for key in keys if undelivered is None or key.key_id != undelivered.key_id), key=_order)
+        sorted((key for key in keys if undelivered is None or key.key_id != undelivered.key_id), key=creation_order)
     )
     return KeyRing(undelivered, readable)
-
-
-def _order(key: AccessKey) -> tuple[datetime, str]:
-    return key.created, key.key_id
 
 
 # --------------------------------------------------------------------------
@@ -522,7 +520,7 @@ def _expected_deletion(
     spare when newer.
     """
     if not blocker.active:
-        replacement = current if _order(blocker) < _order(current) else None
+        replacement = current if creation_order(blocker) < creation_order(current) else None
         return deletion_date(blocker, replacement, delivery, config)
     disabled_in_plan = any(a.type is ActionType.DISABLE and a.key_id == blocker.key_id for a in planned)
     disable_day = now if disabled_in_plan else disable_on(blocker, current, config)
@@ -644,21 +642,14 @@ def describe_last_use(key: AccessKey) -> str:
     """
     if key.last_used is None:
         return f"Key {key.key_id} has never been used (as far as IAM records)."
-    service = _recorded(key.last_used_service)
-    region = _recorded(key.last_used_region)
+    service = recorded(key.last_used_service)
+    region = recorded(key.last_used_region)
     where = ""
     if service:
         where += f" with {service}"
     if region:
         where += f" in {region}"
     return f"Key {key.key_id} was last used on {_day(key.last_used)}{where}."
-
-
-def _recorded(value: str | None) -> str | None:
-    """IAM writes "N/A" where it recorded no service or region."""
-    if value is None or value.strip() in ("", "N/A"):
-        return None
-    return value.strip()
 
 
 def _rotate_reason(key: AccessKey, now: datetime, config: LifecycleConfig) -> str:
@@ -742,7 +733,7 @@ def _blocked_detail(
             f"{_day(max(now, disable_on(blocker, current, config)))}. {after} "
             f"{describe_last_use(blocker)} To rotate sooner, stop using key {blocker.key_id} and delete it."
         )
-    if _order(blocker) < _order(current):
+    if creation_order(blocker) < creation_order(current):
         return (
             f"{due}the older key {blocker.key_id} is Inactive and waits for its deletion date. {after} "
             f"To rotate sooner, delete key {blocker.key_id}."
@@ -803,7 +794,7 @@ def _invalid_tag_notice(user: UserSnapshot, tag_error: str, now: datetime) -> No
 
 
 def _too_many_keys_notice(user: UserSnapshot) -> Notice:
-    listed = ", ".join(f"{key.key_id} (created {_day(key.created)})" for key in sorted(user.keys, key=_order))
+    listed = ", ".join(f"{key.key_id} (created {_day(key.created)})" for key in sorted(user.keys, key=creation_order))
     return Notice(
         NoticeKind.BLOCKED,
         user.user_name,
@@ -815,7 +806,9 @@ def _too_many_keys_notice(user: UserSnapshot) -> Notice:
 
 def _ambiguous_rotation_notice(user: UserSnapshot, candidates: Sequence[AccessKey], delivery: Delivery) -> Notice:
     started = "an unknown time" if delivery.pending_since is None else _day(delivery.pending_since)
-    listed = " and ".join(f"{key.key_id} (created {_day(key.created)})" for key in sorted(candidates, key=_order))
+    listed = " and ".join(
+        f"{key.key_id} (created {_day(key.created)})" for key in sorted(candidates, key=creation_order)
+    )
     return Notice(
         NoticeKind.BLOCKED,
         user.user_name,
@@ -841,7 +834,8 @@ def _keys_summary(user: UserSnapshot) -> str:
     if not user.keys:
         return "It has no access keys."
     listed = ", ".join(
-        f"{key.key_id} ({key.status.value}, created {_day(key.created)})" for key in sorted(user.keys, key=_order)
+        f"{key.key_id} ({key.status.value}, created {_day(key.created)})"
+        for key in sorted(user.keys, key=creation_order)
     )
     return f"Its keys: {listed}."
 
