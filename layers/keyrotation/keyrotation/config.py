@@ -70,6 +70,8 @@ class LifecycleConfig:
     """The schedule every key follows. Ages are days since the old key was created.
 
     Invariant (checked on construction): 0 < rotation_days < inactive_days < delete_days.
+    The periods between the schedule's steps (:attr:`disable_grace_days`,
+    :attr:`quarantine_days`, :attr:`delete_grace_days`) are derived here, once.
     """
 
     rotation_days: int = 75
@@ -95,12 +97,17 @@ class LifecycleConfig:
 
     @property
     def disable_grace_days(self) -> int:
-        """Days a user always gets between receiving a new key and the old one being disabled."""
+        """I-R: days a user always gets between receiving a new key and the old one being disabled."""
         return self.inactive_days - self.rotation_days
 
     @property
+    def quarantine_days(self) -> int:
+        """D-I: days a key the product disabled stays Inactive, at least, before it is deleted."""
+        return self.delete_days - self.inactive_days
+
+    @property
     def delete_grace_days(self) -> int:
-        """Days a user always gets between receiving a new key and the old one being deleted."""
+        """D-R: days a user always gets between receiving a new key and the old one being deleted."""
         return self.delete_days - self.rotation_days
 
     @classmethod

@@ -180,7 +180,7 @@ def quarantine_ends(key: AccessKey, delivery: Delivery, config: LifecycleConfig)
     disabled = disabled_by_product_on(key, delivery)
     if disabled is None:
         return None
-    return _start_of_day(disabled) + days(config.delete_days - config.inactive_days)
+    return _start_of_day(disabled) + days(config.quarantine_days)
 
 
 def deletion_date(
@@ -524,7 +524,7 @@ def _expected_deletion(
         return deletion_date(blocker, replacement, delivery, config)
     disabled_in_plan = any(a.type is ActionType.DISABLE and a.key_id == blocker.key_id for a in planned)
     disable_day = now if disabled_in_plan else disable_on(blocker, current, config)
-    quarantine = _start_of_day(disable_day) + days(config.delete_days - config.inactive_days)
+    quarantine = _start_of_day(disable_day) + days(config.quarantine_days)
     return max(delete_on(blocker, current, config), quarantine)
 
 
@@ -678,9 +678,8 @@ def _delete_reason(
     if disabled is None:
         disabled_words, quarantine_words = "", ""
     else:
-        quarantine = config.delete_days - config.inactive_days
         disabled_words = f" (it was disabled on {_day(disabled)})"
-        quarantine_words = f", and at least {quarantine} days after it was disabled"
+        quarantine_words = f", and at least {config.quarantine_days} days after it was disabled"
     if replacement is None:
         return (
             f"Key {key.key_id} (created {_day(key.created)}) is Inactive{disabled_words} and no newer Active key "
