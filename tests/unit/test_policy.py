@@ -22,6 +22,7 @@ from itertools import product
 import pytest
 
 import keyrotation.policy as policy
+import keyrotation.wording as wording
 from keyrotation.config import LifecycleConfig
 from keyrotation.model import (
     AccessKey,
@@ -762,3 +763,8 @@ def test_rotation_waits_for_the_old_key_when_r_is_short() -> None:
 def test_docstring_examples() -> None:
     failures, tried = doctest.testmod(policy, optionflags=doctest.ELLIPSIS)
     assert tried >= 10 and failures == 0
+
+
+def test_wording_docstring_examples() -> None:
+    failures, tried = doctest.testmod(wording, optionflags=doctest.ELLIPSIS)
+    assert tried >= 5 and failures == 0

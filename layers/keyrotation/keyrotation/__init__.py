@@ -5,6 +5,7 @@ SAM layer. Each concern lives in exactly one module:
 
 - :mod:`keyrotation.model`   - the data the lifecycle decisions are made on
 - :mod:`keyrotation.policy`  - the key-lifecycle decisions (pure, no AWS calls)
+- :mod:`keyrotation.wording` - the sentences that explain those decisions
 - :mod:`keyrotation.config`  - configuration from the environment, validated
 - :mod:`keyrotation.ids`     - the shapes of account and OU ids
 - :mod:`keyrotation.clock`   - the one source of "now"

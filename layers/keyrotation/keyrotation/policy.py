@@ -4,7 +4,8 @@ This module is the whole key-lifecycle policy. Given one user's keys, tags and
 groups, what the product delivered to that user before, the time and the
 schedule, it says what to do with the user's keys today. Nothing here calls
 AWS, reads the clock or keeps state: ``now`` is a parameter, so every decision
-can be replayed and tested.
+can be replayed and tested. The sentences that explain each decision are
+written by :mod:`keyrotation.wording`.
 
 With the default schedule (R = rotation_days = 75, I = inactive_days = 90,
 D = delete_days = 100, W = warning_days = 7) a key lives like this::
@@ -63,7 +64,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from keyrotation.clock import age_days, days, parse_day
+from keyrotation import wording
+from keyrotation.clock import days, parse_day
 from keyrotation.config import LifecycleConfig
 from keyrotation.model import (
     AccessKey,
@@ -75,7 +77,6 @@ from keyrotation.model import (
     NoticeKind,
     UserSnapshot,
     creation_order,
-    recorded,
 )
 
 #: IAM allows at most two access keys per user.
@@ -91,7 +92,6 @@ PENDING_WINDOW = timedelta(minutes=15)
 USER_LEVEL_KEY_ID = ""
 
 _DATE_TAG_VALUE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits only, used with fullmatch
-_MAX_QUOTED_TAG_VALUE = 40
 
 
 # --------------------------------------------------------------------------
@@ -267,18 +267,15 @@ def exemption(user: UserSnapshot, now: datetime, config: LifecycleConfig) -> Exe
         elif _DATE_TAG_VALUE.fullmatch(value) and _is_calendar_date(value):
             tag_last_day = parse_day(value)
         else:
-            tag_error = (
-                f"the tag {tag_key} has the value {_quote(tag_value)}, which is neither 'true' "
-                "nor a date written YYYY-MM-DD"
-            )
+            tag_error = wording.invalid_tag_value(tag_key, tag_value)
 
     group = _exempt_group(user.groups, config.exempt_group_name)
     if group is not None:
-        return Exemption(True, f"is a member of the group {group}", tag_error=tag_error)
+        return Exemption(True, wording.exempt_by_group(group), tag_error=tag_error)
     if tag is not None and tag_forever:
-        return Exemption(True, f"has the tag {tag[0]}={_quote(tag[1])}")
+        return Exemption(True, wording.exempt_by_tag(*tag))
     if tag is not None and tag_last_day is not None and _today(now) <= tag_last_day:
-        return Exemption(True, f"has the tag {tag[0]}={_quote(tag[1])}", last_day=tag_last_day)
+        return Exemption(True, wording.exempt_by_tag(*tag), last_day=tag_last_day)
     return Exemption(False, tag_error=tag_error)
 
 
@@ -304,6 +301,38 @@ def _is_calendar_date(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _exemption_notices(
+    user: UserSnapshot, status: Exemption, delivery: Delivery, now: datetime, config: LifecycleConfig
+) -> tuple[Notice, ...]:
+    """Step 1: EXEMPT; EXEMPTION_EXPIRING once in the W days before a dated exemption ends; INVALID_TAG."""
+    notices = [
+        Notice(
+            NoticeKind.EXEMPT,
+            user.user_name,
+            None,
+            wording.exempt_detail(user, status.grounds, status.last_day, now),
+            due=status.ends,
+        )
+    ]
+    ends = status.ends
+    already_warned = (USER_LEVEL_KEY_ID, NoticeKind.EXEMPTION_EXPIRING.value) in delivery.warned
+    if (
+        status.last_day is not None
+        and ends is not None
+        and not already_warned
+        and ends - now <= days(config.warning_days)
+    ):
+        detail = wording.exemption_expiring_detail(user, status.last_day, ends)
+        notices.append(Notice(NoticeKind.EXEMPTION_EXPIRING, user.user_name, None, detail, due=ends))
+    if status.tag_error is not None:
+        notices.append(_invalid_tag_notice(user, status.tag_error, now))
+    return tuple(notices)
+
+
+def _invalid_tag_notice(user: UserSnapshot, tag_error: str, now: datetime) -> Notice:
+    return Notice(NoticeKind.INVALID_TAG, user.user_name, None, wording.invalid_tag_detail(user, tag_error, now))
 
 
 # --------------------------------------------------------------------------
@@ -412,10 +441,12 @@ def decide(user: UserSnapshot, delivery: Delivery, now: datetime, config: Lifecy
     if status.tag_error is not None:
         return Decision(notices=(_invalid_tag_notice(user, status.tag_error, now),))
     if len(user.keys) > MAX_KEYS_PER_USER:
-        return Decision(notices=(_too_many_keys_notice(user),))
+        detail = wording.too_many_keys_detail(user, MAX_KEYS_PER_USER)
+        return Decision(notices=(Notice(NoticeKind.BLOCKED, user.user_name, None, detail),))
     undelivered = undelivered_keys(user.keys, delivery)
     if len(undelivered) > 1:
-        return Decision(notices=(_ambiguous_rotation_notice(user, undelivered, delivery),))
+        detail = wording.ambiguous_rotation_detail(user, undelivered, delivery.pending_since)
+        return Decision(notices=(Notice(NoticeKind.BLOCKED, user.user_name, None, detail),))
     ring = key_ring(user.keys, undelivered[0] if undelivered else None)
     return _lifecycle(user, ring, delivery, now, config)
 
@@ -440,8 +471,8 @@ def _discard(user: UserSnapshot, key: AccessKey) -> Decision:
     """Step 4: an undelivered key is disabled (if Active) and deleted in the same run."""
     actions = []
     if key.active:
-        actions.append(Action(ActionType.DISABLE, user.user_name, key.key_id, _discard_reason(key, "disabled")))
-    actions.append(Action(ActionType.DELETE, user.user_name, key.key_id, _discard_reason(key, "deleted")))
+        actions.append(Action(ActionType.DISABLE, user.user_name, key.key_id, wording.discard_reason(key, "disabled")))
+    actions.append(Action(ActionType.DELETE, user.user_name, key.key_id, wording.discard_reason(key, "deleted")))
     return Decision(actions=tuple(actions))
 
 
@@ -456,11 +487,11 @@ def _retire_active(
     """Step 5, retired Active key: DISABLE on its date, DISABLE_SOON once in the W days before."""
     when = disable_on(key, replacement, config)
     if now >= when:
-        reason = _disable_reason(key, replacement, when, config)
+        reason = wording.disable_reason(key, replacement, when, config)
         return Decision(actions=(Action(ActionType.DISABLE, user.user_name, key.key_id, reason),))
     warned = (key.key_id, NoticeKind.DISABLE_SOON.value) in delivery.warned
     if now >= when - days(config.warning_days) and not warned:
-        detail = _disable_soon_detail(user, key, replacement, when, config)
+        detail = wording.disable_soon_detail(user, key, replacement, when, delete_on(key, replacement, config))
         return Decision(notices=(Notice(NoticeKind.DISABLE_SOON, user.user_name, key.key_id, detail, due=when),))
     return Decision()
 
@@ -477,7 +508,7 @@ def _delete_inactive(
     when = deletion_date(key, replacement, delivery, config)
     if now < when:
         return Decision()
-    reason = _delete_reason(key, replacement, when, delivery, config)
+    reason = wording.delete_reason(key, replacement, when, disabled_by_product_on(key, delivery), config)
     return Decision(actions=(Action(ActionType.DELETE, user.user_name, key.key_id, reason),))
 
 
@@ -496,12 +527,30 @@ def _rotate_current(
     deleted = {action.key_id for action in planned if action.type is ActionType.DELETE}
     left = [key for key in user.keys if key.key_id != current.key_id and key.key_id not in deleted]
     if not left:
-        reason = _rotate_reason(current, now, config)
+        reason = wording.rotate_reason(current, rotate_on(current, config), now, config)
         return Decision(actions=(Action(ActionType.ROTATE, user.user_name, current.key_id, reason),))
     blocker = left[0]
     frees_on = _expected_deletion(blocker, current, planned, delivery, now, config)
     detail = _blocked_detail(user, current, blocker, frees_on, now, config)
     return Decision(notices=(Notice(NoticeKind.BLOCKED, user.user_name, current.key_id, detail, due=frees_on),))
+
+
+def _blocked_detail(
+    user: UserSnapshot,
+    current: AccessKey,
+    blocker: AccessKey,
+    frees_on: datetime,
+    now: datetime,
+    config: LifecycleConfig,
+) -> str:
+    """Step 6's BLOCKED notice, worded for the role the other key plays (see :func:`_expected_deletion`)."""
+    due = rotate_on(current, config)
+    if blocker.active:
+        disable_day = max(now, disable_on(blocker, current, config))
+        return wording.blocked_by_retired_key(user, current, due, blocker, disable_day, frees_on, now)
+    if creation_order(blocker) < creation_order(current):
+        return wording.blocked_by_inactive_key(user, current, due, blocker, frees_on, now)
+    return wording.blocked_by_spare_key(user, current, due, blocker, frees_on, now, config)
 
 
 def _expected_deletion(
@@ -594,7 +643,9 @@ def plan_account(decisions: Sequence[Decision], config: LifecycleConfig) -> Acco
         actions.extend(wanted[:taken])
         for action in wanted[taken:]:
             deferred.append(action)
-            notices.append(_deferred_notice(action, limit))
+            notices.append(
+                Notice(NoticeKind.DEFERRED, action.user_name, action.key_id, wording.deferred_detail(action, limit))
+            )
         if taken < len(wanted):
             closed = True
     return AccountPlan(actions=tuple(actions), notices=tuple(notices), deferred=tuple(deferred))
@@ -622,235 +673,6 @@ def wants(decision: Decision, action_type: ActionType, key_id: str) -> bool:
         return False
     first = decision.actions[0]
     return first.type == action_type and first.key_id == key_id
-
-
-# --------------------------------------------------------------------------
-# The sentences people read. Key ids and dates only; never a secret.
-# --------------------------------------------------------------------------
-
-
-def describe_last_use(key: AccessKey) -> str:
-    """When, where and with which service ``key`` was last used, as a sentence.
-
-    Example:
-        >>> from keyrotation.model import AccessKey, KeyStatus
-        >>> created = datetime(2025, 1, 1, tzinfo=UTC)
-        >>> describe_last_use(AccessKey("AKIAOLD", KeyStatus.ACTIVE, created, created + days(40), "s3", "eu-west-1"))
-        'Key AKIAOLD was last used on 2025-02-10 with s3 in eu-west-1.'
-        >>> describe_last_use(AccessKey("AKIAOLD", KeyStatus.ACTIVE, created))
-        'Key AKIAOLD has never been used (as far as IAM records).'
-    """
-    if key.last_used is None:
-        return f"Key {key.key_id} has never been used (as far as IAM records)."
-    service = recorded(key.last_used_service)
-    region = recorded(key.last_used_region)
-    where = ""
-    if service:
-        where += f" with {service}"
-    if region:
-        where += f" in {region}"
-    return f"Key {key.key_id} was last used on {_day(key.last_used)}{where}."
-
-
-def _rotate_reason(key: AccessKey, now: datetime, config: LifecycleConfig) -> str:
-    return (
-        f"Key {key.key_id} was created on {_day(key.created)} and is {_age(key, now)} days old, "
-        f"at or past the rotation age of {config.rotation_days} days (due {_day(rotate_on(key, config))}): "
-        "a new key is created and delivered to the user's secret. "
-        f"Key {key.key_id} stays Active until at least {_day(now + days(config.disable_grace_days))} "
-        f"and is deleted no sooner than {_day(now + days(config.delete_grace_days))}."
-    )
-
-
-def _disable_reason(key: AccessKey, replacement: AccessKey, when: datetime, config: LifecycleConfig) -> str:
-    return (
-        f"Key {key.key_id} (created {_day(key.created)}) was replaced by key {replacement.key_id} "
-        f"(created {_day(replacement.created)}), and its disable date {_day(when)} has come (the later of "
-        f"{config.inactive_days} days after its own creation and {config.disable_grace_days} days after its "
-        f"replacement's). {describe_last_use(key)}"
-    )
-
-
-def _delete_reason(
-    key: AccessKey, replacement: AccessKey | None, when: datetime, delivery: Delivery, config: LifecycleConfig
-) -> str:
-    disabled = disabled_by_product_on(key, delivery)
-    if disabled is None:
-        disabled_words, quarantine_words = "", ""
-    else:
-        disabled_words = f" (it was disabled on {_day(disabled)})"
-        quarantine_words = f", and at least {config.quarantine_days} days after it was disabled"
-    if replacement is None:
-        return (
-            f"Key {key.key_id} (created {_day(key.created)}) is Inactive{disabled_words} and no newer Active key "
-            f"replaces it; its deletion date {_day(when)} has come ({config.delete_days} days after its "
-            f"creation{quarantine_words})."
-        )
-    return (
-        f"Key {key.key_id} (created {_day(key.created)}) is Inactive{disabled_words} and was replaced by key "
-        f"{replacement.key_id} (created {_day(replacement.created)}); its deletion date {_day(when)} has come "
-        f"(the later of {config.delete_days} days after its own creation and {config.delete_grace_days} days "
-        f"after its replacement's{quarantine_words})."
-    )
-
-
-def _discard_reason(key: AccessKey, verb: str) -> str:
-    return (
-        f"Key {key.key_id} was created on {_day(key.created)} by a rotation that never delivered it "
-        f"to the user's secret, so nobody holds its secret; it is {verb} in this run, "
-        "and the rotation is redone if it is still due."
-    )
-
-
-def _disable_soon_detail(
-    user: UserSnapshot, key: AccessKey, replacement: AccessKey, when: datetime, config: LifecycleConfig
-) -> str:
-    return (
-        f"Key {key.key_id} of user {user.user_name} (created {_day(key.created)}) will be disabled on "
-        f"{_day(when)} and deleted on {_day(delete_on(key, replacement, config))}; its replacement is "
-        f"key {replacement.key_id}, created {_day(replacement.created)}. {describe_last_use(key)} "
-        f"Anything still using key {key.key_id} must switch to key {replacement.key_id} before {_day(when)}."
-    )
-
-
-def _blocked_detail(
-    user: UserSnapshot,
-    current: AccessKey,
-    blocker: AccessKey,
-    frees_on: datetime,
-    now: datetime,
-    config: LifecycleConfig,
-) -> str:
-    due = (
-        f"Key {current.key_id} of user {user.user_name} is {_age(current, now)} days old and due for "
-        f"rotation since {_day(rotate_on(current, config))}, but the user already has two keys: "
-    )
-    after = f"The rotation happens on the first run on or after {_day(frees_on)}, when that key is deleted."
-    if blocker.active:
-        return (
-            f"{due}the older key {blocker.key_id} is in its grace period and is disabled on "
-            f"{_day(max(now, disable_on(blocker, current, config)))}. {after} "
-            f"{describe_last_use(blocker)} To rotate sooner, stop using key {blocker.key_id} and delete it."
-        )
-    if creation_order(blocker) < creation_order(current):
-        return (
-            f"{due}the older key {blocker.key_id} is Inactive and waits for its deletion date. {after} "
-            f"To rotate sooner, delete key {blocker.key_id}."
-        )
-    return (
-        f"{due}the newer key {blocker.key_id} (created {_day(blocker.created)}) is Inactive and holds the "
-        f"second key slot; Inactive keys are deleted once {config.delete_days} days old. {after} "
-        f"If key {blocker.key_id} is not needed, delete it; if it is the key in use, re-enable it "
-        f"(key {current.key_id} then follows the normal disable and delete schedule)."
-    )
-
-
-def _exemption_notices(
-    user: UserSnapshot, status: Exemption, delivery: Delivery, now: datetime, config: LifecycleConfig
-) -> tuple[Notice, ...]:
-    until = "" if status.last_day is None else f" until {status.last_day.isoformat()} (inclusive)"
-    notices = [
-        Notice(
-            NoticeKind.EXEMPT,
-            user.user_name,
-            None,
-            f"User {user.user_name} {status.grounds}, so it is exempt{until} and none of its access keys "
-            f"is rotated, disabled or deleted (checked on {_day(now)}). {_keys_summary(user)}",
-            due=status.ends,
-        )
-    ]
-    ends = status.ends
-    already_warned = (USER_LEVEL_KEY_ID, NoticeKind.EXEMPTION_EXPIRING.value) in delivery.warned
-    if (
-        status.last_day is not None
-        and ends is not None
-        and not already_warned
-        and ends - now <= days(config.warning_days)
-    ):
-        notices.append(
-            Notice(
-                NoticeKind.EXEMPTION_EXPIRING,
-                user.user_name,
-                None,
-                f"The exemption of user {user.user_name} ends after {status.last_day.isoformat()}: from "
-                f"{_day(ends)} its keys follow the rotation schedule again. {_keys_summary(user)}",
-                due=ends,
-            )
-        )
-    if status.tag_error is not None:
-        notices.append(_invalid_tag_notice(user, status.tag_error, now))
-    return tuple(notices)
-
-
-def _invalid_tag_notice(user: UserSnapshot, tag_error: str, now: datetime) -> Notice:
-    return Notice(
-        NoticeKind.INVALID_TAG,
-        user.user_name,
-        None,
-        f"For user {user.user_name}, {tag_error} (checked on {_day(now)}). No key of this user is changed "
-        f"until the tag is corrected (to 'true', to a date, or removed). {_keys_summary(user)}",
-    )
-
-
-def _too_many_keys_notice(user: UserSnapshot) -> Notice:
-    listed = ", ".join(f"{key.key_id} (created {_day(key.created)})" for key in sorted(user.keys, key=creation_order))
-    return Notice(
-        NoticeKind.BLOCKED,
-        user.user_name,
-        None,
-        f"User {user.user_name} appears to have {len(user.keys)} access keys ({listed}), more than the "
-        f"{MAX_KEYS_PER_USER} IAM allows; the inventory is inconsistent, so nothing is changed.",
-    )
-
-
-def _ambiguous_rotation_notice(user: UserSnapshot, candidates: Sequence[AccessKey], delivery: Delivery) -> Notice:
-    started = "an unknown time" if delivery.pending_since is None else _day(delivery.pending_since)
-    listed = " and ".join(
-        f"{key.key_id} (created {_day(key.created)})" for key in sorted(candidates, key=creation_order)
-    )
-    return Notice(
-        NoticeKind.BLOCKED,
-        user.user_name,
-        None,
-        f"A rotation of user {user.user_name} started on {started} did not record the id of the key it "
-        f"created, and keys {listed} were both created right then; the product cannot tell which one "
-        "is its own undelivered key, so nothing is changed. Delete the key that is not in use.",
-    )
-
-
-def _deferred_notice(action: Action, limit: int) -> Notice:
-    return Notice(
-        NoticeKind.DEFERRED,
-        action.user_name,
-        action.key_id,
-        f"The {action.type.value} of key {action.key_id} waits for a later run: this run already has the "
-        f"{limit} actions MaxActionsPerAccount allows in this account, and a user's actions are kept "
-        f"together. Planned because: {action.reason}",
-    )
-
-
-def _keys_summary(user: UserSnapshot) -> str:
-    if not user.keys:
-        return "It has no access keys."
-    listed = ", ".join(
-        f"{key.key_id} ({key.status.value}, created {_day(key.created)})"
-        for key in sorted(user.keys, key=creation_order)
-    )
-    return f"Its keys: {listed}."
-
-
-def _quote(value: str) -> str:
-    if len(value) > _MAX_QUOTED_TAG_VALUE:
-        value = value[:_MAX_QUOTED_TAG_VALUE] + "..."
-    return repr(value)
-
-
-def _age(key: AccessKey, now: datetime) -> int:
-    return max(0, int(age_days(key.created, now)))
-
-
-def _day(moment: datetime) -> str:
-    return moment.astimezone(UTC).date().isoformat()
 
 
 def _today(now: datetime) -> date:

@@ -1,0 +1,314 @@
+"""The sentences people read about the key-lifecycle policy's decisions.
+
+:mod:`keyrotation.policy` decides; this module only words what it decided: the
+reason each action carries and the detail of each notice. Every date a sentence
+quotes is given to it, and every period comes from the
+:class:`~keyrotation.config.LifecycleConfig`, so nothing here decides or
+recomputes anything. Sentences name key ids and dates only; never a secret.
+
+Example:
+    >>> from datetime import UTC, datetime
+    >>> from keyrotation.model import AccessKey, KeyStatus
+    >>> key = AccessKey("AKIAOLD", KeyStatus.ACTIVE, datetime(2025, 1, 1, tzinfo=UTC))
+    >>> discard_reason(key, "deleted")  # doctest: +NORMALIZE_WHITESPACE
+    "Key AKIAOLD was created on 2025-01-01 by a rotation that never delivered it to the user's secret,
+    so nobody holds its secret; it is deleted in this run, and the rotation is redone if it is still due."
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+
+from keyrotation.clock import age_days, days
+from keyrotation.config import LifecycleConfig
+from keyrotation.model import AccessKey, Action, UserSnapshot, creation_order, recorded
+
+_MAX_QUOTED_TAG_VALUE = 40
+
+
+# --------------------------------------------------------------------------
+# Last use
+# --------------------------------------------------------------------------
+
+
+def describe_last_use(key: AccessKey) -> str:
+    """When, where and with which service ``key`` was last used, as a sentence.
+
+    Example:
+        >>> from keyrotation.model import AccessKey, KeyStatus
+        >>> created = datetime(2025, 1, 1, tzinfo=UTC)
+        >>> describe_last_use(AccessKey("AKIAOLD", KeyStatus.ACTIVE, created, created + days(40), "s3", "eu-west-1"))
+        'Key AKIAOLD was last used on 2025-02-10 with s3 in eu-west-1.'
+        >>> describe_last_use(AccessKey("AKIAOLD", KeyStatus.ACTIVE, created, created + days(40), "N/A", "N/A"))
+        'Key AKIAOLD was last used on 2025-02-10.'
+        >>> describe_last_use(AccessKey("AKIAOLD", KeyStatus.ACTIVE, created))
+        'Key AKIAOLD has never been used (as far as IAM records).'
+    """
+    if key.last_used is None:
+        return f"Key {key.key_id} has never been used (as far as IAM records)."
+    service = recorded(key.last_used_service)
+    region = recorded(key.last_used_region)
+    where = ""
+    if service:
+        where += f" with {service}"
+    if region:
+        where += f" in {region}"
+    return f"Key {key.key_id} was last used on {_day(key.last_used)}{where}."
+
+
+# --------------------------------------------------------------------------
+# Exemptions
+# --------------------------------------------------------------------------
+
+
+def exempt_by_group(group: str) -> str:
+    """The grounds of an exemption by group membership, as words that follow the user's name."""
+    return f"is a member of the group {group}"
+
+
+def exempt_by_tag(tag_key: str, tag_value: str) -> str:
+    """The grounds of an exemption by tag, as words that follow the user's name.
+
+    Example:
+        >>> exempt_by_tag("key-rotation:exempt", "2025-06-30")
+        "has the tag key-rotation:exempt='2025-06-30'"
+    """
+    return f"has the tag {tag_key}={_quote(tag_value)}"
+
+
+def invalid_tag_value(tag_key: str, tag_value: str) -> str:
+    """Why the exemption tag's value cannot be used (a long value is cut short).
+
+    Example:
+        >>> invalid_tag_value("key-rotation:exempt", "yes")
+        "the tag key-rotation:exempt has the value 'yes', which is neither 'true' nor a date written YYYY-MM-DD"
+    """
+    return f"the tag {tag_key} has the value {_quote(tag_value)}, which is neither 'true' nor a date written YYYY-MM-DD"
+
+
+def exempt_detail(user: UserSnapshot, grounds: str | None, last_day: date | None, now: datetime) -> str:
+    """The EXEMPT notice: on what grounds the user is exempt, until when, and its keys."""
+    until = "" if last_day is None else f" until {last_day.isoformat()} (inclusive)"
+    return (
+        f"User {user.user_name} {grounds}, so it is exempt{until} and none of its access keys "
+        f"is rotated, disabled or deleted (checked on {_day(now)}). {_keys_summary(user)}"
+    )
+
+
+def exemption_expiring_detail(user: UserSnapshot, last_day: date, ends: datetime) -> str:
+    """The EXEMPTION_EXPIRING notice: the last exempt day, and the first day on the schedule again."""
+    return (
+        f"The exemption of user {user.user_name} ends after {last_day.isoformat()}: from "
+        f"{_day(ends)} its keys follow the rotation schedule again. {_keys_summary(user)}"
+    )
+
+
+def invalid_tag_detail(user: UserSnapshot, tag_error: str, now: datetime) -> str:
+    """The INVALID_TAG notice: what is wrong with the tag, and that nothing changes until it is fixed."""
+    return (
+        f"For user {user.user_name}, {tag_error} (checked on {_day(now)}). No key of this user is changed "
+        f"until the tag is corrected (to 'true', to a date, or removed). {_keys_summary(user)}"
+    )
+
+
+# --------------------------------------------------------------------------
+# The reasons actions carry
+# --------------------------------------------------------------------------
+
+
+def rotate_reason(key: AccessKey, due: datetime, now: datetime, config: LifecycleConfig) -> str:
+    """Why ``key`` is rotated at ``now`` (it was due on ``due``), and how long it stays usable."""
+    return (
+        f"Key {key.key_id} was created on {_day(key.created)} and is {_age(key, now)} days old, "
+        f"at or past the rotation age of {config.rotation_days} days (due {_day(due)}): "
+        "a new key is created and delivered to the user's secret. "
+        f"Key {key.key_id} stays Active until at least {_day(now + days(config.disable_grace_days))} "
+        f"and is deleted no sooner than {_day(now + days(config.delete_grace_days))}."
+    )
+
+
+def disable_reason(key: AccessKey, replacement: AccessKey, when: datetime, config: LifecycleConfig) -> str:
+    """Why a retired key is disabled: its disable date ``when`` has come."""
+    return (
+        f"Key {key.key_id} (created {_day(key.created)}) was replaced by key {replacement.key_id} "
+        f"(created {_day(replacement.created)}), and its disable date {_day(when)} has come (the later of "
+        f"{config.inactive_days} days after its own creation and {config.disable_grace_days} days after its "
+        f"replacement's). {describe_last_use(key)}"
+    )
+
+
+def delete_reason(
+    key: AccessKey,
+    replacement: AccessKey | None,
+    when: datetime,
+    disabled: datetime | None,
+    config: LifecycleConfig,
+) -> str:
+    """Why an Inactive key is deleted: its deletion date ``when`` has come.
+
+    ``replacement`` is the newer Active key (None for a spare key);
+    ``disabled`` is when the product disabled the key (None if it did not).
+    """
+    if disabled is None:
+        disabled_words, quarantine_words = "", ""
+    else:
+        disabled_words = f" (it was disabled on {_day(disabled)})"
+        quarantine_words = f", and at least {config.quarantine_days} days after it was disabled"
+    if replacement is None:
+        return (
+            f"Key {key.key_id} (created {_day(key.created)}) is Inactive{disabled_words} and no newer Active key "
+            f"replaces it; its deletion date {_day(when)} has come ({config.delete_days} days after its "
+            f"creation{quarantine_words})."
+        )
+    return (
+        f"Key {key.key_id} (created {_day(key.created)}) is Inactive{disabled_words} and was replaced by key "
+        f"{replacement.key_id} (created {_day(replacement.created)}); its deletion date {_day(when)} has come "
+        f"(the later of {config.delete_days} days after its own creation and {config.delete_grace_days} days "
+        f"after its replacement's{quarantine_words})."
+    )
+
+
+def discard_reason(key: AccessKey, verb: str) -> str:
+    """Why an undelivered key is ``verb`` ("disabled" or "deleted")."""
+    return (
+        f"Key {key.key_id} was created on {_day(key.created)} by a rotation that never delivered it "
+        f"to the user's secret, so nobody holds its secret; it is {verb} in this run, "
+        "and the rotation is redone if it is still due."
+    )
+
+
+# --------------------------------------------------------------------------
+# The details notices carry
+# --------------------------------------------------------------------------
+
+
+def disable_soon_detail(
+    user: UserSnapshot, key: AccessKey, replacement: AccessKey, when: datetime, delete_day: datetime
+) -> str:
+    """The DISABLE_SOON notice: ``key`` is disabled on ``when`` and deleted on ``delete_day``."""
+    return (
+        f"Key {key.key_id} of user {user.user_name} (created {_day(key.created)}) will be disabled on "
+        f"{_day(when)} and deleted on {_day(delete_day)}; its replacement is "
+        f"key {replacement.key_id}, created {_day(replacement.created)}. {describe_last_use(key)} "
+        f"Anything still using key {key.key_id} must switch to key {replacement.key_id} before {_day(when)}."
+    )
+
+
+def blocked_by_retired_key(
+    user: UserSnapshot,
+    current: AccessKey,
+    due: datetime,
+    blocker: AccessKey,
+    disable_day: datetime,
+    frees_on: datetime,
+    now: datetime,
+) -> str:
+    """The BLOCKED notice when the second key is an older Active key, disabled on ``disable_day``."""
+    return (
+        f"{_rotation_due(user, current, due, now)}the older key {blocker.key_id} is in its grace period and is "
+        f"disabled on {_day(disable_day)}. {_rotation_after(frees_on)} "
+        f"{describe_last_use(blocker)} To rotate sooner, stop using key {blocker.key_id} and delete it."
+    )
+
+
+def blocked_by_inactive_key(
+    user: UserSnapshot, current: AccessKey, due: datetime, blocker: AccessKey, frees_on: datetime, now: datetime
+) -> str:
+    """The BLOCKED notice when the second key is an older Inactive key waiting for its deletion."""
+    return (
+        f"{_rotation_due(user, current, due, now)}the older key {blocker.key_id} is Inactive and waits for its "
+        f"deletion date. {_rotation_after(frees_on)} To rotate sooner, delete key {blocker.key_id}."
+    )
+
+
+def blocked_by_spare_key(
+    user: UserSnapshot,
+    current: AccessKey,
+    due: datetime,
+    blocker: AccessKey,
+    frees_on: datetime,
+    now: datetime,
+    config: LifecycleConfig,
+) -> str:
+    """The BLOCKED notice when the second key is a newer Inactive (spare) key."""
+    return (
+        f"{_rotation_due(user, current, due, now)}the newer key {blocker.key_id} (created {_day(blocker.created)}) "
+        f"is Inactive and holds the second key slot; Inactive keys are deleted once {config.delete_days} days old. "
+        f"{_rotation_after(frees_on)} If key {blocker.key_id} is not needed, delete it; if it is the key in use, "
+        f"re-enable it (key {current.key_id} then follows the normal disable and delete schedule)."
+    )
+
+
+def too_many_keys_detail(user: UserSnapshot, allowed: int) -> str:
+    """The BLOCKED notice for an inventory that shows more keys than IAM ``allowed``."""
+    listed = ", ".join(f"{key.key_id} (created {_day(key.created)})" for key in _oldest_first(user.keys))
+    return (
+        f"User {user.user_name} appears to have {len(user.keys)} access keys ({listed}), more than the "
+        f"{allowed} IAM allows; the inventory is inconsistent, so nothing is changed."
+    )
+
+
+def ambiguous_rotation_detail(
+    user: UserSnapshot, candidates: Sequence[AccessKey], pending_since: datetime | None
+) -> str:
+    """The BLOCKED notice for an unfinished rotation whose key cannot be told apart from the user's own."""
+    started = "an unknown time" if pending_since is None else _day(pending_since)
+    listed = " and ".join(f"{key.key_id} (created {_day(key.created)})" for key in _oldest_first(candidates))
+    return (
+        f"A rotation of user {user.user_name} started on {started} did not record the id of the key it "
+        f"created, and keys {listed} were both created right then; the product cannot tell which one "
+        "is its own undelivered key, so nothing is changed. Delete the key that is not in use."
+    )
+
+
+def deferred_detail(action: Action, limit: int) -> str:
+    """The DEFERRED notice: ``action`` waits because the run already has ``limit`` actions in the account."""
+    return (
+        f"The {action.type.value} of key {action.key_id} waits for a later run: this run already has the "
+        f"{limit} actions MaxActionsPerAccount allows in this account, and a user's actions are kept "
+        f"together. Planned because: {action.reason}"
+    )
+
+
+# --------------------------------------------------------------------------
+# Pieces of sentences
+# --------------------------------------------------------------------------
+
+
+def _rotation_due(user: UserSnapshot, current: AccessKey, due: datetime, now: datetime) -> str:
+    return (
+        f"Key {current.key_id} of user {user.user_name} is {_age(current, now)} days old and due for "
+        f"rotation since {_day(due)}, but the user already has two keys: "
+    )
+
+
+def _rotation_after(frees_on: datetime) -> str:
+    return f"The rotation happens on the first run on or after {_day(frees_on)}, when that key is deleted."
+
+
+def _keys_summary(user: UserSnapshot) -> str:
+    if not user.keys:
+        return "It has no access keys."
+    listed = ", ".join(
+        f"{key.key_id} ({key.status.value}, created {_day(key.created)})" for key in _oldest_first(user.keys)
+    )
+    return f"Its keys: {listed}."
+
+
+def _oldest_first(keys: Sequence[AccessKey]) -> list[AccessKey]:
+    return sorted(keys, key=creation_order)
+
+
+def _quote(value: str) -> str:
+    if len(value) > _MAX_QUOTED_TAG_VALUE:
+        value = value[:_MAX_QUOTED_TAG_VALUE] + "..."
+    return repr(value)
+
+
+def _age(key: AccessKey, now: datetime) -> int:
+    return max(0, int(age_days(key.created, now)))
+
+
+def _day(moment: datetime) -> str:
+    return moment.astimezone(UTC).date().isoformat()
