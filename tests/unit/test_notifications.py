@@ -46,6 +46,7 @@ from keyrotation.notifications import (
     normalize_address,
     read_secret_command,
 )
+from tests.stack_defaults import function_environment
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 ACCOUNT = Account("111122223333", "prod", "aws-prod@example.com")
@@ -711,6 +712,7 @@ def test_the_read_command_never_holds_more_than_the_secret_id() -> None:
 def test_settings_from_the_environment() -> None:
     settings = NotifySettings.from_env(
         {
+            **function_environment("NotifyFunction"),
             "SENDER_EMAIL": "Keys@Example.com",
             "SECURITY_TEAM_EMAIL": "sec@example.com",
             "TEMPLATE_BUCKET": "b",
@@ -738,7 +740,9 @@ def test_settings_from_the_environment() -> None:
 @pytest.mark.parametrize("name", ["SENDER_EMAIL", "SECURITY_TEAM_EMAIL"])
 def test_a_configured_address_must_be_an_address(name: str) -> None:
     with pytest.raises(InvalidConfiguration, match=name):
-        NotifySettings.from_env({name: "not an address", "AWS_REGION": "eu-west-1"})
+        NotifySettings.from_env(
+            {**function_environment("NotifyFunction"), name: "not an address", "AWS_REGION": "eu-west-1"}
+        )
 
 
 # ==========================================================================

@@ -33,6 +33,7 @@ from keyrotation import observability
 from keyrotation.errors import InvalidInput, Throttled
 from keyrotation.ledger import Ledger
 from keyrotation.model import Action, ActionType, Notice, NoticeKind
+from tests.stack_defaults import function_environment
 
 APP = Path(__file__).resolve().parents[2] / "functions" / "notify" / "app.py"
 REGION = "us-east-1"
@@ -123,6 +124,7 @@ def sent_to(recipient: str) -> Sent:
 def ledger(monkeypatch: pytest.MonkeyPatch) -> Iterator[Ledger]:
     """moto with the ledger table, a verified sender and the notify function's environment."""
     environment = {
+        **function_environment("NotifyFunction"),
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",

@@ -44,10 +44,11 @@ from keyrotation.policy import (
     plan_account,
     wants,
 )
+from tests.stack_defaults import default_lifecycle
 
 from .policy_sim import Origin, SimKey, SimUser, run
 
-CONFIG = LifecycleConfig()  # R=75, I=90, D=100, W=7
+CONFIG = default_lifecycle()  # the template's; the cases below were written for R=75, I=90, D=100, W=7
 R, I, D, W = CONFIG.rotation_days, CONFIG.inactive_days, CONFIG.delete_days, CONFIG.warning_days
 NOW = datetime(2030, 6, 1, 2, 0, tzinfo=UTC)
 TAG = CONFIG.exempt_tag_key
@@ -303,7 +304,7 @@ def test_two_expired_keys_no_active_key_is_deleted() -> None:
 
 def test_short_rotation_period_rotates_instead_of_deleting() -> None:
     """The old tool deleted a lone key older than the delete age when the periods were short."""
-    config = LifecycleConfig(rotation_days=1, inactive_days=2, delete_days=3)
+    config = default_lifecycle(rotation_days=1, inactive_days=2, delete_days=3)
     only = key("AKIAONLY", 30)
     assert plan(decide(user(only), Delivery(), NOW, config)) == [(ROTATE, "AKIAONLY")]
 
@@ -619,7 +620,7 @@ def test_disable_soon_window_is_the_w_days_before_the_disable_date(old_age: floa
 
 
 def test_no_warnings_when_warning_days_is_zero() -> None:
-    config = LifecycleConfig(warning_days=0)
+    config = default_lifecycle(warning_days=0)
     assert decide(user(key("AKIAOLD", 89.99), key("AKIACUR", 10)), Delivery(), NOW, config) == Decision()
 
 
@@ -644,7 +645,7 @@ def ids(actions: tuple[Action, ...]) -> list[str]:
 
 
 def test_limit_keeps_users_whole_and_defers_the_rest_in_order() -> None:
-    result = plan_account(_account(), LifecycleConfig(max_actions_per_account=4))
+    result = plan_account(_account(), default_lifecycle(max_actions_per_account=4))
     assert ids(result.actions) == ["delete AKIAU1OLD", "rotate AKIAU1CUR", "rotate AKIAU2"]
     assert ids(result.deferred) == [
         "disable AKIAU3LOST", "delete AKIAU3LOST", "rotate AKIAU3OLD", "delete AKIAU5",
@@ -663,13 +664,13 @@ def test_limit_large_enough_takes_everything() -> None:
 
 def test_limit_smaller_than_one_users_sequence_still_makes_progress() -> None:
     decisions = _account()[2:]  # user 3 first, with 3 actions
-    result = plan_account(decisions, LifecycleConfig(max_actions_per_account=2))
+    result = plan_account(decisions, default_lifecycle(max_actions_per_account=2))
     assert ids(result.actions) == ["disable AKIAU3LOST", "delete AKIAU3LOST"]
     assert ids(result.deferred) == ["rotate AKIAU3OLD", "delete AKIAU5"]
 
 
 def test_limit_of_exactly_the_sum() -> None:
-    result = plan_account(_account(), LifecycleConfig(max_actions_per_account=7))
+    result = plan_account(_account(), default_lifecycle(max_actions_per_account=7))
     assert len(result.actions) == 7 and result.deferred == ()
 
 
@@ -740,7 +741,7 @@ def test_late_rotation_keeps_the_grace_periods() -> None:
 
 def test_rotation_waits_for_the_old_key_when_r_is_short() -> None:
     """With 2R < D the next rotation waits until the previous old key is deleted: every D-R days."""
-    config = LifecycleConfig(rotation_days=30, inactive_days=60, delete_days=90, warning_days=0)
+    config = default_lifecycle(rotation_days=30, inactive_days=60, delete_days=90, warning_days=0)
     sim = SimUser(keys=[SimKey("AKIAFIRST", ACTIVE, NOW, Origin.DELIVERED)], delivered_key_id="AKIAFIRST")
     log = replay(sim, NOW, 151, config)
     actions = {day: [e for e in entries if not e.startswith("blocked")] for day, entries in log.items()}

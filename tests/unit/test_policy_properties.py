@@ -39,12 +39,13 @@ from keyrotation.policy import (
     exemption,
     plan_account,
 )
+from tests.stack_defaults import default_lifecycle
 
 from .policy_sim import Origin, RunResult, SimKey, SimUser, run
 
 BASE = datetime(2030, 1, 1, 2, 0, tzinfo=UTC)
-EXEMPT_TAG = LifecycleConfig().exempt_tag_key
-EXEMPT_GROUP = LifecycleConfig().exempt_group_name
+EXEMPT_TAG = default_lifecycle().exempt_tag_key
+EXEMPT_GROUP = default_lifecycle().exempt_group_name
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 SECONDS_PER_DAY = 86400
 
@@ -58,7 +59,9 @@ def configs(draw: st.DrawFn) -> LifecycleConfig:
     rotation = draw(st.integers(1, 120))
     inactive = draw(st.integers(rotation + 1, rotation + 90))
     delete = draw(st.integers(inactive + 1, inactive + 90))
-    return LifecycleConfig(rotation, inactive, delete, warning_days=draw(st.integers(0, 14)))
+    return default_lifecycle(
+        rotation_days=rotation, inactive_days=inactive, delete_days=delete, warning_days=draw(st.integers(0, 14))
+    )
 
 
 def _usage(draw: st.DrawFn, key: SimKey, t0: datetime) -> None:
@@ -452,7 +455,7 @@ TAG_VALUES = st.one_of(
 @given(value=TAG_VALUES, today=st.dates(), group=st.booleans())
 def test_exemption_reads_any_tag_value(value: str, today: date, group: bool) -> None:
     """Any tag value gives one of: exempt, not exempt, or a reported error; never an exception."""
-    config = LifecycleConfig()
+    config = default_lifecycle()
     now = datetime.combine(today, time(12), tzinfo=UTC)
     groups = frozenset({EXEMPT_GROUP}) if group else frozenset()
     user = UserSnapshot("alice", "arn:aws:iam::111122223333:user/alice", tags={EXEMPT_TAG: value}, groups=groups)
@@ -490,7 +493,7 @@ def account_decisions(draw: st.DrawFn) -> list[Decision]:
 
 @given(decisions=account_decisions(), limit=st.integers(1, 10))
 def test_account_plan_respects_the_limit_and_keeps_users_whole(decisions: list[Decision], limit: int) -> None:
-    plan = plan_account(decisions, LifecycleConfig(max_actions_per_account=limit))
+    plan = plan_account(decisions, default_lifecycle(max_actions_per_account=limit))
     everything = [action for decision in decisions for action in decision.actions]
     assert len(plan.actions) <= limit
     assert list(plan.actions) + list(plan.deferred) == everything  # nothing lost, order kept, a prefix runs

@@ -1,14 +1,26 @@
 """Configuration, read from the environment the template gives each function.
 
-Every value is validated when it is read; a bad value raises
+template.yaml is the one place the settings' defaults are written: the template
+sets every variable read here on every function that reads it, so a variable
+that is missing is a configuration error, never a reason to guess a value.
+
+Every value is validated when it is read; a bad or missing value raises
 :class:`~keyrotation.errors.InvalidConfiguration` naming the variable, so a
 misconfigured stack fails its first step and changes nothing.
 
 Example:
-    >>> import os
-    >>> env = {"ROTATION_PERIOD_DAYS": "75", "INACTIVE_PERIOD_DAYS": "90", "DELETE_PERIOD_DAYS": "100"}
-    >>> LifecycleConfig.from_env(env).rotation_days
-    75
+    >>> env = {
+    ...     "ROTATION_PERIOD_DAYS": "75", "INACTIVE_PERIOD_DAYS": "90", "DELETE_PERIOD_DAYS": "100",
+    ...     "WARNING_DAYS": "7", "MAX_ACTIONS_PER_ACCOUNT": "50",
+    ...     "EXEMPT_TAG_KEY": "key-rotation:exempt", "EXEMPT_GROUP_NAME": "IAMKeyRotationExemptionGroup",
+    ... }
+    >>> schedule = LifecycleConfig.from_env(env)
+    >>> schedule.rotation_days, schedule.disable_grace_days, schedule.quarantine_days, schedule.delete_grace_days
+    (75, 15, 10, 25)
+    >>> LifecycleConfig.from_env({**env, "WARNING_DAYS": ""})
+    Traceback (most recent call last):
+    ...
+    keyrotation.errors.InvalidConfiguration: WARNING_DAYS is not set
 """
 
 from __future__ import annotations
@@ -26,6 +38,13 @@ def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:
     return os.environ if env is None else env
 
 
+def _present(env: Mapping[str, str], name: str) -> str:
+    """The variable's value, stripped; it may be empty (a parameter whose empty value means "none")."""
+    if name not in env:
+        raise InvalidConfiguration(f"{name} is not set")
+    return env[name].strip()
+
+
 def _required(env: Mapping[str, str], name: str) -> str:
     value = env.get(name, "").strip()
     if not value:
@@ -33,12 +52,8 @@ def _required(env: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _int(env: Mapping[str, str], name: str, default: int | None = None, minimum: int = 0) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        if default is None:
-            raise InvalidConfiguration(f"{name} is not set")
-        return default
+def _int(env: Mapping[str, str], name: str, minimum: int = 0) -> int:
+    raw = _required(env, name)
     try:
         value = int(raw)
     except ValueError:
@@ -48,17 +63,15 @@ def _int(env: Mapping[str, str], name: str, default: int | None = None, minimum:
     return value
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = _required(env, name).lower()
     if raw in ("true", "false"):
         return raw == "true"
     raise InvalidConfiguration(f"{name} must be 'true' or 'false', got {raw!r}")
 
 
 def _id_list(env: Mapping[str, str], name: str, pattern: re.Pattern[str], what: str) -> frozenset[str]:
-    items = [item.strip() for item in env.get(name, "").split(",") if item.strip()]
+    items = [item.strip() for item in _present(env, name).split(",") if item.strip()]
     bad = [item for item in items if not pattern.match(item)]
     if bad:
         raise InvalidConfiguration(f"{name} has values that are not {what}: {', '.join(bad)}")
@@ -74,13 +87,13 @@ class LifecycleConfig:
     :attr:`quarantine_days`, :attr:`delete_grace_days`) are derived here, once.
     """
 
-    rotation_days: int = 75
-    inactive_days: int = 90
-    delete_days: int = 100
-    warning_days: int = 7
-    max_actions_per_account: int = 50
-    exempt_tag_key: str = "key-rotation:exempt"
-    exempt_group_name: str = "IAMKeyRotationExemptionGroup"
+    rotation_days: int
+    inactive_days: int
+    delete_days: int
+    warning_days: int
+    max_actions_per_account: int
+    exempt_tag_key: str
+    exempt_group_name: str
 
     def __post_init__(self) -> None:
         if not 0 < self.rotation_days < self.inactive_days < self.delete_days:
@@ -114,22 +127,22 @@ class LifecycleConfig:
     def from_env(cls, env: Mapping[str, str] | None = None) -> LifecycleConfig:
         env = _env(env)
         return cls(
-            rotation_days=_int(env, "ROTATION_PERIOD_DAYS", 75, minimum=1),
-            inactive_days=_int(env, "INACTIVE_PERIOD_DAYS", 90, minimum=1),
-            delete_days=_int(env, "DELETE_PERIOD_DAYS", 100, minimum=1),
-            warning_days=_int(env, "WARNING_DAYS", 7),
-            max_actions_per_account=_int(env, "MAX_ACTIONS_PER_ACCOUNT", 50, minimum=1),
-            exempt_tag_key=env.get("EXEMPT_TAG_KEY", "key-rotation:exempt").strip(),
-            exempt_group_name=env.get("EXEMPT_GROUP_NAME", "IAMKeyRotationExemptionGroup").strip(),
+            rotation_days=_int(env, "ROTATION_PERIOD_DAYS", minimum=1),
+            inactive_days=_int(env, "INACTIVE_PERIOD_DAYS", minimum=1),
+            delete_days=_int(env, "DELETE_PERIOD_DAYS", minimum=1),
+            warning_days=_int(env, "WARNING_DAYS"),
+            max_actions_per_account=_int(env, "MAX_ACTIONS_PER_ACCOUNT", minimum=1),
+            exempt_tag_key=_present(env, "EXEMPT_TAG_KEY"),
+            exempt_group_name=_present(env, "EXEMPT_GROUP_NAME"),
         )
 
 
 @dataclass(frozen=True)
 class ScopeConfig:
-    """Which accounts a run covers."""
+    """Which accounts a run covers. Both lists may be empty (every account; no OU limit)."""
 
-    exclude_accounts: frozenset[str] = frozenset()
-    include_ous: frozenset[str] = frozenset()
+    exclude_accounts: frozenset[str]
+    include_ous: frozenset[str]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ScopeConfig:
@@ -142,7 +155,7 @@ class ScopeConfig:
 
 def dry_run(env: Mapping[str, str] | None = None) -> bool:
     """The stack's DryRun parameter. An execution can ask for a dry run, never out of one."""
-    return _bool(_env(env), "DRY_RUN", True)
+    return _bool(_env(env), "DRY_RUN")
 
 
 def member_role_name(env: Mapping[str, str] | None = None) -> str:
@@ -158,8 +171,8 @@ def run_bucket(env: Mapping[str, str] | None = None) -> str:
 
 
 def max_concurrency(env: Mapping[str, str] | None = None) -> int:
-    return _int(_env(env), "MAX_CONCURRENCY", 10, minimum=1)
+    return _int(_env(env), "MAX_CONCURRENCY", minimum=1)
 
 
 def owner_email_tag_key(env: Mapping[str, str] | None = None) -> str:
-    return _env(env).get("OWNER_EMAIL_TAG_KEY", "email").strip() or "email"
+    return _required(_env(env), "OWNER_EMAIL_TAG_KEY")

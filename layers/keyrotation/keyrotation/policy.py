@@ -7,8 +7,9 @@ AWS, reads the clock or keeps state: ``now`` is a parameter, so every decision
 can be replayed and tested. The sentences that explain each decision are
 written by :mod:`keyrotation.wording`.
 
-With the default schedule (R = rotation_days = 75, I = inactive_days = 90,
-D = delete_days = 100, W = warning_days = 7) a key lives like this::
+The schedule is R = rotation_days, I = inactive_days, D = delete_days and
+W = warning_days (:class:`~keyrotation.config.LifecycleConfig`). With, for
+example, R = 75, I = 90, D = 100 and W = 7 a key lives like this::
 
     day   0  key A is created and delivered to the user's secret
     day  75  A is R days old: ROTATE A (key B is created and delivered)
@@ -105,7 +106,8 @@ def rotate_on(key: AccessKey, config: LifecycleConfig) -> datetime:
     Example:
         >>> from keyrotation.model import AccessKey, KeyStatus
         >>> key = AccessKey("AKIAOLD", KeyStatus.ACTIVE, datetime(2025, 1, 1, tzinfo=UTC))
-        >>> rotate_on(key, LifecycleConfig()).date()
+        >>> schedule = LifecycleConfig(75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup")
+        >>> rotate_on(key, schedule).date()
         datetime.date(2025, 3, 17)
     """
     return key.created + days(config.rotation_days)
@@ -122,10 +124,11 @@ def disable_on(old: AccessKey, replacement: AccessKey, config: LifecycleConfig) 
         >>> from keyrotation.model import AccessKey, KeyStatus
         >>> old = AccessKey("AKIAOLD", KeyStatus.ACTIVE, datetime(2025, 1, 1, tzinfo=UTC))
         >>> on_time = AccessKey("AKIANEW", KeyStatus.ACTIVE, datetime(2025, 3, 17, tzinfo=UTC))  # day 75
-        >>> disable_on(old, on_time, LifecycleConfig()).date()  # day 90
+        >>> schedule = LifecycleConfig(75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup")
+        >>> disable_on(old, on_time, schedule).date()  # day 90
         datetime.date(2025, 4, 1)
         >>> late = AccessKey("AKIANEW", KeyStatus.ACTIVE, datetime(2025, 7, 20, tzinfo=UTC))  # day 200
-        >>> disable_on(old, late, LifecycleConfig()).date()  # day 215: 15 days after the late rotation
+        >>> disable_on(old, late, schedule).date()  # day 215: 15 days after the late rotation
         datetime.date(2025, 8, 4)
     """
     return max(
@@ -144,10 +147,11 @@ def delete_on(old: AccessKey, replacement: AccessKey, config: LifecycleConfig) -
         >>> from keyrotation.model import AccessKey, KeyStatus
         >>> old = AccessKey("AKIAOLD", KeyStatus.INACTIVE, datetime(2025, 1, 1, tzinfo=UTC))
         >>> on_time = AccessKey("AKIANEW", KeyStatus.ACTIVE, datetime(2025, 3, 17, tzinfo=UTC))  # day 75
-        >>> delete_on(old, on_time, LifecycleConfig()).date()  # day 100
+        >>> schedule = LifecycleConfig(75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup")
+        >>> delete_on(old, on_time, schedule).date()  # day 100
         datetime.date(2025, 4, 11)
         >>> late = AccessKey("AKIANEW", KeyStatus.ACTIVE, datetime(2025, 7, 20, tzinfo=UTC))  # day 200
-        >>> delete_on(old, late, LifecycleConfig()).date()  # day 225: 25 days after the late rotation
+        >>> delete_on(old, late, schedule).date()  # day 225: 25 days after the late rotation
         datetime.date(2025, 8, 14)
     """
     return max(
@@ -174,7 +178,8 @@ def quarantine_ends(key: AccessKey, delivery: Delivery, config: LifecycleConfig)
         >>> from keyrotation.model import AccessKey, KeyStatus
         >>> key = AccessKey("AKIAOLD", KeyStatus.INACTIVE, datetime(2024, 1, 1, tzinfo=UTC))
         >>> record = Delivery(disabled=frozenset({("AKIAOLD", datetime(2025, 6, 1, 14, 30, tzinfo=UTC))}))
-        >>> quarantine_ends(key, record, LifecycleConfig())
+        >>> schedule = LifecycleConfig(75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup")
+        >>> quarantine_ends(key, record, schedule)
         datetime.datetime(2025, 6, 11, 0, 0, tzinfo=datetime.timezone.utc)
     """
     disabled = disabled_by_product_on(key, delivery)
@@ -247,9 +252,10 @@ def exemption(user: UserSnapshot, now: datetime, config: LifecycleConfig) -> Exe
     Example:
         >>> now = datetime(2025, 6, 1, tzinfo=UTC)
         >>> arn = "arn:aws:iam::111122223333:user/alice"
+        >>> schedule = LifecycleConfig(75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup")
         >>> def tagged(value):
         ...     user = UserSnapshot("alice", arn, tags={"key-rotation:exempt": value})
-        ...     return exemption(user, now, LifecycleConfig())
+        ...     return exemption(user, now, schedule)
         >>> tagged("2025-06-30").exempt, tagged("2025-06-30").last_day, tagged("2025-06-30").ends
         (True, datetime.date(2025, 6, 30), datetime.datetime(2025, 7, 1, 0, 0, tzinfo=datetime.timezone.utc))
         >>> tagged("yes").exempt, tagged("yes").tag_error
@@ -432,7 +438,8 @@ def decide(user: UserSnapshot, delivery: Delivery, now: datetime, config: Lifecy
         >>> now = datetime(2025, 6, 1, tzinfo=UTC)
         >>> old = AccessKey("AKIAOLD", KeyStatus.ACTIVE, now - days(80))
         >>> user = UserSnapshot("alice", "arn:aws:iam::111122223333:user/alice", keys=(old,))
-        >>> [(a.type.value, a.key_id) for a in decide(user, Delivery(), now, LifecycleConfig()).actions]
+        >>> schedule = LifecycleConfig(75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup")
+        >>> [(a.type.value, a.key_id) for a in decide(user, Delivery(), now, schedule).actions]
         [('rotate', 'AKIAOLD')]
     """
     status = exemption(user, now, config)
@@ -620,7 +627,8 @@ def plan_account(decisions: Sequence[Decision], config: LifecycleConfig) -> Acco
     Example:
         >>> def user(name, n):
         ...     return Decision(actions=tuple(Action(ActionType.DELETE, name, f"AKIA{name}{i}", "r") for i in range(n)))
-        >>> plan = plan_account([user("a", 2), user("b", 2), user("c", 1)], LifecycleConfig(max_actions_per_account=3))
+        >>> at_most_3 = LifecycleConfig(75, 90, 100, 7, 3, "key-rotation:exempt", "IAMKeyRotationExemptionGroup")
+        >>> plan = plan_account([user("a", 2), user("b", 2), user("c", 1)], at_most_3)
         >>> [a.key_id for a in plan.actions], [a.key_id for a in plan.deferred]
         (['AKIAa0', 'AKIAa1'], ['AKIAb0', 'AKIAb1', 'AKIAc0'])
     """
