@@ -47,7 +47,12 @@ class NotifySettings:
     ``sender`` None means SenderEmail is empty: nothing is sent, every digest is
     recorded ``not-configured``.
 
-    >>> env = {"SENDER_EMAIL": "keys@example.com", "AWS_REGION": "eu-west-1"}
+    >>> env = {
+    ...     "SENDER_EMAIL": "keys@example.com", "AWS_REGION": "eu-west-1", "OWNER_EMAIL_TAG_KEY": "email",
+    ...     "ROTATION_PERIOD_DAYS": "75", "INACTIVE_PERIOD_DAYS": "90", "DELETE_PERIOD_DAYS": "100",
+    ...     "WARNING_DAYS": "7", "MAX_ACTIONS_PER_ACCOUNT": "50",
+    ...     "EXEMPT_TAG_KEY": "key-rotation:exempt", "EXEMPT_GROUP_NAME": "IAMKeyRotationExemptionGroup",
+    ... }
     >>> settings = NotifySettings.from_env(env)
     >>> settings.sender, settings.security_team, settings.template_bucket, settings.guide.region
     ('keys@example.com', None, None, 'eu-west-1')
