@@ -19,18 +19,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "layers" / "keyrotation"))
+sys.path[:0] = [str(ROOT / "layers" / "keyrotation"), str(ROOT)]
 
 from keyrotation import clock, naming  # noqa: E402
 from keyrotation.events import Account, Run  # noqa: E402
 from keyrotation.notifications import (  # noqa: E402
-    Guide,
+    NotifySettings,
     RenderedEmail,
     Renderer,
     TemplateFallback,
     build_digests,
     build_run_report,
 )
+from localaws.defaults import function_environment  # noqa: E402
 
 NOW = datetime(2026, 1, 15, 6, 0, tzinfo=UTC)
 ACCOUNT = Account(
@@ -38,7 +39,9 @@ ACCOUNT = Account(
     name='Produção <img src=x onerror="alert(1)"> 本番 🚀',
     email="aws-prod@example.com",
 )
-GUIDE = Guide(region="eu-west-1", security_team="security@example.com")
+GUIDE = NotifySettings.from_env(
+    {**function_environment("NotifyFunction"), "AWS_REGION": "eu-west-1", "SECURITY_TEAM_EMAIL": "security@example.com"}
+).guide
 HOSTILE = "<script>alert('pwned')</script>"
 LONG_USER = "svc-" + "x" * 56 + "-end"  # 64 characters, the IAM maximum
 OWNER = "team-données@bücher.example"

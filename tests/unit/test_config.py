@@ -1,7 +1,7 @@
 """Configuration: the template is the one source of the settings, and a missing one is an error.
 
 Every environment here is the one template.yaml gives the function (see
-:mod:`tests.stack_defaults`), so these tests also prove the template sets every
+:mod:`localaws.defaults`), so these tests also prove the template sets every
 variable the code reads, on every function that reads it.
 """
 
@@ -20,7 +20,7 @@ from keyrotation.config import LifecycleConfig, ScopeConfig
 from keyrotation.errors import InvalidConfiguration, InvalidInput
 from keyrotation.events import Account
 from keyrotation.organization import parse_request
-from tests.stack_defaults import default_lifecycle, function_environment, parameter_defaults
+from localaws.defaults import default_lifecycle, function_environment, parameter_defaults
 
 LIFECYCLE_VARIABLES = [
     "ROTATION_PERIOD_DAYS",

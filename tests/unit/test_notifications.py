@@ -31,7 +31,6 @@ from keyrotation.events import Account, Run
 from keyrotation.notifications import (
     Capped,
     Digest,
-    Guide,
     NotifySettings,
     Outcome,
     OverrideLoader,
@@ -46,11 +45,13 @@ from keyrotation.notifications import (
     normalize_address,
     read_secret_command,
 )
-from tests.stack_defaults import function_environment
+from localaws.defaults import function_environment
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 ACCOUNT = Account("111122223333", "prod", "aws-prod@example.com")
-GUIDE = Guide(region="eu-west-1", security_team="security@example.com")
+GUIDE = NotifySettings.from_env(
+    {**function_environment("NotifyFunction"), "AWS_REGION": "eu-west-1", "SECURITY_TEAM_EMAIL": "security@example.com"}
+).guide
 REAL = Run("run-1", dry_run=False)
 DRY = Run("run-1", dry_run=True)
 TODAY = date(2026, 1, 15)

@@ -33,7 +33,7 @@ from keyrotation import observability
 from keyrotation.errors import InvalidInput, Throttled
 from keyrotation.ledger import Ledger
 from keyrotation.model import Action, ActionType, Notice, NoticeKind
-from tests.stack_defaults import function_environment
+from localaws.defaults import function_environment
 
 APP = Path(__file__).resolve().parents[2] / "functions" / "notify" / "app.py"
 REGION = "us-east-1"

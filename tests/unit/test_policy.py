@@ -44,7 +44,7 @@ from keyrotation.policy import (
     plan_account,
     wants,
 )
-from tests.stack_defaults import default_lifecycle
+from localaws.defaults import default_lifecycle
 
 from .policy_sim import Origin, SimKey, SimUser, run
 

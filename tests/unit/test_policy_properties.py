@@ -39,7 +39,7 @@ from keyrotation.policy import (
     exemption,
     plan_account,
 )
-from tests.stack_defaults import default_lifecycle
+from localaws.defaults import default_lifecycle
 
 from .policy_sim import Origin, RunResult, SimKey, SimUser, run
 

@@ -32,7 +32,7 @@ Example:
     >>> items = [{"kind": "action", "type": "disable", "userName": "alice", "keyId": "AKIAOLD",
     ...           "reason": "Replaced 15 days ago.", "status": "done", "ownerEmail": "Alice@Example.com"}]
     >>> plan = build_digests(items, Account("111122223333", "prod", "aws@example.com"), Run("run-1", False),
-    ...                      Guide(region="us-east-1"))
+    ...                      Guide("us-east-1", "email", "key-rotation:exempt", "Exempt", None, 15, 25))
     >>> [(digest.recipient, [event.key_id for event in digest.disabled]) for digest in plan.digests]
     [('alice@example.com', ['AKIAOLD'])]
 """

@@ -8,8 +8,8 @@ Example:
     >>> from keyrotation.events import Account, Run
     >>> from keyrotation.notifications.settings import Guide
     >>> item = {"kind": "notice", "type": "blocked", "userName": "bob", "detail": "two keys, both in use"}
-    >>> digest_event(item, Account("111122223333", "prod", ""), Run("run-1", False), Guide(region="eu-west-1"),
-    ...              date(2026, 1, 15))
+    >>> guide = Guide("eu-west-1", "email", "key-rotation:exempt", "Exempt", None, 15, 25)
+    >>> digest_event(item, Account("111122223333", "prod", ""), Run("run-1", False), guide, date(2026, 1, 15))
     ('blocked', Blocked(user_name='bob', key_id=None, why='two keys, both in use', retry_on=None))
 """
 

@@ -4,10 +4,19 @@
 template gives the function; :class:`Guide` is the part of it the emails quote
 (tag names, grace periods, whom to ask).
 
+Every value of a :class:`Guide` comes from the function's environment (the template's
+parameters): the grace periods are the lifecycle configuration's derived periods.
+
 Example:
-    >>> guide = Guide(region="eu-west-1", security_team="security@example.com")
-    >>> guide.owner_tag_key, guide.disable_grace_days
-    ('email', 15)
+    >>> env = {
+    ...     "AWS_REGION": "eu-west-1", "OWNER_EMAIL_TAG_KEY": "owner",
+    ...     "ROTATION_PERIOD_DAYS": "30", "INACTIVE_PERIOD_DAYS": "40", "DELETE_PERIOD_DAYS": "45",
+    ...     "WARNING_DAYS": "3", "MAX_ACTIONS_PER_ACCOUNT": "50",
+    ...     "EXEMPT_TAG_KEY": "exempt", "EXEMPT_GROUP_NAME": "Exempt",
+    ... }
+    >>> guide = NotifySettings.from_env(env).guide
+    >>> guide.owner_tag_key, guide.disable_grace_days, guide.delete_grace_days
+    ('owner', 10, 15)
 """
 
 from __future__ import annotations
@@ -32,12 +41,12 @@ class Guide:
     """
 
     region: str
-    owner_tag_key: str = "email"
-    exempt_tag_key: str = "key-rotation:exempt"
-    exempt_group_name: str = "IAMKeyRotationExemptionGroup"
-    security_team: str | None = None
-    disable_grace_days: int = 15
-    delete_grace_days: int = 25
+    owner_tag_key: str
+    exempt_tag_key: str
+    exempt_group_name: str
+    security_team: str | None
+    disable_grace_days: int
+    delete_grace_days: int
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from keyrotation import clock
+from keyrotation.model import recorded
 from keyrotation.observability import logger
 
 
@@ -45,8 +46,7 @@ def as_recorded(value: Any) -> str | None:
     >>> as_recorded(" s3 "), as_recorded(""), as_recorded(None)
     ('s3', None, None)
     """
-    text = as_text(value).strip()
-    return None if text in ("", "N/A") else text
+    return recorded(as_text(value))
 
 
 def clip(text: str, limit: int) -> str:
