@@ -147,8 +147,9 @@ def test_function_artifact_holds_its_code(build: Path, function_id: str) -> None
 
 
 def test_linked_email_templates_are_packaged(build: Path) -> None:
-    # functions/notify/templates links to the top-level templates/ folder (one copy in the
-    # repository, edited and previewed there); the artifact must hold real files.
+    # functions/notify/templates and functions/send_run_report/templates link to the top-level
+    # templates/ folder (one copy in the repository, edited and previewed there); each function
+    # that reads templates beside its app.py has the link, and its artifact must hold real files.
     templates = REPO / "templates"
     links = {
         function_id: link
@@ -157,6 +158,12 @@ def test_linked_email_templates_are_packaged(build: Path) -> None:
         if link.is_symlink() and link.resolve() == templates.resolve()
     }
     assert links, f"no function's CodeUri links to {templates}"
+    readers = {
+        function_id
+        for function_id, properties in functions().items()
+        if 'Path(__file__).parent / "templates"' in (REPO / properties["CodeUri"] / "app.py").read_text()
+    }
+    assert readers == set(links), f"functions reading templates/ beside app.py {sorted(readers)}, with the link {sorted(links)}"
     expected = sorted(path.name for path in templates.glob("*.j2"))
     assert expected, f"no email template in {templates}"
     for function_id, link in links.items():

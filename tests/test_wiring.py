@@ -179,6 +179,24 @@ def test_every_function_is_invoked_by_a_state_machine() -> None:
     assert not set(FUNCTION_IDS) - invoked, f"functions no Task invokes: {sorted(set(FUNCTION_IDS) - invoked)}"
 
 
+def test_each_function_plays_one_role() -> None:
+    # One Task state per function: a handler never picks its role from the keys of its event.
+    invoked: dict[str, set[str]] = {}
+    for machine in state_machines().values():
+        for logical, states in invoked_functions(machine).items():
+            invoked.setdefault(logical, set()).update(states)
+    shared = {logical: sorted(states) for logical, states in invoked.items() if len(states) > 1}
+    assert not shared, f"functions called by more than one Task state (give each role its own function): {shared}"
+
+
+@pytest.mark.parametrize("function_id", FUNCTION_IDS)
+def test_function_has_its_own_service_name(function_id: str) -> None:
+    # Logs and metrics say which function wrote them: POWERTOOLS_SERVICE_NAME is the function's folder name.
+    properties = functions()[function_id]
+    service = properties.get("Environment", {}).get("Variables", {}).get("POWERTOOLS_SERVICE_NAME")
+    assert service == Path(properties["CodeUri"]).name, f"{function_id}: POWERTOOLS_SERVICE_NAME {service!r}, CodeUri {properties['CodeUri']}"
+
+
 @pytest.mark.parametrize("function_id", FUNCTION_IDS)
 def test_function_code_has_its_handler(function_id: str) -> None:
     properties = functions()[function_id]

@@ -320,10 +320,6 @@ class Call:
     def action(self) -> Mapping[str, Any]:
         return self.event.get("action") or {}
 
-    @property
-    def discarded_key(self) -> str | None:
-        return (self.event.get("discard") or {}).get("newKeyId")
-
 
 # -- the watch -----------------------------------------------------------------------------------------
 
@@ -474,21 +470,15 @@ class Watch:
     def _lower_bound(
         self, calls: list[Call], function: str, user: User, key_id: str, kind: str | None = None
     ) -> datetime | None:
+        """When ``function`` was first called for ``kind`` of ``key_id`` (a planned action on the key)."""
         starts = [
             call.started
             for call in calls
             if call.function == function
             and call.account_id == user.account_id
             and call.action.get("userName") == user.name
-            and (
-                (kind == "discard" and call.discarded_key == key_id)
-                or (
-                    kind != "discard"
-                    and call.discarded_key is None
-                    and call.action.get("keyId") == key_id
-                    and (kind is None or call.action.get("type") == kind)
-                )
-            )
+            and call.action.get("keyId") == key_id
+            and (kind is None or call.action.get("type") == kind)
         ]
         return min(starts) if starts else None
 

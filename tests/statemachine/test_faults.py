@@ -451,7 +451,7 @@ def test_a_new_key_that_never_works_is_deleted_and_the_action_fails_visibly(
     assert execution.status == "FAILED" and execution.error == "KeyRotation.ActionsFailed"
     verify = [call for call in lambdas.REGISTRY.invocations if call.logical_id == "VerifyKeyFunction"]
     assert len(verify) == fault.hits == 7, "VerifyKey is tried 1 + 6 times (the ASL's MaxAttempts)"
-    (discard,) = [call for call in lambdas.REGISTRY.invocations if call.logical_id == "DeleteKeyFunction"]
+    (discard,) = [call for call in lambdas.REGISTRY.invocations if call.logical_id == "DiscardNewKeyFunction"]
     assert discard.result["status"] == "discarded"
     new = discard.result["newKeyId"]
     watch.check("bad-key", settled=False)

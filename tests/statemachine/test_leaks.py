@@ -212,7 +212,7 @@ def test_no_secret_leaks_from_runs_that_do_everything(
     discarded = [
         call.result["newKeyId"]
         for call in lambdas.REGISTRY.invocations
-        if call.logical_id == "DeleteKeyFunction" and call.result and call.result.get("status") == "discarded"
+        if call.logical_id == "DiscardNewKeyFunction" and call.result and call.result.get("status") == "discarded"
     ]
     assert discarded and set(discarded) <= set(leak_check.secrets.values()), "keys deleted since are still looked for"
     assert all(key_id in leak_check.log_text for key_id in made), "the product's logs were read"

@@ -1,4 +1,4 @@
-"""Every rotation function except notify, called in process exactly as Lambda would call it.
+"""Every rotation function except the email ones (notify, send_run_report), called in process as Lambda would.
 
 Each test deploys template.yaml into moto (the ``stack`` fixture), seeds an
 organization's IAM users with keys of chosen ages, and calls one handler
@@ -42,6 +42,7 @@ ACCOUNT_HANDLERS = (
     "StoreSecretFunction",
     "DisableKeyFunction",
     "DeleteKeyFunction",
+    "DiscardNewKeyFunction",
 )
 # What the product may call in a member account or the ledger without changing anything.
 READ_ONLY = {
@@ -864,12 +865,15 @@ def test_deleting_an_undelivered_key_clears_the_pending_rotation(stack: Stack, o
     assert statuses == {("disable", new): "done", ("delete", new): "done", ("rotate", old): "planned"}
 
 
+# -- discard_new_key -----------------------------------------------------------------------------
+
+
 def test_discard_takes_back_a_first_rotations_key_that_never_reached_its_user(stack: Stack, org: Organization) -> None:
     """The user's first secret: Secrets Manager labels its first version AWSCURRENT by itself, yet the key
     was never verified nor stored, so it is discarded."""
     account, action, old, created = rotate_created(stack, org)
 
-    result = act(stack, "DeleteKeyFunction", action, account, discard=created)
+    result = act(stack, "DiscardNewKeyFunction", action, account, created=created)
 
     assert result == {"status": "discarded", "newKeyId": created["newKeyId"]}
     assert keys_of(account["id"], "alice") == {old: "Active"}
@@ -888,7 +892,7 @@ def test_discard_takes_back_a_pending_key_beside_a_delivered_one(stack: Stack, o
     created = act(stack, "CreateKeyFunction", action, account)
 
     with awslike.CALLS.record() as calls:
-        result = act(stack, "DeleteKeyFunction", action, account, discard=created)
+        result = act(stack, "DiscardNewKeyFunction", action, account, created=created)
 
     assert result == {"status": "discarded", "newKeyId": created["newKeyId"]}
     assert keys_of(alpha, "alice") == {old: "Active"}
@@ -902,7 +906,7 @@ def test_discard_refuses_a_key_whose_version_is_already_current(stack: Stack, or
     act(stack, "StoreSecretFunction", action, account, created=created)
 
     with awslike.CALLS.record() as calls:
-        result = act(stack, "DeleteKeyFunction", action, account, discard=created)
+        result = act(stack, "DiscardNewKeyFunction", action, account, created=created)
 
     assert result["status"] == "skipped"
     assert created["newKeyId"] in result["reason"] and "current" in result["reason"]
@@ -914,9 +918,9 @@ def test_discard_refuses_a_key_whose_version_is_already_current(stack: Stack, or
 
 def test_discarding_again_changes_nothing(stack: Stack, org: Organization) -> None:
     account, action, old, created = rotate_created(stack, org)
-    first = act(stack, "DeleteKeyFunction", action, account, discard=created)
+    first = act(stack, "DiscardNewKeyFunction", action, account, created=created)
 
-    again = act(stack, "DeleteKeyFunction", action, account, discard=created)
+    again = act(stack, "DiscardNewKeyFunction", action, account, created=created)
 
     assert again == first == {"status": "discarded", "newKeyId": created["newKeyId"]}
     assert keys_of(account["id"], "alice") == {old: "Active"}
@@ -938,7 +942,7 @@ MUTATING_HANDLERS = [
     pytest.param("StoreSecretFunction", "rotate", {"created": CREATED}, id="store"),
     pytest.param("DisableKeyFunction", "disable", {}, id="disable"),
     pytest.param("DeleteKeyFunction", "delete", {}, id="delete"),
-    pytest.param("DeleteKeyFunction", "rotate", {"discard": CREATED}, id="discard"),
+    pytest.param("DiscardNewKeyFunction", "rotate", {"created": CREATED}, id="discard"),
 ]
 
 
@@ -1006,8 +1010,12 @@ MALFORMED = [
             "no-account-id": {"action": {**ACTION, "type": "disable"}, "account": {"name": "alpha"}, "run": run_doc()},
         },
         "DeleteKeyFunction": {
-            "discard-without-version": {
-                "action": ACTION, "account": ACCOUNT, "run": run_doc(), "discard": {"newKeyId": CREATED["newKeyId"]}
+            "no-run": {"action": {**ACTION, "type": "delete"}, "account": ACCOUNT},
+        },
+        "DiscardNewKeyFunction": {
+            "no-created": {"action": ACTION, "account": ACCOUNT, "run": run_doc()},
+            "no-version": {
+                "action": ACTION, "account": ACCOUNT, "run": run_doc(), "created": {"newKeyId": CREATED["newKeyId"]}
             },
         },
         "SummarizeFunction": {
@@ -1041,11 +1049,13 @@ def test_a_misconfigured_stack_makes_every_key_function_stop(aws: LocalAws, org:
     account = account_doc(org, "alpha")
     (old,) = create_user(account["id"], "alice", [KeySeed(120)])
     action = {"type": "rotate", "userName": "alice", "keyId": old, "reason": "due"}
-    event = {"action": action, "account": account, "run": run_doc()}
+    event = {"action": action, "account": account, "run": run_doc(), "created": CREATED}
 
     errors = {
         logical_id: invoke_error(stack, logical_id, event).error_type
-        for logical_id in ("AuditKeysFunction", "CreateKeyFunction", "DisableKeyFunction", "DeleteKeyFunction")
+        for logical_id in (
+            "AuditKeysFunction", "CreateKeyFunction", "DisableKeyFunction", "DeleteKeyFunction", "DiscardNewKeyFunction"
+        )
     }
 
     assert set(errors.values()) == {"KeyRotation.InvalidConfiguration"}

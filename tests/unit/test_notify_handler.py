@@ -1,8 +1,9 @@
-"""The notify function end to end, in process, against moto: what SES recorded is the proof.
+"""The two email functions end to end, in process, against moto: what SES recorded is the proof.
 
 Each test writes the ledger items audit and the key actions would have left,
-calls ``functions/notify/app.py``'s handler with the event the state machine
-sends, and reads the messages moto's SES accepted (raw MIME, parsed here).
+calls ``functions/notify/app.py``'s handler (the digests) or
+``functions/send_run_report/app.py``'s (the run report) with the event the state
+machine sends, and reads the messages moto's SES accepted (raw MIME, parsed here).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import email
 import importlib.util
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from email.policy import default as default_policy
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from unittest import mock
 
 import boto3
 import pytest
@@ -35,7 +38,7 @@ from keyrotation.ledger import Ledger
 from keyrotation.model import Action, ActionType, Notice, NoticeKind
 from localaws.defaults import function_environment
 
-APP = Path(__file__).resolve().parents[2] / "functions" / "notify" / "app.py"
+FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 REGION = "us-east-1"
 TABLE = "key-rotation-ledger"
 SENDER = "key-rotation@example.com"
@@ -56,16 +59,17 @@ SECRET_LIKE = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])
 HOSTILE = '<script>alert("x")</script>'
 
 
-def load_app() -> ModuleType:
-    """functions/notify/app.py under a name of its own (every function has an app.py)."""
-    spec = importlib.util.spec_from_file_location("notify_function_app", APP)
+def load_app(function: str) -> ModuleType:
+    """functions/<function>/app.py under a name of its own (every function has an app.py)."""
+    spec = importlib.util.spec_from_file_location(f"{function}_function_app", FUNCTIONS / function / "app.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-app = load_app()
+notify_app = load_app("notify")
+report_app = load_app("send_run_report")
 
 
 @dataclass(frozen=True)
@@ -159,11 +163,14 @@ def ledger(monkeypatch: pytest.MonkeyPatch) -> Iterator[Ledger]:
 
 
 def notify(run: dict[str, Any] = RUN, account: dict[str, Any] = ACCOUNT) -> dict[str, Any]:
-    return app.lambda_handler({"account": account, "run": run}, LambdaContext())
+    """What the state machine's Notify state sends, once per account."""
+    return notify_app.lambda_handler({"account": account, "run": run}, LambdaContext())
 
 
 def send_report(report: dict[str, Any], replay: Any = None, run: dict[str, Any] = RUN) -> dict[str, Any]:
-    return app.lambda_handler({"run": run, "report": report, "replayInput": replay}, LambdaContext())
+    """What the state machine's SendRunReport state sends, once per execution (its function's own service name)."""
+    with mock.patch.dict(os.environ, {"POWERTOOLS_SERVICE_NAME": "send_run_report"}):
+        return report_app.lambda_handler({"run": run, "report": report, "replayInput": replay}, LambdaContext())
 
 
 def emails(ledger: Ledger, run: dict[str, Any] = RUN) -> dict[str, dict[str, Any]]:
@@ -626,6 +633,20 @@ def test_a_rejected_report_is_counted_not_raised(ledger: Ledger, monkeypatch: py
     assert send_report(SUMMARY, REPLAY) == {"sent": 0, "failed": 1, "skipped": 0, "invalid": 0}
 
 
+def test_a_throttled_report_is_left_to_the_state_machines_retry(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    throttled = throttle_once(monkeypatch, SECURITY)
+
+    with pytest.raises(Throttled) as raised:
+        send_report(SUMMARY, REPLAY)
+    assert type(raised.value).__name__ == "KeyRotation.Throttled"  # the name the ASL's Retry matches
+    assert throttled == [SECURITY] and sent() == []
+
+    assert send_report(SUMMARY, REPLAY) == {"sent": 1, "failed": 0, "skipped": 0, "invalid": 0}  # the retry
+    assert [message.to for message in sent()] == [SECURITY]
+
+
 # --------------------------------------------------------------------------
 # Secrets and logs
 # --------------------------------------------------------------------------
@@ -663,7 +684,40 @@ def test_no_secret_and_no_body_leaves_the_function(
     assert '"EmailsSent"' in logs  # the metric
 
 
+# --------------------------------------------------------------------------
+# One function, one role: each refuses the other's event
+# --------------------------------------------------------------------------
+
+
 @pytest.mark.filterwarnings("ignore:No application metrics to publish")
-def test_an_event_that_is_neither_digest_nor_report_is_refused(ledger: Ledger) -> None:
+@pytest.mark.parametrize(
+    "event",
+    [
+        pytest.param({"run": RUN}, id="run-only"),
+        pytest.param({"run": RUN, "report": SUMMARY, "replayInput": REPLAY}, id="the-run-reports-event"),
+        pytest.param({"run": RUN, "account": "111122223333"}, id="account-not-an-object"),
+        pytest.param({"account": ACCOUNT}, id="no-run"),
+    ],
+)
+def test_notify_refuses_an_event_without_an_account_and_run(ledger: Ledger, event: dict[str, Any]) -> None:
+    a_day_of_events(ledger)
     with pytest.raises(InvalidInput):
-        app.lambda_handler({"run": RUN}, LambdaContext())
+        notify_app.lambda_handler(event, LambdaContext())
+    assert sent() == [] and emails(ledger) == {}
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+@pytest.mark.parametrize(
+    "event",
+    [
+        pytest.param({"run": RUN}, id="run-only"),
+        pytest.param({"run": RUN, "account": ACCOUNT}, id="the-digests-event"),
+        pytest.param({"run": RUN, "report": "2 of 3 accounts failed"}, id="report-not-an-object"),
+        pytest.param({"report": SUMMARY, "replayInput": REPLAY}, id="no-run"),
+    ],
+)
+def test_send_run_report_refuses_an_event_without_a_report_and_run(ledger: Ledger, event: dict[str, Any]) -> None:
+    a_day_of_events(ledger)
+    with pytest.raises(InvalidInput):
+        report_app.lambda_handler(event, LambdaContext())
+    assert sent() == [] and emails(ledger) == {}

@@ -6,6 +6,8 @@
 ``created``: ``{"newKeyId", "versionId", "status"}`` (returned by create_key)
 ``execution``: ``{"name", "startTime", "stateMachineArn"}`` (the execution, given to list_accounts)
 ``accounts``: ``{"bucket", "key", "count"}`` (where list_accounts wrote the run's account list)
+``report``: ``{"runId", "accounts", "keys", "failedAccounts", "notices"}`` (the run's summary, made by summarize),
+sent with ``replayInput`` (the execution input that replays the failed accounts)
 
 None of them ever holds a secret.
 """
@@ -100,3 +102,30 @@ class Created:
         return cls(
             new_key_id=str(_field(created, "newKeyId", name)), version_id=str(_field(created, "versionId", name))
         )
+
+
+@dataclass(frozen=True)
+class Report:
+    """The run report's content: the run's summary, the input replaying its failed accounts, when the run began.
+
+    >>> event = {"run": {"runId": "r", "dryRun": False, "startedAt": "2026-01-15T06:00:00Z"}, "report": {}}
+    >>> Report.from_event(event).started_at
+    '2026-01-15T06:00:00Z'
+    >>> Report.from_event({"run": {"runId": "r", "dryRun": False}, "report": "everything failed"})
+    Traceback (most recent call last):
+    ...
+    keyrotation.errors.InvalidInput: event's 'report' is not an object
+    """
+
+    summary: dict[str, Any]
+    replay_input: Any
+    started_at: str | None
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> Report:
+        summary = _field(event, "report", "event")
+        if not isinstance(summary, dict):
+            raise InvalidInput("event's 'report' is not an object")
+        run = _field(event, "run", "event")
+        started_at = run.get("startedAt") if isinstance(run, dict) else None
+        return cls(summary=summary, replay_input=event.get("replayInput"), started_at=started_at)
