@@ -3,6 +3,7 @@
 #   make test    - the whole suite (unit, state machine, lint, sam build)
 #   make bench   - speed and cost figures
 #   make preview - every email template rendered into preview/
+#   make asl     - statemachine/*.asl.json from the .asl.yaml beside it (edit the YAML, then run this)
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -11,7 +12,7 @@ PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
 PYTEST_WORKERS ?= 2
 
-.PHONY: venv sam-venv demo test unit statemachine lint build bench preview clean
+.PHONY: venv sam-venv demo test unit statemachine lint build bench preview asl clean
 
 venv: $(VENV)/.installed
 sam-venv: $(SAM_VENV)/.installed
@@ -51,6 +52,9 @@ bench: venv
 
 preview: venv
 	$(PY) scripts/preview_emails.py
+
+asl: venv
+	$(PY) scripts/build_asl.py
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) build preview .aws-sam

@@ -2,7 +2,8 @@
 
 Everything is read from template.yaml, member-account/role.yaml and statemachine/*.asl.json
 themselves (through localaws.cfn's YAML loader): no list of functions, substitutions or
-permissions is kept here a second time.
+permissions is kept here a second time. Each statemachine/*.asl.json is what
+scripts/build_asl.py makes of the .asl.yaml beside it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 
 from keyrotation import errors, naming
 from localaws import cfn
+from scripts import build_asl
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = REPO / "template.yaml"
@@ -501,7 +503,68 @@ def test_each_function_and_state_machine_has_its_own_policies() -> None:
         assert not any(isinstance(policy, str) for policy in properties["Policies"]), f"{name}: managed policies by name are not least privilege"
 
 
-# ---------------------------------------------------------------- (g) parameter validation
+# ---------------------------------------------------------------- (g) the definitions' YAML source
+
+
+@pytest.mark.parametrize("asl", ASL_FILES, ids=lambda path: path.name)
+def test_definition_is_generated_from_its_yaml_source(asl: Path) -> None:
+    source = asl.with_suffix(".yaml")
+    assert source.is_file(), f"{asl.name} has no {source.name} beside it: the JSON is generated, never written by hand"
+    assert asl.read_text() == build_asl.render(source), (
+        f"{asl.name} is not what scripts/build_asl.py makes of {source.name}: edit the YAML, then run `make asl`"
+    )
+    assert build_asl.main(["--check"]) == 0
+
+
+RETRY_SOURCE = """
+RetryPolicies:
+  lambda: &lambda {ErrorEquals: [KeyRotation.Throttled], IntervalSeconds: 2, MaxAttempts: 6}
+StartAt: A
+States:
+  A: {Type: Task, Resource: "${F}", Retry: [*lambda], Next: B}
+  B: {Type: Task, Resource: "${F}", Retry: %s, End: true}
+"""
+
+
+def test_the_yaml_source_resolves_its_retry_policies() -> None:
+    document = build_asl.expand(RETRY_SOURCE % "[*lambda]")
+    assert "RetryPolicies" not in document
+    assert document["States"]["A"]["Retry"] == document["States"]["B"]["Retry"] == [
+        {"ErrorEquals": ["KeyRotation.Throttled"], "IntervalSeconds": 2, "MaxAttempts": 6}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("source", "problem"),
+    [
+        pytest.param(
+            RETRY_SOURCE % "[{ErrorEquals: [KeyRotation.Throttled], IntervalSeconds: 2, MaxAttempts: 6}]",
+            "B writes out RetryPolicies.lambda: use its alias, *lambda",
+            id="policy-written-out",
+        ),
+        pytest.param(
+            RETRY_SOURCE.replace("Retry: [*lambda], Next", "Retry: [{ErrorEquals: [X.Y]}], Next") % "[{ErrorEquals: [X.Y]}]",
+            "B repeats a retrier of A: declare it once in RetryPolicies",
+            id="retrier-repeated",
+        ),
+        pytest.param(
+            RETRY_SOURCE.replace("Retry: [*lambda], Next", "Next") % "[]",
+            "RetryPolicies.lambda is used by no state",
+            id="policy-unused",
+        ),
+        pytest.param(
+            RETRY_SOURCE.replace("StartAt: A", "Policies: {}\nStartAt: A") % "[*lambda]",
+            "top-level fields that are not ASL: ['Policies']",
+            id="not-asl",
+        ),
+    ],
+)
+def test_the_yaml_source_says_each_retry_policy_once(source: str, problem: str) -> None:
+    with pytest.raises(build_asl.SourceError, match=re.escape(problem)):
+        build_asl.expand(source)
+
+
+# ---------------------------------------------------------------- (h) parameter validation
 
 GOOD = {
     "RotationPeriodDays": "30",
