@@ -9,6 +9,7 @@ scripts/build_asl.py makes of the .asl.yaml beside it.
 from __future__ import annotations
 
 import ast
+import doctest
 import json
 import re
 from collections.abc import Iterator
@@ -514,6 +515,11 @@ def test_definition_is_generated_from_its_yaml_source(asl: Path) -> None:
         f"{asl.name} is not what scripts/build_asl.py makes of {source.name}: edit the YAML, then run `make asl`"
     )
     assert build_asl.main(["--check"]) == 0
+
+
+def test_the_generators_examples_hold() -> None:
+    failures, tried = doctest.testmod(build_asl)
+    assert tried and not failures
 
 
 RETRY_SOURCE = """

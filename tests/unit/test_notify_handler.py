@@ -8,6 +8,7 @@ machine sends, and reads the messages moto's SES accepted (raw MIME, parsed here
 
 from __future__ import annotations
 
+import doctest
 import email
 import importlib.util
 import json
@@ -32,7 +33,7 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
-from keyrotation import observability
+from keyrotation import events, observability
 from keyrotation.errors import InvalidInput, Throttled
 from keyrotation.ledger import Ledger
 from keyrotation.model import Action, ActionType, Notice, NoticeKind
@@ -704,6 +705,11 @@ def test_notify_refuses_an_event_without_an_account_and_run(ledger: Ledger, even
     with pytest.raises(InvalidInput):
         notify_app.lambda_handler(event, LambdaContext())
     assert sent() == [] and emails(ledger) == {}
+
+
+def test_the_event_documents_examples_hold() -> None:
+    failures, tried = doctest.testmod(events)
+    assert tried and not failures
 
 
 @pytest.mark.filterwarnings("ignore:No application metrics to publish")
