@@ -81,6 +81,11 @@ def test_summary_counts_come_from_the_ledger(stack: Stack, org: Organization) ->
     ledger = [item for item in stack.ledger_items() if item["pk"] == f"RUN#{execution.name}"]
     statuses = {(item.get("type"), item.get("status")) for item in ledger if item.get("kind") == "action"}
     assert statuses == {("rotate", "done"), ("disable", "done")}
+    # The summary went to the run report's own function, which took it (its Catch did not hide a refusal).
+    (report,) = [call for call in lambdas.REGISTRY.invocations if call.logical_id == "SendRunReportFunction"]
+    assert report.error is None and report.event["report"] == summary, report.error
+    assert report.result == {"sent": 0, "failed": 0, "skipped": 1, "invalid": 0}  # SenderEmail is empty
+    assert [call.event["account"]["id"] for call in lambdas.REGISTRY.invocations if call.logical_id == "NotifyFunction"] == [alpha]
 
 
 @pytest.mark.parametrize(
