@@ -127,7 +127,7 @@ def sent_to(recipient: str) -> Sent:
 
 @pytest.fixture
 def ledger(monkeypatch: pytest.MonkeyPatch) -> Iterator[Ledger]:
-    """moto with the ledger table, a verified sender and the notify function's environment."""
+    """moto with the ledger table, a verified sender and the email functions' environment (the same for both)."""
     environment = {
         **function_environment("NotifyFunction"),
         "AWS_ACCESS_KEY_ID": "testing",
@@ -161,6 +161,11 @@ def ledger(monkeypatch: pytest.MonkeyPatch) -> Iterator[Ledger]:
         )
         boto3.client("ses").verify_email_identity(EmailAddress=SENDER)
         yield Ledger(TABLE)
+
+
+def test_both_email_functions_get_the_same_settings_from_the_template() -> None:
+    # The ledger fixture's environment stands for both functions' (only their service names differ).
+    assert function_environment("SendRunReportFunction") == function_environment("NotifyFunction")
 
 
 def notify(run: dict[str, Any] = RUN, account: dict[str, Any] = ACCOUNT) -> dict[str, Any]:
