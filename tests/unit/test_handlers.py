@@ -537,6 +537,142 @@ def test_a_user_name_with_a_comma_gets_a_hashed_secret_name_of_its_own(stack: St
         assert stored["AccessKeyId"] == results[user]["newKeyId"]
 
 
+ISSUE_13_1 = "issue 13.1: a secret is bound to its user's name only, not to the user"
+
+
+def user_id(account_id: str, user: str) -> str:
+    return str(iam_client(account_id).get_user(UserName=user)["User"]["UserId"])
+
+
+def secret_state(account_id: str, name: str) -> dict[str, Any]:
+    """What someone else's secret holds: description, tags, versions, policy (never a value)."""
+    client = secrets_client(account_id)
+    described = client.describe_secret(SecretId=name)
+    return {
+        "arn": described["ARN"],
+        "description": described.get("Description"),
+        "tags": sorted((tag["Key"], tag["Value"]) for tag in described.get("Tags", [])),
+        "versions": described.get("VersionIdsToStages", {}),
+        "policy": client.get_resource_policy(SecretId=name).get("ResourcePolicy"),
+    }
+
+
+@pytest.mark.xfail(strict=True, reason=ISSUE_13_1)
+def test_a_user_named_like_another_users_secret_gets_a_secret_of_its_own(stack: Stack, org: Organization) -> None:
+    """'ops_admin_hdc4d8368' is a valid IAM user name, and was the secret name of user 'ops,admin'."""
+    account = account_doc(org, "alpha")
+    alpha = account["id"]
+    create_user(alpha, "ops,admin", [KeySeed(80)])
+    create_user(alpha, "ops_admin_hdc4d8368", [KeySeed(80)])
+    actions = audit(stack, account)["actions"]
+
+    results = {action["userName"]: act(stack, "CreateKeyFunction", action, account) for action in actions}
+
+    assert len(secret_names(alpha)) == 2, secret_names(alpha)
+    client = secrets_client(alpha)
+    for user in ("ops,admin", "ops_admin_hdc4d8368"):
+        (name,) = [
+            secret["Name"]
+            for secret in client.list_secrets()["SecretList"]
+            if {"Key": "UserName", "Value": user} in secret.get("Tags", [])
+        ]
+        version = results[user]["versionId"]
+        stored = json.loads(client.get_secret_value(SecretId=name, VersionId=version)["SecretString"])
+        assert stored["AccessKeyId"] == results[user]["newKeyId"]
+        policy = json.loads(client.get_resource_policy(SecretId=name)["ResourcePolicy"])
+        readers = [s["Principal"] for s in policy["Statement"] if s["Effect"] == "Allow"]
+        assert readers == [{"AWS": user_arn(alpha, user)}]
+
+
+@pytest.mark.xfail(strict=True, reason=ISSUE_13_1)
+def test_a_secret_someone_else_made_under_the_product_name_is_never_written(stack: Stack, org: Organization) -> None:
+    account = account_doc(org, "alpha")
+    alpha, name = account["id"], secret_name(account["id"], "alice")
+    (old,) = create_user(alpha, "alice", [KeySeed(80)])
+    (action,) = planned(stack, account, "alice")
+    # Made by someone else, even with the tags the product would set: it is still not the product's.
+    secrets_client(alpha).create_secret(
+        Name=name,
+        Description="made by hand",
+        SecretString="placeholder",
+        Tags=[
+            {"Key": "ManagedBy", "Value": "iam-key-rotation"},
+            {"Key": "UserName", "Value": "alice"},
+            {"Key": "UserId", "Value": user_id(alpha, "alice")},
+        ],
+    )
+    before = secret_state(alpha, name)
+
+    with awslike.CALLS.record() as calls:
+        error = invoke_error(stack, "CreateKeyFunction", {"action": action, "account": account, "run": run_doc()})
+
+    assert error.error_type == "KeyRotation.SecretConflict"
+    assert name in error.message and "alice" in error.message
+    assert ("iam", "CreateAccessKey") not in calls
+    assert [call for call in mutations(calls) if call[0] == "secretsmanager"] == []
+    assert keys_of(alpha, "alice") == {old: "Active"}
+    assert secret_state(alpha, name) == before
+    assert delivery_item(stack, alpha, "alice") is None  # no rotation was even started
+
+
+@pytest.mark.xfail(strict=True, reason=ISSUE_13_1)
+def test_a_user_recreated_under_the_same_name_does_not_get_the_old_users_secret(
+    stack: Stack, org: Organization
+) -> None:
+    account = account_doc(org, "alpha")
+    alpha, name = account["id"], secret_name(account["id"], "alice")
+    account, action, old, created = rotate_created(stack, org)
+    act(stack, "VerifyKeyFunction", action, account, created=created)
+    act(stack, "StoreSecretFunction", action, account, created=created)
+    iam = iam_client(alpha)
+    for key_id in keys_of(alpha, "alice"):
+        iam.delete_access_key(UserName="alice", AccessKeyId=key_id)
+    iam.delete_user(UserName="alice")
+    (again,) = create_user(alpha, "alice", [KeySeed(80)])  # someone else, with a new UserId
+    run = run_doc("run-2")
+    (rotate,) = planned(stack, account, "alice", run)
+    assert (rotate["type"], rotate["keyId"]) == ("rotate", again)
+    before = secret_state(alpha, name)
+
+    with awslike.CALLS.record() as calls:
+        error = invoke_error(stack, "CreateKeyFunction", {"action": rotate, "account": account, "run": run})
+
+    assert error.error_type == "KeyRotation.SecretConflict"
+    assert name in error.message and user_id(alpha, "alice") in error.message
+    assert ("iam", "CreateAccessKey") not in calls
+    assert keys_of(alpha, "alice") == {again: "Active"}
+    assert secret_state(alpha, name) == before
+
+    # A person deletes the earlier user's secret: the new user gets a secret of their own.
+    secrets_client(alpha).delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+    created = act(stack, "CreateKeyFunction", rotate, account, run)
+    assert created["status"] == "created"
+    tags = {tag["Key"]: tag["Value"] for tag in secrets_client(alpha).describe_secret(SecretId=name)["Tags"]}
+    assert tags["UserId"] == user_id(alpha, "alice")
+
+
+@pytest.mark.xfail(strict=True, reason=ISSUE_13_1)
+def test_a_secret_replaced_after_create_key_is_neither_read_nor_written(stack: Stack, org: Organization) -> None:
+    account, action, old, created = rotate_created(stack, org)
+    alpha, name = account["id"], secret_name(account["id"], "alice")
+    client = secrets_client(alpha)
+    tags = client.describe_secret(SecretId=name).get("Tags", [])
+    client.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+    client.create_secret(Name=name, Tags=tags)  # the same name and tags; not the secret the product made
+    before = secret_state(alpha, name)
+    event = {"action": action, "account": account, "run": run_doc(), "created": created}
+
+    verify = invoke_error(stack, "VerifyKeyFunction", event)
+    store = invoke_error(stack, "StoreSecretFunction", event)
+    discarded = act(stack, "DeleteKeyFunction", action, account, discard=created)
+
+    assert verify.error_type == store.error_type == "KeyRotation.SecretConflict"
+    assert name in verify.message and name in store.message
+    assert secret_state(alpha, name) == before
+    assert discarded == {"status": "discarded", "newKeyId": created["newKeyId"]}
+    assert keys_of(alpha, "alice") == {old: "Active"}
+
+
 def test_creating_again_creates_nothing_and_says_skipped(stack: Stack, org: Organization) -> None:
     account, action, old, created = rotate_created(stack, org)
 

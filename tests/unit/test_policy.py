@@ -388,6 +388,20 @@ def test_a_stale_pending_record_without_its_key_changes_nothing() -> None:
     assert plan(decision) == [(ROTATE, "AKIAOLD")]
 
 
+@pytest.mark.xfail(strict=True, reason="issue 13.1: a delivery record is bound to the user's name only")
+def test_a_record_written_for_an_earlier_user_of_the_same_name_is_not_theirs() -> None:
+    """alice was deleted and made again (a new UserId): what the product did for the earlier alice is not hers."""
+    started = NOW - days(80)
+    theirs = AccessKey("AKIANEWUSER", ACTIVE, started + timedelta(minutes=1))  # the new alice's own key
+    earlier = Delivery(delivered_key_id="AKIAGONE", pending_since=started, user_id="AIDAEARLIER")
+    new_alice = UserSnapshot("alice", "arn:aws:iam::111122223333:user/alice", (theirs,), user_id="AIDANEWUSER")
+
+    decision = decide(new_alice, earlier, NOW, CONFIG)
+
+    assert plan(decision) == [(ROTATE, "AKIANEWUSER")]
+    assert decision.notices == ()
+
+
 # -- a replacement the user made by hand -------------------------------------
 
 
