@@ -12,12 +12,11 @@ from typing import Any
 
 import pytest
 import time_machine
-from moto.core import DEFAULT_ACCOUNT_ID
 
-from keyrotation.ledger import Ledger
 from localaws.awslike import CALLS
-from localaws.environment import LocalAws, Stack, admin_client, organization
+from localaws.environment import LocalAws, Stack, organization
 from localaws.organization import KeySeed, create_user, verify_sender
+from tests import earlier
 from tests.statemachine.invariants import ledger_items, snapshot
 
 pytestmark = pytest.mark.statemachine
@@ -56,9 +55,7 @@ def population(alpha: str) -> dict[str, list[str]]:
 
 def left_by_a_crashed_rotation(stack: Stack, alpha: str, user: str, key_id: str) -> None:
     """The ledger of a rotation that died after CreateAccessKey: the new key is the product's, undelivered."""
-    ledger = Ledger(stack.outputs["LedgerTableName"], admin_client("dynamodb", DEFAULT_ACCOUNT_ID))
-    ledger.record_intent(alpha, user, "an-earlier-run")
-    ledger.record_created(alpha, user, key_id)
+    earlier.left_by_a_crashed_rotation(stack.outputs["LedgerTableName"], alpha, user, key_id)
 
 
 def actions(stack: Stack, run_id: str) -> dict[tuple[str, str, str], dict[str, Any]]:

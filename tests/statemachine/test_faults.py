@@ -15,15 +15,12 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from moto.core import DEFAULT_ACCOUNT_ID
 
-from keyrotation import secrets
-from keyrotation.ledger import Ledger
-from keyrotation.naming import secret_name
 from localaws import lambdas
 from localaws.awslike import CALLS, FAULTS
-from localaws.environment import Execution, LocalAws, Stack, admin_client, organization
+from localaws.environment import Execution, LocalAws, Stack, organization
 from localaws.organization import KeySeed, Organization, create_user
+from tests import earlier
 from tests.statemachine.invariants import (
     Pause,
     Watch,
@@ -62,21 +59,10 @@ def seed(alpha: str) -> dict[str, list[str]]:
 def delivered_before(stack: Stack, account_id: str, user: str, key_id: str) -> None:
     """Leave the state an earlier rotation leaves: the key promoted in the user's secret, and in the ledger.
 
-    Done with the product's own delivery code (and admin clients), so the next rotation is a second
+    Done with the product's own code (and admin clients), so the next rotation is a second
     one: the secret exists and AWSCURRENT has to move away from a version.
     """
-    from moto.iam.models import iam_backends
-
-    iam_user = iam_backends[account_id]["aws"].users[user]
-    key = next(k for k in iam_user.access_keys if k.access_key_id == key_id)
-    sm = admin_client("secretsmanager", account_id)
-    name, role = secret_name(account_id, user), f"arn:aws:iam::{account_id}:role/IAMKeyRotationMemberRole"
-    value = {"AccessKeyId": key_id, "SecretAccessKey": key.secret_access_key}
-    arn, version = secrets.stage_pending(sm, name, iam_user.arn, role, value)
-    secrets.promote(sm, name, version, iam_user.arn, role, {"UserName": user, "AccessKeyId": key_id})
-    Ledger(stack.outputs["LedgerTableName"], admin_client("dynamodb", DEFAULT_ACCOUNT_ID)).record_delivered(
-        account_id, user, key_id, arn
-    )
+    earlier.delivered_before(stack.outputs["LedgerTableName"], account_id, user, key_id)
 
 
 def action_items(stack: Stack, run_id: str) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -114,7 +100,7 @@ def recover(stack: Stack, watch: Watch, users: list[str]) -> Execution:
 @pytest.mark.parametrize(
     ("service", "operation", "nth", "recorded"),
     [
-        ("secretsmanager", "DescribeSecret", 1, "pendingKeyId"),  # the first call of the secret write
+        ("secretsmanager", "DescribeSecret", 2, "pendingKeyId"),  # the first call of the secret write (1: the claim)
         ("secretsmanager", "PutSecretValue", 1, "pendingKeyId"),  # the secret exists, the value is not in it
         ("dynamodb", "UpdateItem", 2, "pendingSince"),  # before the new key's id reached the ledger
     ],

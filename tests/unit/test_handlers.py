@@ -14,7 +14,6 @@ ledger, or in the logs.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from keyrotation import policy
 from localaws import awslike, lambdas
 from localaws.environment import REGION, FunctionError, LocalAws, Stack, admin_client
 from localaws.organization import KeySeed, Organization, add_key, create_user, iam_client
+from tests import earlier
 
 ROLE = "IAMKeyRotationMemberRole"
 RUN_ID = "run-1"
@@ -507,7 +507,8 @@ def test_the_secret_is_readable_only_by_its_user_and_public_policies_are_blocked
 
     alice = user_arn(account["id"], "alice")
     name = secret_name(account["id"], "alice")
-    assert [(request["SecretId"], request["BlockPublicPolicy"]) for request in requests] == [(name, True)]
+    arn = secrets_client(account["id"]).describe_secret(SecretId=name)["ARN"]
+    assert [(request["SecretId"], request["BlockPublicPolicy"]) for request in requests] == [(arn, True)]
     document = json.loads(secrets_client(account["id"]).get_resource_policy(SecretId=name)["ResourcePolicy"])
     allows = [statement for statement in document["Statement"] if statement["Effect"] == "Allow"]
     assert [statement["Principal"] for statement in allows] == [{"AWS": alice}]
@@ -517,27 +518,6 @@ def test_the_secret_is_readable_only_by_its_user_and_public_policies_are_blocked
     assert deny["Condition"] == {
         "ArnNotEquals": {"aws:PrincipalArn": [alice, f"arn:aws:iam::{account['id']}:role/{ROLE}"]}
     }
-
-
-def test_a_user_name_with_a_comma_gets_a_hashed_secret_name_of_its_own(stack: Stack, org: Organization) -> None:
-    account = account_doc(org, "alpha")
-    alpha = account["id"]
-    create_user(alpha, "ops,admin", [KeySeed(80)])
-    create_user(alpha, "ops_admin", [KeySeed(80)])
-    actions = audit(stack, account)["actions"]
-
-    results = {action["userName"]: act(stack, "CreateKeyFunction", action, account) for action in actions}
-
-    digest = hashlib.sha256(b"ops,admin").hexdigest()[:8]
-    hashed = f"Account_{alpha}_User_ops_admin_h{digest}_AccessKey"
-    assert secret_names(alpha) == sorted([hashed, secret_name(alpha, "ops_admin")])
-    for user, name in (("ops,admin", hashed), ("ops_admin", secret_name(alpha, "ops_admin"))):
-        version = results[user]["versionId"]
-        stored = json.loads(secrets_client(alpha).get_secret_value(SecretId=name, VersionId=version)["SecretString"])
-        assert stored["AccessKeyId"] == results[user]["newKeyId"]
-
-
-ISSUE_13_1 = "issue 13.1: a secret is bound to its user's name only, not to the user"
 
 
 def user_id(account_id: str, user: str) -> str:
@@ -557,7 +537,6 @@ def secret_state(account_id: str, name: str) -> dict[str, Any]:
     }
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE_13_1)
 def test_a_user_named_like_another_users_secret_gets_a_secret_of_its_own(stack: Stack, org: Organization) -> None:
     """'ops_admin_hdc4d8368' is a valid IAM user name, and was the secret name of user 'ops,admin'."""
     account = account_doc(org, "alpha")
@@ -574,7 +553,7 @@ def test_a_user_named_like_another_users_secret_gets_a_secret_of_its_own(stack: 
         (name,) = [
             secret["Name"]
             for secret in client.list_secrets()["SecretList"]
-            if {"Key": "UserName", "Value": user} in secret.get("Tags", [])
+            if {"Key": "UserId", "Value": user_id(alpha, user)} in secret.get("Tags", [])
         ]
         version = results[user]["versionId"]
         stored = json.loads(client.get_secret_value(SecretId=name, VersionId=version)["SecretString"])
@@ -584,7 +563,6 @@ def test_a_user_named_like_another_users_secret_gets_a_secret_of_its_own(stack: 
         assert readers == [{"AWS": user_arn(alpha, user)}]
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE_13_1)
 def test_a_secret_someone_else_made_under_the_product_name_is_never_written(stack: Stack, org: Organization) -> None:
     account = account_doc(org, "alpha")
     alpha, name = account["id"], secret_name(account["id"], "alice")
@@ -615,7 +593,6 @@ def test_a_secret_someone_else_made_under_the_product_name_is_never_written(stac
     assert delivery_item(stack, alpha, "alice") is None  # no rotation was even started
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE_13_1)
 def test_a_user_recreated_under_the_same_name_does_not_get_the_old_users_secret(
     stack: Stack, org: Organization
 ) -> None:
@@ -649,9 +626,12 @@ def test_a_user_recreated_under_the_same_name_does_not_get_the_old_users_secret(
     assert created["status"] == "created"
     tags = {tag["Key"]: tag["Value"] for tag in secrets_client(alpha).describe_secret(SecretId=name)["Tags"]}
     assert tags["UserId"] == user_id(alpha, "alice")
+    record = delivery_item(stack, alpha, "alice")
+    assert record is not None and record["userId"] == user_id(alpha, "alice")
+    assert "deliveredKeyId" not in record, "what was delivered to the earlier alice is forgotten"
+    assert record["secretArn"] == secrets_client(alpha).describe_secret(SecretId=name)["ARN"]
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE_13_1)
 def test_a_secret_replaced_after_create_key_is_neither_read_nor_written(stack: Stack, org: Organization) -> None:
     account, action, old, created = rotate_created(stack, org)
     alpha, name = account["id"], secret_name(account["id"], "alice")
@@ -671,6 +651,30 @@ def test_a_secret_replaced_after_create_key_is_neither_read_nor_written(stack: S
     assert secret_state(alpha, name) == before
     assert discarded == {"status": "discarded", "newKeyId": created["newKeyId"]}
     assert keys_of(alpha, "alice") == {old: "Active"}
+
+
+def test_a_secret_created_just_before_a_failure_is_known_by_its_token_on_the_retry(
+    stack: Stack, org: Organization
+) -> None:
+    """CreateKey records a token, creates the secret with it, then fails before the ARN is recorded."""
+    account = account_doc(org, "alpha")
+    alpha, name = account["id"], secret_name(account["id"], "alice")
+    (old,) = create_user(alpha, "alice", [KeySeed(80)])
+    (action,) = planned(stack, account, "alice")
+    awslike.FAULTS.add("iam", "CreateAccessKey", "ServiceFailure", times=1, status=500)
+
+    failed = invoke_error(stack, "CreateKeyFunction", {"action": action, "account": account, "run": run_doc()})
+    record = delivery_item(stack, alpha, "alice")
+    created = act(stack, "CreateKeyFunction", action, account)
+
+    assert failed.error_type == "KeyRotation.TransientAwsError"
+    assert record is not None and "secretArn" not in record and record["secretToken"]
+    assert created["status"] == "created"
+    assert secret_names(alpha) == [name]
+    assert delivery_item(stack, alpha, "alice")["secretArn"] == secrets_client(alpha).describe_secret(  # type: ignore[index]
+        SecretId=name
+    )["ARN"]
+    assert keys_of(alpha, "alice") == {old: "Active", created["newKeyId"]: "Active"}
 
 
 def test_creating_again_creates_nothing_and_says_skipped(stack: Stack, org: Organization) -> None:
@@ -834,15 +838,10 @@ def test_storing_again_leaves_the_same_current_version(stack: Stack, org: Organi
 
 def test_a_later_rotation_keeps_the_previous_key_as_awsprevious(stack: Stack, org: Organization) -> None:
     """The user already has a delivered secret: the new version is only pending until it is stored."""
-    from keyrotation.ledger import Ledger
-
     account = account_doc(org, "alpha")
     alpha, name = account["id"], secret_name(account["id"], "alice")
     (old,) = create_user(alpha, "alice", [KeySeed(80)])
-    first = secrets_client(alpha).create_secret(
-        Name=name, SecretString=json.dumps({"AccessKeyId": old, "SecretAccessKey": secret_of(alpha, old)})
-    )
-    Ledger(stack.outputs["LedgerTableName"]).record_delivered(alpha, "alice", old, first["ARN"])
+    first = earlier.delivered_before(stack.outputs["LedgerTableName"], alpha, "alice", old)
     (action,) = planned(stack, account, "alice")
 
     created = act(stack, "CreateKeyFunction", action, account)
@@ -850,8 +849,8 @@ def test_a_later_rotation_keeps_the_previous_key_as_awsprevious(stack: Stack, or
     act(stack, "VerifyKeyFunction", action, account, created=created)
     act(stack, "StoreSecretFunction", action, account, created=created)
 
-    assert pending == {first["VersionId"]: ["AWSCURRENT"], created["versionId"]: ["AWSPENDING"]}
-    assert stages(alpha, name) == {first["VersionId"]: ["AWSPREVIOUS"], created["versionId"]: ["AWSCURRENT"]}
+    assert pending == {first: ["AWSCURRENT"], created["versionId"]: ["AWSPENDING"]}
+    assert stages(alpha, name) == {first: ["AWSPREVIOUS"], created["versionId"]: ["AWSCURRENT"]}
 
 
 def test_store_refuses_a_new_key_that_is_gone(stack: Stack, org: Organization) -> None:
@@ -1023,7 +1022,7 @@ def test_discard_takes_back_a_pending_key_beside_a_delivered_one(stack: Stack, o
     account = account_doc(org, "alpha")
     alpha, name = account["id"], secret_name(account["id"], "alice")
     (old,) = create_user(alpha, "alice", [KeySeed(80)])
-    secrets_client(alpha).create_secret(Name=name, SecretString=json.dumps({"AccessKeyId": old}))
+    earlier.delivered_before(stack.outputs["LedgerTableName"], alpha, "alice", old)
     (action,) = planned(stack, account, "alice")
     created = act(stack, "CreateKeyFunction", action, account)
 
@@ -1034,7 +1033,7 @@ def test_discard_takes_back_a_pending_key_beside_a_delivered_one(stack: Stack, o
     assert keys_of(alpha, "alice") == {old: "Active"}
     iam_calls = [operation for service, operation in calls if service == "iam" and operation.endswith("AccessKey")]
     assert iam_calls == ["UpdateAccessKey", "DeleteAccessKey"]  # disabled before deleted
-    assert json.loads(secrets_client(alpha).get_secret_value(SecretId=name)["SecretString"]) == {"AccessKeyId": old}
+    assert json.loads(secrets_client(alpha).get_secret_value(SecretId=name)["SecretString"])["AccessKeyId"] == old
 
 
 def test_discard_refuses_a_key_whose_version_is_already_current(stack: Stack, org: Organization) -> None:

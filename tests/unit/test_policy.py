@@ -388,7 +388,6 @@ def test_a_stale_pending_record_without_its_key_changes_nothing() -> None:
     assert plan(decision) == [(ROTATE, "AKIAOLD")]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13.1: a delivery record is bound to the user's name only")
 def test_a_record_written_for_an_earlier_user_of_the_same_name_is_not_theirs() -> None:
     """alice was deleted and made again (a new UserId): what the product did for the earlier alice is not hers."""
     started = NOW - days(80)
@@ -400,6 +399,14 @@ def test_a_record_written_for_an_earlier_user_of_the_same_name_is_not_theirs() -
 
     assert plan(decision) == [(ROTATE, "AKIANEWUSER")]
     assert decision.notices == ()
+
+
+def test_a_record_written_for_this_very_user_is_theirs() -> None:
+    lost = key("AKIALOST", 1)
+    record = Delivery("AKIAOLD", "AKIALOST", lost.created - timedelta(seconds=1), user_id="AIDAALICE")
+    alice = UserSnapshot("alice", "arn:aws:iam::111122223333:user/alice", (key("AKIAOLD", 80), lost), user_id="AIDAALICE")
+
+    assert plan(decide(alice, record, NOW, CONFIG)) == [(DISABLE, "AKIALOST"), (DELETE, "AKIALOST"), (ROTATE, "AKIAOLD")]
 
 
 # -- a replacement the user made by hand -------------------------------------

@@ -5,7 +5,9 @@ policy again, and mutates only if the action is still wanted. A retried step
 or a repeated run therefore finds nothing left to do and says ``skipped``.
 Two rules are also checked right before the IAM call, whatever the policy
 says: an Active key is never deleted, and CreateAccessKey is never called for
-a user who already has two keys.
+a user who already has two keys. A key is only ever written to, or read from,
+the secret the product created for that very user (:mod:`keyrotation.secrets`);
+that is checked before CreateAccessKey, so a conflict changes nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from botocore.exceptions import ClientError
 from keyrotation import clock, naming, policy, secrets
 from keyrotation.aws import MemberSession, client, error_code, member_role_arn, translate_errors
 from keyrotation.config import LifecycleConfig
-from keyrotation.errors import DeliveryFailed, KeyNotYetValid, NoFreeKeySlot, UnsafeAction
+from keyrotation.errors import DeliveryFailed, KeyNotYetValid, NoFreeKeySlot, SecretConflict, UnsafeAction
 from keyrotation.events import Account, Created, Run
 from keyrotation.inventory import read_user
 from keyrotation.ledger import Ledger
@@ -66,7 +68,7 @@ def _skip(ctx: Context, action: Action, why: str) -> dict[str, Any]:
 def _still_wanted(ctx: Context, action: Action) -> tuple[UserSnapshot | None, Delivery, str | None]:
     """Re-read the user and ask the policy again. Returns (user, delivery, why not) ."""
     user = read_user(ctx.iam, action.user_name)
-    delivery = ctx.ledger.delivery(ctx.account.account_id, action.user_name)
+    delivery = ctx.ledger.delivery(ctx.account.account_id, action.user_name, user.user_id if user else "")
     if user is None:
         return None, delivery, f"user {action.user_name} no longer exists"
     decision = policy.decide(user, delivery, clock.now(), ctx.config)
@@ -103,27 +105,34 @@ def _refuse_dry_run(ctx: Context, action: Action) -> None:
 
 def create_replacement(ctx: Context, action: Action) -> dict[str, Any]:
     _refuse_dry_run(ctx, action)
-    user, _, why_not = _still_wanted(ctx, action)
+    user, delivery, why_not = _still_wanted(ctx, action)
     if why_not or user is None:
         return _skip(ctx, action, why_not or f"user {action.user_name} no longer exists")
     if len(user.keys) >= 2:
         raise NoFreeKeySlot(f"user {user.user_name} in account {ctx.account.account_id} already has two keys")
 
-    iam, name = ctx.iam, naming.secret_name(ctx.account.account_id, user.user_name)
-    ctx.ledger.record_intent(ctx.account.account_id, user.user_name, ctx.run.run_id)
+    iam, sm = ctx.iam, ctx.secretsmanager
+    account_id, name = ctx.account.account_id, naming.secret_name(ctx.account.account_id, user.user_name)
+    # Before any key exists: the secret is absent (created now), or the one made for this very user.
+    found = secrets.find(sm, name)
+    if found is None:
+        token = secrets.new_token()
+        ctx.ledger.record_intent(account_id, user.user_name, user.user_id, ctx.run.run_id, secret_token=token)
+        secret_arn = secrets.create(sm, name, user, token)
+    else:
+        secret_arn = secrets.bound_arn(name, found, user, delivery)
+        ctx.ledger.record_intent(account_id, user.user_name, user.user_id, ctx.run.run_id, secret_arn=secret_arn)
     with translate_errors():
         access_key = iam.create_access_key(UserName=user.user_name)["AccessKey"]
     new_key_id = access_key["AccessKeyId"]
     try:
-        ctx.ledger.record_created(ctx.account.account_id, user.user_name, new_key_id)
-        secret_arn, version_id = secrets.stage_pending(
-            ctx.secretsmanager, name, user.user_arn, ctx.manager_role_arn, access_key
-        )
+        ctx.ledger.record_created(account_id, user.user_name, user.user_id, new_key_id, secret_arn)
+        version_id = secrets.stage_pending(sm, secret_arn, user.user_arn, ctx.manager_role_arn, access_key)
         _log(ctx, "created replacement key", action, new_key_id=new_key_id)
         # Inside the try: if this fails, a retry must not find a key of ours it cannot carry on with.
         ctx.ledger.record_action(
             ctx.run.run_id,
-            ctx.account.account_id,
+            account_id,
             action,
             status="created",
             newKeyId=new_key_id,
@@ -134,7 +143,7 @@ def create_replacement(ctx: Context, action: Action) -> dict[str, Any]:
         # The key cannot reach its user: take it back before failing (disable, then delete).
         access_key = {}
         _discard_key(iam, user.user_name, new_key_id)
-        ctx.ledger.clear_pending(ctx.account.account_id, user.user_name)
+        ctx.ledger.clear_pending(account_id, user.user_name, user.user_id)
         raise
     finally:
         access_key = {}  # drop the only reference to the secret value
@@ -143,14 +152,14 @@ def create_replacement(ctx: Context, action: Action) -> dict[str, Any]:
 
 def verify_new_key(ctx: Context, action: Action, created: Created) -> dict[str, Any]:
     """Sign STS GetCallerIdentity with the new key, read back from the secret. Raises KeyNotYetValid."""
-    iam = ctx.iam
     with translate_errors():
-        user_arn = iam.get_user(UserName=action.user_name)["User"]["Arn"]
-    name = naming.secret_name(ctx.account.account_id, action.user_name)
-    value = secrets.read_pending(ctx.secretsmanager, name, created.version_id)
+        found = ctx.iam.get_user(UserName=action.user_name)["User"]
+    user_arn = found["Arn"]
+    arn = _bound_secret(ctx, action.user_name, found["UserId"])
+    value = secrets.read_pending(ctx.secretsmanager, arn, created.version_id)
     try:
         if value.get("AccessKeyId") != created.new_key_id:
-            raise DeliveryFailed(f"{name} version {created.version_id} does not hold key {created.new_key_id}")
+            raise DeliveryFailed(f"{arn} version {created.version_id} does not hold key {created.new_key_id}")
         sts = client("sts", MemberSession(ctx.account.account_id, value["AccessKeyId"], value["SecretAccessKey"]))
         try:
             arn = sts.get_caller_identity()["Arn"]
@@ -172,11 +181,15 @@ def deliver(ctx: Context, action: Action, created: Created) -> dict[str, Any]:
     if user is None or new_key is None or not new_key.active:
         raise DeliveryFailed(f"new key {created.new_key_id} of {action.user_name} is gone or not Active")
     name = naming.secret_name(ctx.account.account_id, user.user_name)
-    tags = {"UserName": user.user_name, "AccessKeyId": new_key.key_id, "ManagedBy": "iam-key-rotation"}
-    secret_arn = secrets.promote(
-        ctx.secretsmanager, name, created.version_id, user.user_arn, ctx.manager_role_arn, tags
-    )
-    ctx.ledger.record_delivered(ctx.account.account_id, user.user_name, new_key.key_id, secret_arn)
+    tags = {
+        "UserName": user.user_name,
+        "AccessKeyId": new_key.key_id,
+        "ManagedBy": secrets.MANAGED_BY,
+        secrets.USER_ID_TAG: user.user_id,
+    }
+    arn = _bound_secret(ctx, user.user_name, user.user_id)
+    secret_arn = secrets.promote(ctx.secretsmanager, arn, created.version_id, user.user_arn, ctx.manager_role_arn, tags)
+    ctx.ledger.record_delivered(ctx.account.account_id, user.user_name, user.user_id, new_key.key_id, secret_arn)
     old_key = _find(user, action.key_id)
     dates = {}
     if old_key is not None:
@@ -227,7 +240,7 @@ def delete(ctx: Context, action: Action) -> dict[str, Any]:
     with translate_errors():
         ctx.iam.delete_access_key(UserName=user.user_name, AccessKeyId=action.key_id)
     if _is_pending(delivery, key):
-        ctx.ledger.clear_pending(ctx.account.account_id, user.user_name)
+        ctx.ledger.clear_pending(ctx.account.account_id, user.user_name, user.user_id)
     ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="done")
     _log(ctx, "deleted key", action)
     return {"status": "done"}
@@ -237,22 +250,47 @@ def discard_new_key(ctx: Context, action: Action, created: Created) -> dict[str,
     """Take back a new key that could not be verified or delivered, unless its secret version is current."""
     _refuse_dry_run(ctx, action)
     name = naming.secret_name(ctx.account.account_id, action.user_name)
-    if secrets.is_delivered(ctx.secretsmanager, name, created.version_id):
-        if ctx.ledger.delivery(ctx.account.account_id, action.user_name).delivered_key_id != created.new_key_id:
+    user_id = _user_id(ctx, action.user_name)  # None: the user is gone, and its keys with it
+    delivery = ctx.ledger.delivery(ctx.account.account_id, action.user_name, user_id or "")
+    arn = delivery.secret_arn if user_id is not None else None
+    if user_id is not None and arn is not None and secrets.is_delivered(ctx.secretsmanager, arn, created.version_id):
+        if delivery.delivered_key_id != created.new_key_id:
             # The secret moved to the new key but the ledger never heard of it (the step failed or died after
             # the move): record the delivery, or the next run would take the user's key for an undelivered one.
-            with translate_errors():
-                secret_arn = str(ctx.secretsmanager.describe_secret(SecretId=name)["ARN"])
-            ctx.ledger.record_delivered(ctx.account.account_id, action.user_name, created.new_key_id, secret_arn)
+            ctx.ledger.record_delivered(ctx.account.account_id, action.user_name, user_id, created.new_key_id, arn)
         _log(ctx, "new key was delivered; not discarded", action, new_key_id=created.new_key_id)
         return {"status": "skipped", "reason": f"key {created.new_key_id} is already the current version of {name}"}
     _discard_key(ctx.iam, action.user_name, created.new_key_id)
-    ctx.ledger.clear_pending(ctx.account.account_id, action.user_name)
+    if user_id is not None:
+        ctx.ledger.clear_pending(ctx.account.account_id, action.user_name, user_id)
     ctx.ledger.record_action(
         ctx.run.run_id, ctx.account.account_id, action, status="discarded", newKeyId=created.new_key_id
     )
     _log(ctx, "discarded undelivered key", action, new_key_id=created.new_key_id)
     return {"status": "discarded", "newKeyId": created.new_key_id}
+
+
+def _user_id(ctx: Context, user_name: str) -> str | None:
+    """The user's IAM unique id, or None when there is no user of that name."""
+    try:
+        with translate_errors():
+            return str(ctx.iam.get_user(UserName=user_name)["User"]["UserId"])
+    except ClientError as error:
+        if error_code(error) == "NoSuchEntity":
+            return None
+        raise
+
+
+def _bound_secret(ctx: Context, user_name: str, user_id: str) -> str:
+    """The ARN of the secret the product created for this very user (the ledger's record); else SecretConflict."""
+    arn = ctx.ledger.delivery(ctx.account.account_id, user_name, user_id).secret_arn
+    if arn is None:
+        name = naming.secret_name(ctx.account.account_id, user_name)
+        raise SecretConflict(
+            f"key rotation has no record of a secret it created for user {user_name} (UserId {user_id}) in "
+            f"account {ctx.account.account_id}; {name} is neither read nor written"
+        )
+    return arn
 
 
 def _discard_key(iam: Any, user_name: str, key_id: str) -> None:

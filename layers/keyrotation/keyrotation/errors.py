@@ -75,5 +75,13 @@ class DeliveryFailed(KeyRotationError):
     """The new key could not be written to the user's secret; the key has been deleted."""
 
 
+class SecretConflict(KeyRotationError):
+    """The secret under the user's secret name is not one the product created for that very user.
+
+    Someone else created it, or it was created for an earlier user of the same name, or it was
+    replaced or scheduled for deletion since. It is never read or written; nothing was changed.
+    """
+
+
 class NotificationFailed(KeyRotationError):
     """An email could not be sent. Never undoes or fails a key action."""

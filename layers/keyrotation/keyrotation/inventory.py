@@ -77,6 +77,7 @@ def read_user(iam: Any, user_name: str) -> UserSnapshot | None:
         keys=read_keys(iam, user_name, last_used=False),  # decisions never depend on last use
         tags=read_tags(iam, user_name),
         groups=groups,
+        user_id=user["UserId"],
     )
 
 
@@ -98,4 +99,5 @@ def read_account(iam: Any, exempt_group: str) -> Iterator[UserSnapshot]:
             keys=keys,
             tags=read_tags(iam, name),
             groups=frozenset({exempt_group}) if name in exempt_members else frozenset(),
+            user_id=user["UserId"],
         )

@@ -16,6 +16,12 @@ Run items expire (``expiresAt``, a DynamoDB TTL attribute) after
 :data:`RUN_RETENTION_DAYS`; delivery items live as long as the user's keys.
 No item ever holds a secret access key.
 
+A delivery item names the user it was written for (``userId``, IAM's unique
+id), since IAM gives a deleted user's name to the next user made with it. The
+actions write it on every change; a change for another user id than the
+item's first forgets what the item said about the earlier user (see
+:data:`USER_FACTS`). Reading applies :meth:`~keyrotation.model.Delivery.for_user`.
+
 Example:
     >>> ledger = Ledger("my-ledger-table")                                # doctest: +SKIP
     >>> ledger.record_account("run-1", "111122223333", status="SUCCEEDED")  # doctest: +SKIP
@@ -37,6 +43,16 @@ from keyrotation.paging import items
 RUN_RETENTION_DAYS = 400
 #: Statuses of an action item that record what the run did; a later "skipped" never replaces them.
 CARRIED_OUT = ("created", "done", "discarded")
+#: What a delivery item says about its user rather than about a key (key ids are never reused by IAM).
+USER_FACTS = (
+    "deliveredKeyId",
+    "deliveredAt",
+    "secretArn",
+    "secretToken",
+    "pendingKeyId",
+    "pendingSince",
+    "pendingRunId",
+)
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -151,7 +167,8 @@ class Ledger:
         records = (_from_item(item) for item in found)
         return {record["userName"]: _delivery(record) for record in records}
 
-    def delivery(self, account_id: str, user_name: str) -> Delivery:
+    def delivery(self, account_id: str, user_name: str, user_id: str = "") -> Delivery:
+        """What the product did for the user named ``user_name`` whose IAM unique id is ``user_id``."""
         with translate_errors():
             response = self._db.get_item(
                 TableName=self.table_name,
@@ -159,27 +176,46 @@ class Ledger:
                 ConsistentRead=True,
             )
         item = response.get("Item")
-        return _delivery(_from_item(item)) if item else Delivery()
+        return (_delivery(_from_item(item)) if item else Delivery()).for_user(user_id)
 
-    def record_intent(self, account_id: str, user_name: str, run_id: str) -> None:
-        """Written just before CreateAccessKey: a key created from now on is ours until delivered."""
+    def record_intent(
+        self,
+        account_id: str,
+        user_name: str,
+        user_id: str,
+        run_id: str,
+        secret_arn: str | None = None,
+        secret_token: str | None = None,
+    ) -> None:
+        """Written just before CreateAccessKey (and before the user's secret is created, if it must be).
+
+        ``secret_token``: the secret is about to be created with this token; ``secret_arn``: the user's
+        secret, already bound to the user (recorded again when it was found by its token).
+        """
+        values: dict[str, Any] = {"pendingSince": clock.to_iso(clock.now()), "pendingRunId": run_id}
+        removed = ["pendingKeyId"]
+        if secret_token is not None:
+            values["secretToken"] = secret_token
+            removed.append("secretArn")
+        if secret_arn is not None:
+            values["secretArn"] = secret_arn
+        self._update_delivery(account_id, user_name, user_id, values, remove=removed)
+
+    def record_created(self, account_id: str, user_name: str, user_id: str, key_id: str, secret_arn: str) -> None:
+        """The new key's id, written as soon as CreateAccessKey answered: the proof that the product made it."""
+        self._update_delivery(account_id, user_name, user_id, {"pendingKeyId": key_id, "secretArn": secret_arn})
+
+    def record_delivered(self, account_id: str, user_name: str, user_id: str, key_id: str, secret_arn: str) -> None:
+        values = {"deliveredKeyId": key_id, "deliveredAt": clock.to_iso(clock.now()), "secretArn": secret_arn}
         self._update_delivery(
-            account_id,
-            user_name,
-            {"pendingSince": clock.to_iso(clock.now()), "pendingRunId": run_id},
-            remove=("pendingKeyId",),
+            account_id, user_name, user_id, values, remove=("pendingKeyId", "pendingSince", "pendingRunId")
         )
 
-    def record_created(self, account_id: str, user_name: str, key_id: str) -> None:
-        self._update_delivery(account_id, user_name, {"pendingKeyId": key_id})
-
-    def record_delivered(self, account_id: str, user_name: str, key_id: str, secret_arn: str) -> None:
-        values = {"deliveredKeyId": key_id, "deliveredAt": clock.to_iso(clock.now()), "secretArn": secret_arn}
-        self._update_delivery(account_id, user_name, values, remove=("pendingKeyId", "pendingSince", "pendingRunId"))
-
-    def clear_pending(self, account_id: str, user_name: str) -> None:
-        """The undelivered key is gone (discarded, or deleted by the function that created it)."""
-        self._update_delivery(account_id, user_name, {}, remove=("pendingKeyId", "pendingSince", "pendingRunId"))
+    def clear_pending(self, account_id: str, user_name: str, user_id: str) -> None:
+        """The rotation made no key, or its key is gone (discarded, or deleted by the function that created it)."""
+        self._update_delivery(
+            account_id, user_name, user_id, {}, remove=("pendingKeyId", "pendingSince", "pendingRunId")
+        )
 
     def record_disabled(self, account_id: str, user_name: str, key_id: str) -> None:
         """Written just before UpdateAccessKey(Inactive): the policy waits D-I days from here to delete."""
@@ -204,15 +240,19 @@ class Ledger:
     # -- writing -------------------------------------------------------------------------
 
     def _update_delivery(
-        self, account_id: str, user_name: str, values: Mapping[str, Any], remove: Iterable[str] = ()
+        self, account_id: str, user_name: str, user_id: str, values: Mapping[str, Any], remove: Iterable[str] = ()
     ) -> None:
-        self._update(
-            naming.delivery_pk(account_id),
-            naming.delivery_sk(user_name),
-            {"userName": user_name, **values},
-            remove=remove,
-            expires=False,
-        )
+        """Change the user's delivery item; first forget the earlier user's facts if it was written for another."""
+        pk, sk = naming.delivery_pk(account_id), naming.delivery_sk(user_name)
+        values = {"userName": user_name, "userId": user_id, **values}
+        try:
+            self._update(pk, sk, values, remove=remove, expires=False, for_user=user_id)
+        except ClientError as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise
+            # Written for an earlier user of this name: forget it, then write again (one writer per user).
+            self._update(pk, sk, {"userName": user_name, "userId": user_id}, remove=USER_FACTS, expires=False)
+            self._update(pk, sk, values, remove=remove, expires=False, for_user=user_id)
 
     def _update(
         self,
@@ -222,7 +262,10 @@ class Ledger:
         remove: Iterable[str] = (),
         expires: bool = True,
         unless_status: Iterable[str] = (),
+        for_user: str | None = None,
     ) -> None:
+        """SET ``values`` and REMOVE ``remove``; a ``skipped`` never replaces ``unless_status`` (no error);
+        with ``for_user``, ConditionalCheckFailedException when the item was written for another user id."""
         values = {name: value for name, value in values.items() if value is not None}
         values["updatedAt"] = clock.to_iso(clock.now())
         if expires:
@@ -236,6 +279,10 @@ class Ledger:
             expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removed)))
         kept = list(unless_status)
         condition = {}
+        if for_user is not None:
+            names["#user"] = "userId"
+            placeholders[":user"] = for_user
+            condition["ConditionExpression"] = "attribute_not_exists(#user) OR #user = :user"
         if kept:
             names["#kept"] = "status"
             placeholders.update({f":k{i}": status for i, status in enumerate(kept)})
@@ -272,4 +319,7 @@ def _delivery(record: Mapping[str, Any]) -> Delivery:
         pending_since=clock.from_iso(pending_since) if pending_since else None,
         warned=frozenset(warned),
         disabled=frozenset(disabled),
+        user_id=record.get("userId"),
+        secret_arn=record.get("secretArn"),
+        secret_token=record.get("secretToken"),
     )

@@ -85,6 +85,12 @@ class Delivery:
     recorded by the disable function. The policy deletes such a key no sooner
     than DeletePeriodDays - InactivePeriodDays calendar days after that day, so
     a key that was in use is never disabled and deleted on the same day.
+    ``user_id``: the IAM unique id (``UserId``) of the user the record was
+    written for; None in a record no action has written to yet.
+    ``secret_arn``: the ARN the user's secret got when the product created it
+    for that user; ``secret_token``: the token the product tagged it with at
+    creation, recorded just before (it identifies the secret when the run died
+    before its ARN was recorded). See :mod:`keyrotation.secrets`.
     """
 
     delivered_key_id: str | None = None
@@ -92,6 +98,27 @@ class Delivery:
     pending_since: datetime | None = None
     warned: frozenset[tuple[str, str]] = frozenset()
     disabled: frozenset[tuple[str, datetime]] = frozenset()
+    user_id: str | None = None
+    secret_arn: str | None = None
+    secret_token: str | None = None
+
+    def for_user(self, user_id: str) -> Delivery:
+        """This record as it applies to the user whose IAM unique id is ``user_id``.
+
+        IAM gives a deleted user's name to the next user created with it, with a new unique id. A
+        record written for an earlier user of the name tells nothing about the new one: no delivered
+        key, no unfinished rotation, no secret. Only its facts about keys stay (the warnings sent
+        and the keys the product disabled), because IAM never reuses a key id. An empty
+        ``user_id`` (not known) keeps the record as it is.
+
+        Example:
+            >>> earlier = Delivery(delivered_key_id="AKIAOLD", user_id="AIDAEARLIER")
+            >>> earlier.for_user("AIDAEARLIER") == earlier, earlier.for_user("AIDANEW").delivered_key_id
+            (True, None)
+        """
+        if not user_id or self.user_id in (None, user_id):
+            return self
+        return Delivery(warned=self.warned, disabled=self.disabled, user_id=user_id)
 
 
 @dataclass(frozen=True)
@@ -103,6 +130,7 @@ class UserSnapshot:
     keys: tuple[AccessKey, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
     groups: frozenset[str] = frozenset()
+    user_id: str = ""  # IAM's unique id (UserId): a user deleted and made again under the same name gets a new one
 
 
 @dataclass(frozen=True)

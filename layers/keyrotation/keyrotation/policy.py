@@ -442,6 +442,7 @@ def decide(user: UserSnapshot, delivery: Delivery, now: datetime, config: Lifecy
         >>> [(a.type.value, a.key_id) for a in decide(user, Delivery(), now, schedule).actions]
         [('rotate', 'AKIAOLD')]
     """
+    delivery = delivery.for_user(user.user_id)  # a record written for an earlier user of the name is not theirs
     status = exemption(user, now, config)
     if status.exempt:
         return Decision(notices=_exemption_notices(user, status, delivery, now, config), exempt=True)

@@ -1,15 +1,35 @@
 """The user's secret in the member account: ``Account_<id>_User_<name>_AccessKey``.
 
+A secret is the product's for a user only when the product created it for that
+very user. A name proves nothing (anyone allowed to may create a secret under
+any name, and IAM gives a deleted user's name to the next user made with it),
+so the binding is kept where no member-account principal can write: the
+ledger's delivery record of the user holds the user's IAM unique id
+(``UserId``) and the ARN the secret got when the product created it. An ARN
+ends in six random characters, so a secret deleted and created again under the
+same name has another one. Every read and write here goes to that exact ARN,
+after a DescribeSecret that finds it still there and not scheduled for
+deletion.
+
 Life of a delivery:
 
-1. :func:`stage_pending` (create_key) writes ``{"AccessKeyId", "SecretAccessKey"}``
-   as a new version labelled ``AWSPENDING``, creating the secret (with its
-   user-only policy) if needed.
-2. :func:`read_pending` (verify_key) reads it back to sign one STS call.
-3. :func:`promote` (store_secret) moves ``AWSCURRENT`` to it.
+1. :func:`find` and :func:`bound_arn` (create_key, before CreateAccessKey): the
+   secret under the user's name is either absent, or the one bound to the user;
+   anything else is a :class:`~keyrotation.errors.SecretConflict` and nothing
+   is changed. An absent secret is made by :func:`create`, tagged with a token
+   the ledger recorded just before, so that a run that dies before the ARN is
+   recorded still knows its own secret next time.
+2. :func:`stage_pending` (create_key) writes ``{"AccessKeyId", "SecretAccessKey"}``
+   as a new version labelled ``AWSPENDING``, with the user-only policy.
+3. :func:`read_pending` (verify_key) reads it back to sign one STS call.
+4. :func:`promote` (store_secret) moves ``AWSCURRENT`` to it.
 
 The secret value is never returned to a caller outside this package's
 functions, never logged, and never put in an exception.
+
+Example:
+    >>> arn = bound_arn(name, find(sm, name), user, delivery)          # doctest: +SKIP
+    >>> version_id = stage_pending(sm, arn, user.user_arn, role_arn, access_key)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -22,10 +42,16 @@ from botocore.exceptions import ClientError
 
 from keyrotation import clock
 from keyrotation.aws import error_code, translate_errors
-from keyrotation.errors import DeliveryFailed, Throttled, TransientAwsError
+from keyrotation.errors import DeliveryFailed, SecretConflict, Throttled, TransientAwsError
+from keyrotation.model import Delivery, UserSnapshot
 
 PENDING = "AWSPENDING"
 CURRENT = "AWSCURRENT"
+MANAGED_BY = "iam-key-rotation"
+#: The secret's tags a person can read: who it is for. The binding itself is in the ledger.
+USER_ID_TAG = "UserId"
+#: The tag that carries the token recorded in the ledger just before the secret was created.
+TOKEN_TAG = "KeyRotationToken"
 
 
 def user_only_policy(user_arn: str, manager_role_arn: str) -> str:
@@ -55,102 +81,187 @@ def user_only_policy(user_arn: str, manager_role_arn: str) -> str:
     )
 
 
-def _ensure_secret(sm: Any, name: str, description: str) -> str:
+def tag_value(text: str) -> str:
+    """``text`` as a tag value: Secrets Manager refuses a comma there, written ``/`` as in secret names.
+
+    >>> tag_value("ops,admin")
+    'ops/admin'
+    """
+    return text.replace(",", "/")
+
+
+def new_token() -> str:
+    return str(uuid.uuid4())
+
+
+# -- whose secret is it ---------------------------------------------------------------------------------
+
+
+def find(sm: Any, name: str) -> dict[str, Any] | None:
+    """DescribeSecret of the secret named ``name``; None when there is none."""
     try:
         with translate_errors():
-            return str(sm.describe_secret(SecretId=name)["ARN"])
+            return dict(sm.describe_secret(SecretId=name))
     except ClientError as error:
-        if error_code(error) != "ResourceNotFoundException":
-            raise
-    with translate_errors():
-        return str(sm.create_secret(Name=name, Description=description)["ARN"])
+        if error_code(error) == "ResourceNotFoundException":
+            return None
+        raise
 
 
-def stage_pending(
-    sm: Any, name: str, user_arn: str, manager_role_arn: str, access_key: dict[str, Any]
-) -> tuple[str, str]:
-    """Store the new key as the pending version; return (secret ARN, version id).
+def bound_arn(name: str, described: dict[str, Any], user: UserSnapshot, delivery: Delivery) -> str:
+    """The ARN of ``described`` when it is the secret the product created for ``user``; else SecretConflict.
+
+    It is when the ledger recorded its ARN for this user, or, when the run that created it died
+    before the ARN was recorded, when it carries the token the ledger recorded for this user just
+    before creating it. A secret scheduled for deletion is not written to either.
+    """
+    arn = str(described["ARN"])
+    binding = delivery.for_user(user.user_id)
+    if binding.secret_arn is not None:
+        ours = arn == binding.secret_arn
+    else:
+        ours = binding.secret_token is not None and _tags(described).get(TOKEN_TAG) == binding.secret_token
+    if not ours:
+        raise SecretConflict(
+            f"the secret {name} ({arn}) was not created by key rotation for user {user.user_name} "
+            f"(UserId {user.user_id}): someone else made it, or it was made for an earlier user of that name, "
+            "or it was replaced since. It was not read or written, and nothing was changed; delete it or give "
+            "it another name to let the rotation go on"
+        )
+    _refuse_deleted(name, described)
+    return arn
+
+
+def create(sm: Any, name: str, user: UserSnapshot, token: str) -> str:
+    """Create the user's secret, tagged with ``token`` (already in the ledger); return its ARN.
+
+    Raises SecretConflict when a secret of that name appeared meanwhile (or is scheduled for deletion).
+    """
+    tags = {"ManagedBy": MANAGED_BY, "UserName": tag_value(user.user_name), USER_ID_TAG: user.user_id, TOKEN_TAG: token}
+    try:
+        with translate_errors():
+            created = sm.create_secret(
+                Name=name,
+                Description=f"IAM access key of {user.user_arn}, delivered by key rotation",
+                Tags=[{"Key": key, "Value": value} for key, value in tags.items()],
+            )
+    except ClientError as error:
+        if error_code(error) == "ResourceExistsException":
+            raise SecretConflict(
+                f"the secret {name} appeared while key rotation was creating it for user {user.user_name} "
+                f"(UserId {user.user_id}), or it is scheduled for deletion; it was not written"
+            ) from None
+        raise
+    return str(created["ARN"])
+
+
+def _describe_bound(sm: Any, arn: str) -> dict[str, Any]:
+    """DescribeSecret of the exact secret ``arn``; SecretConflict when it is gone or scheduled for deletion."""
+    try:
+        with translate_errors():
+            described = dict(sm.describe_secret(SecretId=arn))
+    except ClientError as error:
+        if error_code(error) == "ResourceNotFoundException":
+            raise SecretConflict(
+                f"the secret {arn} that key rotation created for this user no longer exists (it was deleted, "
+                "or replaced by another of the same name); it is not written"
+            ) from None
+        raise
+    _refuse_deleted(arn, described)
+    return described
+
+
+def _refuse_deleted(name: str, described: dict[str, Any]) -> None:
+    if described.get("DeletedDate"):
+        raise SecretConflict(
+            f"the secret {name} is scheduled for deletion: restore it (restore-secret) or let it be deleted "
+            "before the rotation can go on; it was not written"
+        )
+
+
+def _tags(described: dict[str, Any]) -> dict[str, str]:
+    return {str(tag["Key"]): str(tag["Value"]) for tag in described.get("Tags", [])}
+
+
+# -- one delivery --------------------------------------------------------------------------------------
+
+
+def stage_pending(sm: Any, arn: str, user_arn: str, manager_role_arn: str, access_key: dict[str, Any]) -> str:
+    """Store the new key as the pending version of the bound secret ``arn``; return the version id.
 
     Any failure is raised as :class:`DeliveryFailed` without the original
     exception attached, so no stack trace can carry the value.
     """
     version_id = str(uuid.uuid4())
     try:
-        arn = _ensure_secret(sm, name, f"IAM access key of {user_arn}, delivered by key rotation")
+        _describe_bound(sm, arn)
         with translate_errors():
             sm.put_resource_policy(
-                SecretId=name, ResourcePolicy=user_only_policy(user_arn, manager_role_arn), BlockPublicPolicy=True
+                SecretId=arn, ResourcePolicy=user_only_policy(user_arn, manager_role_arn), BlockPublicPolicy=True
             )
             sm.put_secret_value(
-                SecretId=name,
+                SecretId=arn,
                 ClientRequestToken=version_id,
                 SecretString=json.dumps(
                     {"AccessKeyId": access_key["AccessKeyId"], "SecretAccessKey": access_key["SecretAccessKey"]}
                 ),
                 VersionStages=[PENDING],
             )
-    except (Throttled, TransientAwsError):
-        raise  # retried by the state machine; their messages name the operation only, never the value
+    except (Throttled, TransientAwsError, SecretConflict):
+        raise  # their messages name the operation or the secret only, never the value
     except Exception as error:  # noqa: BLE001 - re-raised without the original, which may hold the value
         reason = error_code(error) if isinstance(error, ClientError) else type(error).__name__
-        raise DeliveryFailed(f"could not write the new key {access_key['AccessKeyId']} to {name}: {reason}") from None
-    return arn, version_id
+        raise DeliveryFailed(f"could not write the new key {access_key['AccessKeyId']} to {arn}: {reason}") from None
+    return version_id
 
 
-def read_pending(sm: Any, name: str, version_id: str) -> dict[str, str]:
+def read_pending(sm: Any, arn: str, version_id: str) -> dict[str, str]:
+    _describe_bound(sm, arn)
     with translate_errors():
-        return dict(json.loads(sm.get_secret_value(SecretId=name, VersionId=version_id)["SecretString"]))
+        return dict(json.loads(sm.get_secret_value(SecretId=arn, VersionId=version_id)["SecretString"]))
 
 
-def _describe(sm: Any, name: str) -> dict[str, Any]:
-    with translate_errors():
-        return dict(sm.describe_secret(SecretId=name))
+def stages(sm: Any, arn: str) -> dict[str, list[str]]:
+    """Version id -> labels, for the versions of the bound secret that still have a label."""
+    return dict(_describe_bound(sm, arn).get("VersionIdsToStages", {}))
 
 
-def stages(sm: Any, name: str) -> dict[str, list[str]]:
-    """Version id -> labels, for the versions that still have a label."""
-    return dict(_describe(sm, name).get("VersionIdsToStages", {}))
-
-
-def is_delivered(sm: Any, name: str, version_id: str) -> bool:
-    """Whether :func:`promote` made ``version_id`` current.
+def is_delivered(sm: Any, arn: str | None, version_id: str) -> bool:
+    """Whether :func:`promote` made ``version_id`` of the bound secret ``arn`` current.
 
     Secrets Manager labels a secret's first version AWSCURRENT by itself, whatever
     :func:`stage_pending` asks for; such a version still has AWSPENDING until promoted.
+    A secret that is gone or not bound (``arn`` None) delivered nothing.
     """
+    if arn is None:
+        return False
     try:
-        labels = stages(sm, name).get(version_id, [])
-    except ClientError as error:
-        if error_code(error) == "ResourceNotFoundException":
-            return False
-        raise
+        labels = stages(sm, arn).get(version_id, [])
+    except SecretConflict:
+        return False
     return CURRENT in labels and PENDING not in labels
 
 
-def promote(sm: Any, name: str, version_id: str, user_arn: str, manager_role_arn: str, tags: dict[str, str]) -> str:
+def promote(sm: Any, arn: str, version_id: str, user_arn: str, manager_role_arn: str, tags: dict[str, str]) -> str:
     """Make ``version_id`` current (idempotent), re-apply the user-only policy, tag; return the secret ARN."""
-    described = _describe(sm, name)
+    described = _describe_bound(sm, arn)
     labels: dict[str, list[str]] = described.get("VersionIdsToStages", {})
     if version_id not in labels:
-        raise DeliveryFailed(f"version {version_id} of {name} does not exist")
+        raise DeliveryFailed(f"version {version_id} of {arn} does not exist")
     with translate_errors():
         sm.put_resource_policy(
-            SecretId=name, ResourcePolicy=user_only_policy(user_arn, manager_role_arn), BlockPublicPolicy=True
+            SecretId=arn, ResourcePolicy=user_only_policy(user_arn, manager_role_arn), BlockPublicPolicy=True
         )
         # AWSPENDING goes first: a version that has AWSCURRENT and still AWSPENDING counts as undelivered
         # (is_delivered), so a run that dies between the two moves must not leave AWSCURRENT on it.
         if PENDING in labels[version_id]:
-            sm.update_secret_version_stage(SecretId=name, VersionStage=PENDING, RemoveFromVersionId=version_id)
+            sm.update_secret_version_stage(SecretId=arn, VersionStage=PENDING, RemoveFromVersionId=version_id)
         if CURRENT not in labels[version_id]:
             previous = next((version for version, names in labels.items() if CURRENT in names), None)
-            move: dict[str, Any] = {"SecretId": name, "VersionStage": CURRENT, "MoveToVersionId": version_id}
+            move: dict[str, Any] = {"SecretId": arn, "VersionStage": CURRENT, "MoveToVersionId": version_id}
             if previous:
                 move["RemoveFromVersionId"] = previous
             sm.update_secret_version_stage(**move)
-        sm.tag_resource(
-            SecretId=name,
-            Tags=[
-                {"Key": key, "Value": value} for key, value in {**tags, "RotatedAt": clock.to_iso(clock.now())}.items()
-            ],
-        )
+        stamped = {**tags, "RotatedAt": clock.to_iso(clock.now())}
+        sm.tag_resource(SecretId=arn, Tags=[{"Key": key, "Value": tag_value(value)} for key, value in stamped.items()])
     return str(described["ARN"])
