@@ -13,6 +13,10 @@ Safety (after every run, even one that failed):
 
 - no key that was Active at the previous photograph disappears, unless it was
   an undelivered key (the product made it, nobody ever received it);
+- no key the product did not create is ever disabled or deleted as undelivered:
+  not the new key of a discard (DeleteKey's ``discard`` event), not a key whose
+  action the ledger records as ``undelivered``, and the ledger never records a
+  key the product did not create as its pending new key (``pendingKeyId``);
 - no user has more than two keys;
 - a user who held an Active key they can read keeps one (a key they can read:
   the one their secret's ``AWSCURRENT`` version holds, when the stored secret
@@ -376,8 +380,11 @@ class Watch:
         return self.previous
 
     def add_hand_made_key(self, account_id: str, user_name: str, seed: KeySeed | None = None) -> str:
+        """The user makes a key by hand between two runs; the next run is checked against a photograph with it."""
         key_id = add_key(account_id, user_name, seed or KeySeed(0))
         self.hand_made.add(key_id)
+        if self.previous is not None:
+            self.previous = self.photograph()
         return key_id
 
     def readable(self, user: User, key: Key) -> bool:
@@ -401,6 +408,7 @@ class Watch:
             if user.secret_key_id and user.secret_key_id in user.keys:
                 self.delivered.add(user.secret_key_id)
         problems = self._safety(prev, cur, calls)
+        problems += self._taken_for_undelivered(cur, calls, run_id)
         if settled:
             problems += self._settled(prev, cur, calls, run_id)
         self.previous, self._seen_calls = cur, len(self.calls)
@@ -448,6 +456,31 @@ class Watch:
             new = [after.keys[k] for k in after.keys if k not in before.keys and k not in self.hand_made]
             for key in new:
                 problems += self._created(before, after, key, current, calls)
+        return problems
+
+    def _taken_for_undelivered(self, cur: Snapshot, calls: list[Call], run_id: str | None) -> list[str]:
+        """Keys the product treated as its own undelivered key although it did not create them (key ids only)."""
+        claims = {
+            (call.account_id, call.action.get("userName"), call.discarded_key, "discarded")
+            for call in calls
+            if call.function == "DeleteKeyFunction" and call.discarded_key
+        }
+        if run_id is not None:
+            for item in ledger_items(self.ledger_table, f"RUN#{run_id}"):
+                acted = item.get("status") in ("applying", "done")
+                if item.get("kind") == "action" and item.get("undelivered") and acted:
+                    claims.add(
+                        (item["accountId"], item["userName"], item["keyId"], f"{item['type']} ({item['status']})")
+                    )
+        problems = [
+            f"{account}/{user}: key {key_id} was made by the user, yet the product took it for its undelivered key "
+            f"({how})"
+            for account, user, key_id, how in sorted(claims, key=str)
+            if key_id in self.hand_made
+        ]
+        for user in cur.users.values():
+            if user.pending_key_id in self.hand_made:
+                problems.append(f"{user.key_label}: the ledger records the user's own key {user.pending_key_id} as new")
         return problems
 
     def _secret_problems(self, user: User) -> list[str]:

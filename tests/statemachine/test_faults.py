@@ -15,10 +15,12 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.iam.models import iam_backends
 
 from localaws import lambdas
 from localaws.awslike import CALLS, FAULTS
-from localaws.environment import Execution, LocalAws, Stack, organization
+from localaws.environment import Execution, LocalAws, Stack, admin_client, organization
 from localaws.organization import KeySeed, Organization, create_user
 from tests import earlier
 from tests.statemachine.invariants import (
@@ -141,6 +143,147 @@ def test_a_crash_after_create_access_key_is_discarded_and_the_rotation_redone_by
     }
     keys = watch.last.users[(alpha, "alice")].keys
     assert new not in keys and keys[old].active and len(keys) == 2
+
+
+# -- a CreateAccessKey that made no key, or whose outcome is unknown ---------------------------------------
+
+ISSUE_13_2 = "issue 13.2: a key made within 15 minutes of a failed rotation is deleted as the product's"
+
+
+def notices(stack: Stack, run_id: str, user: str) -> list[dict[str, Any]]:
+    return [
+        item
+        for item in ledger_items(stack.outputs["LedgerTableName"], f"RUN#{run_id}")
+        if item.get("kind") == "notice" and item.get("userName") == user
+    ]
+
+
+def clear_the_unfinished_rotation(stack: Stack, account_id: str, user: str) -> None:
+    """What the README tells the security team to do once they know the key is the user's own."""
+    admin_client("dynamodb", DEFAULT_ACCOUNT_ID).update_item(
+        TableName=stack.outputs["LedgerTableName"],
+        Key={"pk": {"S": f"DELIVERY#{account_id}"}, "sk": {"S": f"USER#{user}"}},
+        UpdateExpression="REMOVE pendingSince, pendingRunId",
+        ConditionExpression="attribute_not_exists(pendingKeyId)",
+    )
+
+
+@pytest.mark.xfail(strict=True, reason=ISSUE_13_2)
+@pytest.mark.parametrize(
+    ("code", "status", "times"),
+    [
+        ("LimitExceeded", 409, 1),  # the user made a second key by hand between the re-read and the call
+        ("AccessDenied", 403, 100),  # a service control policy forbids it
+        ("Throttling", 400, 100),  # throttled on every attempt the state machine makes
+    ],
+)
+def test_a_refused_create_access_key_never_costs_the_user_the_key_they_make_next(
+    one_account: tuple[Organization, Stack, str], code: str, status: int, times: int
+) -> None:
+    _, stack, alpha = one_account
+    (old,) = create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])
+    watch = Watch(stack, [alpha])
+    watch.start()
+
+    made: list[str] = []
+
+    def refuse(params: dict[str, Any]) -> bool:
+        if not running(stack, "CreateKeyFunction"):
+            return False
+        if code == "LimitExceeded":  # straight in moto: an AWS call from inside a fault would wait for the fault
+            made.append(iam_backends[alpha]["aws"].create_access_key("alice").access_key_id)
+            watch.hand_made.add(made[-1])
+        return True
+
+    FAULTS.add("iam", "CreateAccessKey", code, times=times, status=status, when=refuse)
+
+    refused = stack.run_account(alpha, run_id="refused")
+
+    assert refused.status == "FAILED"
+    watch.check("refused", settled=False, when=f"(CreateAccessKey refused: {code})")
+    (delivery,) = ledger_items(stack.outputs["LedgerTableName"], f"DELIVERY#{alpha}")
+    assert not {"pendingKeyId", "pendingSince", "pendingRunId"} & set(delivery), "no key was made: nothing pending"
+    FAULTS.clear()
+    own = made[0] if made else watch.add_hand_made_key(alpha, "alice")  # within minutes of the refused call
+
+    after = stack.run_account(alpha, run_id="after")
+
+    assert after.status == "SUCCEEDED", (after.error, after.cause)
+    watch.check("after", when="(the run after a refused CreateAccessKey)")
+    keys = watch.last.users[(alpha, "alice")].keys
+    assert set(keys) == {old, own} and keys[old].active and keys[own].active, "the user's own key is kept"
+    assert not orphan_problems(watch)
+
+
+@pytest.mark.xfail(strict=True, reason=ISSUE_13_2)
+def test_a_key_made_by_hand_after_a_crash_before_create_access_key_is_never_deleted(
+    one_account: tuple[Organization, Stack, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run dies at CreateAccessKey (no key made, the intent left); minutes later the user makes a key."""
+    _, stack, alpha = one_account
+    (old,) = create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])
+    watch = Watch(stack, [alpha])
+    watch.start()
+    report_crashes_as_lambda_does(monkeypatch)
+    kill_at(stack, "CreateKeyFunction", "iam", "CreateAccessKey")
+
+    assert stack.run_account(alpha, run_id="crashed").status == "FAILED"
+    watch.check("crashed", settled=False, when="(the crash)")
+    FAULTS.clear()
+    own = watch.add_hand_made_key(alpha, "alice")
+
+    blocked = stack.run_account(alpha, run_id="blocked")
+
+    assert blocked.status == "SUCCEEDED", (blocked.error, blocked.cause)
+    watch.check("blocked", settled=False, when="(the run after: the key's origin is unknown)")
+    assert set(watch.last.users[(alpha, "alice")].keys) == {old, own}, "nothing deleted on a guess"
+    (notice,) = notices(stack, "blocked", "alice")
+    assert notice["type"] == "blocked" and own in notice["detail"] and "crashed" in notice["detail"]
+    assert statuses(stack, "blocked") == {}
+
+    # The security team learns the key is alice's own and clears the unfinished rotation, as the README says.
+    clear_the_unfinished_rotation(stack, alpha, "alice")
+    after = stack.run_account(alpha, run_id="after")
+
+    assert after.status == "SUCCEEDED", (after.error, after.cause)
+    watch.check("after", when="(the rotation resolved by a person)")
+    keys = watch.last.users[(alpha, "alice")].keys
+    assert set(keys) == {old, own} and keys[own].active, "the user's own key is kept as the replacement"
+    assert notices(stack, "after", "alice") == []
+    assert not orphan_problems(watch)
+
+
+@pytest.mark.xfail(strict=True, reason=ISSUE_13_2)
+def test_a_crash_before_the_new_keys_id_is_recorded_is_reported_and_not_guessed_at(
+    one_account: tuple[Organization, Stack, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The product made a key, then died before recording its id: it cannot prove the key is its own."""
+    _, stack, alpha = one_account
+    (old,) = create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])
+    watch = Watch(stack, [alpha])
+    watch.start()
+    report_crashes_as_lambda_does(monkeypatch)
+    kill_at(stack, "CreateKeyFunction", "dynamodb", "UpdateItem", 2)  # the write of the new key's id
+
+    assert stack.run_account(alpha, run_id="crashed").status == "FAILED"
+    watch.check("crashed", settled=False, when="(the crash)")
+    (new,) = set(watch.last.users[(alpha, "alice")].keys) - {old}
+    FAULTS.clear()
+
+    blocked = stack.run_account(alpha, run_id="blocked")
+
+    assert blocked.status == "SUCCEEDED", (blocked.error, blocked.cause)
+    watch.check("blocked", settled=False, when="(the run after: the key's origin is unknown)")
+    assert set(watch.last.users[(alpha, "alice")].keys) == {old, new}, "nothing deleted on a guess"
+    (notice,) = notices(stack, "blocked", "alice")
+    assert notice["type"] == "blocked" and new in notice["detail"] and "crashed" in notice["detail"]
+    assert statuses(stack, "blocked") == {}
+
+    # The owner sees the key is in nobody's use and deletes it: the next run rotates.
+    iam = admin_client("iam", alpha)
+    iam.update_access_key(UserName="alice", AccessKeyId=new, Status="Inactive")
+    iam.delete_access_key(UserName="alice", AccessKeyId=new)
+    recover(stack, watch, ["alice"])
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import time_machine
 
+from localaws.awslike import FAULTS
 from localaws.environment import LocalAws, Stack, organization
 from localaws.organization import KeySeed, Organization, create_user, iam_client
 from tests.statemachine.invariants import Watch, delivered_key_id, ledger_items, start_of_day
@@ -29,6 +30,7 @@ DAYS = 365
 EXEMPT_TAG = "key-rotation:exempt"
 EXEMPT_UNTIL = (START + timedelta(days=100)).date()  # the dated exemption ends after day 100
 HAND_MADE_FROM = 110  # the first day a user adds a key of their own (once they have a free slot)
+REFUSED_ON = 5  # the day a service control policy refuses a rotation; minutes later the user makes a key by hand
 TAG_FIXED_ON = 200  # the day the unreadable exemption tag is removed
 LEFTOVERS_GONE_BY = 100 + (100 - 75) + 2  # D + (D-R) + 2 days
 
@@ -46,6 +48,7 @@ def population(org: Organization) -> dict[str, tuple[str, str]]:
             "lone-inactive": ([KeySeed(30, status="Inactive")], {}, []),
             "never-used": ([KeySeed(74)], {}, []),
             "makes-own-key": ([KeySeed(30, used_days_ago=1)], {}, []),
+            "refused-once": ([KeySeed(70, used_days_ago=1)], {}, []),  # due on day REFUSED_ON
             "no-keys": ([], {}, []),
         },
         beta: {
@@ -88,7 +91,7 @@ def lifecycle_dates(watch: Watch) -> Iterator[datetime]:
 def next_run_day(watch: Watch, day: int) -> int:
     """The first day whose run comes at or after the next lifecycle date (at least one run a week, and the days
     the test itself acts). Skipped days are days on which no key action can fall due."""
-    candidates = [day + 7, HAND_MADE_FROM, TAG_FIXED_ON, DAYS]
+    candidates = [day + 7, REFUSED_ON, HAND_MADE_FROM, TAG_FIXED_ON, DAYS]
     for moment in lifecycle_dates(watch):
         candidates.append(-((START - moment) // timedelta(days=1)))  # ceil: the first run at or after it
     return min(c for c in candidates if c > day)
@@ -129,6 +132,7 @@ def year(aws: LocalAws) -> dict[str, Any]:
     return {"org": org, "stack": stack, "users": users, "watch": watch}
 
 
+@pytest.mark.xfail(strict=True, reason="issue 13.2: the key refused-once makes by hand is deleted as undelivered")
 def test_a_year_of_daily_runs_keeps_every_promise(year: dict[str, Any]) -> None:
     stack: Stack = year["stack"]
     watch: Watch = year["watch"]
@@ -138,6 +142,7 @@ def test_a_year_of_daily_runs_keeps_every_promise(year: dict[str, Any]) -> None:
     run_days: list[int] = []
     repeated_days: list[int] = []
     own_key: str | None = None
+    refused_own_key: str | None = None
     own_key_current_while_secret_key_dead = False
     before_the_product = set(watch.hand_made)
     checked_leftovers = False
@@ -151,9 +156,26 @@ def test_a_year_of_daily_runs_keeps_every_promise(year: dict[str, Any]) -> None:
             if day == TAG_FIXED_ON:
                 iam_client(users["bad-tag"][0]).untag_user(UserName="bad-tag", TagKeys=[EXEMPT_TAG])
             before = watch.last
+            if day == REFUSED_ON:
+                refused = users["refused-once"][1]
+                FAULTS.add(
+                    "iam",
+                    "CreateAccessKey",
+                    "AccessDenied",
+                    times=100,
+                    status=403,
+                    when=lambda params, user=refused: params.get("UserName") == user,
+                )
             execution = stack.run({})
-            assert execution.status == "SUCCEEDED", (day, failed_actions(stack, execution.name))
-            watch.check(execution.name, when=f"on day {day}")
+            if day == REFUSED_ON:
+                FAULTS.clear()
+                failed = failed_actions(stack, execution.name)
+                assert execution.status == "FAILED" and [f[:2] for f in failed] == [("rotate", "refused-once")], failed
+                watch.check(execution.name, settled=False, when=f"on day {day} (a rotation refused)")
+                refused_own_key = watch.add_hand_made_key(*users["refused-once"])  # within minutes of the refusal
+            else:
+                assert execution.status == "SUCCEEDED", (day, failed_actions(stack, execution.name))
+                watch.check(execution.name, when=f"on day {day}")
         run_days.append(day)
         for where, after in watch.last.users.items():
             added = set(after.keys) - set(before.users[where].keys)
@@ -203,6 +225,8 @@ def test_a_year_of_daily_runs_keeps_every_promise(year: dict[str, Any]) -> None:
     assert keys_of(*users["no-keys"]) == {}
     assert checked_leftovers
     assert own_key is not None and own_key_current_while_secret_key_dead
+    assert rotations["refused-once"] >= 3
+    assert refused_own_key not in watch.last.users[users["refused-once"]].keys, "rotated away in time, never discarded"
     assert watch.counts.get("blocked-survivals", 0) > 0, "a blocked rotation of a key older than I was seen"
     assert watch.counts["disabled"] >= 30 and watch.counts["deleted"] >= 30
     assert len(repeated_days) >= 30

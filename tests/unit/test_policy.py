@@ -377,6 +377,35 @@ def test_two_candidates_for_the_products_key_change_nothing() -> None:
     assert blocked.key_id is None and "AKIAFIRST" in blocked.detail and "AKIASECOND" in blocked.detail
 
 
+ISSUE_13_2 = "issue 13.2: any key made within 15 minutes of an unfinished rotation is taken for the product's"
+
+
+@pytest.mark.xfail(strict=True, reason=ISSUE_13_2)
+@pytest.mark.parametrize("status", [ACTIVE, INACTIVE])
+def test_a_key_made_by_hand_right_after_a_failed_rotation_is_never_discarded(status: KeyStatus) -> None:
+    """CreateAccessKey was refused (or timed out); two minutes later the user made a key by hand."""
+    started = NOW - days(1)
+    own = AccessKey("AKIAHAND", status, started + timedelta(minutes=2))
+    decision = decide(user(key("AKIAOLD", 80), own), Delivery("AKIAOLD", None, started), NOW, CONFIG)
+
+    assert not [action for action in decision.actions if action.key_id == "AKIAHAND"]
+
+
+@pytest.mark.xfail(strict=True, reason=ISSUE_13_2)
+def test_a_key_the_product_cannot_prove_it_made_blocks_the_user_and_says_what_is_known() -> None:
+    started = datetime(2030, 5, 31, 6, 0, 3, tzinfo=UTC)
+    unknown = AccessKey("AKIAUNKNOWN", ACTIVE, started + timedelta(seconds=1))
+    record = Delivery("AKIAOLD", None, started, pending_run_id="2030-05-31-run")
+
+    decision = decide(user(key("AKIAOLD", 80), unknown), record, NOW, CONFIG)
+
+    assert decision.actions == ()
+    blocked = notice(decision, NoticeKind.BLOCKED)
+    assert blocked.key_id is None and blocked.due is None  # the whole user; it never clears by itself
+    for known in ("AKIAUNKNOWN", "2030-05-31", "06:00:04", "2030-05-31-run", "delete"):
+        assert known in blocked.detail, known
+
+
 def test_a_pending_id_that_was_delivered_is_not_discarded() -> None:
     delivered = key("AKIANEW", 20)
     decision = decide(user(key("AKIAOLD", 95), delivered), Delivery("AKIANEW", "AKIANEW", NOW - days(20)), NOW, CONFIG)
