@@ -100,11 +100,10 @@ def recover(stack: Stack, watch: Watch, users: list[str]) -> Execution:
 
 
 @pytest.mark.parametrize(
-    ("service", "operation", "nth", "recorded"),
+    ("service", "operation", "nth"),
     [
-        ("secretsmanager", "DescribeSecret", 2, "pendingKeyId"),  # the first call of the secret write (1: the claim)
-        ("secretsmanager", "PutSecretValue", 1, "pendingKeyId"),  # the secret exists, the value is not in it
-        ("dynamodb", "UpdateItem", 2, "pendingSince"),  # before the new key's id reached the ledger
+        ("secretsmanager", "DescribeSecret", 2),  # the first call of the secret write (1: finding the secret)
+        ("secretsmanager", "PutSecretValue", 1),  # the secret exists, the value is not in it
     ],
 )
 def test_a_crash_after_create_access_key_is_discarded_and_the_rotation_redone_by_the_next_run(
@@ -113,8 +112,9 @@ def test_a_crash_after_create_access_key_is_discarded_and_the_rotation_redone_by
     service: str,
     operation: str,
     nth: int,
-    recorded: str,
 ) -> None:
+    """The new key's id reached the ledger: the product can prove the key is its own. (A crash before that
+    is the next test's case.)"""
     _, stack, alpha = one_account
     (old,) = create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])
     watch = Watch(stack, [alpha])
@@ -132,7 +132,7 @@ def test_a_crash_after_create_access_key_is_discarded_and_the_rotation_redone_by
     assert user.keys[new].active, "the process died before its cleanup: the new key is still there"
     assert user.secret_key_id is None, "nothing was delivered"
     (delivery,) = ledger_items(stack.outputs["LedgerTableName"], f"DELIVERY#{alpha}")
-    assert recorded in delivery and delivery.get("pendingKeyId", new) == new
+    assert delivery["pendingKeyId"] == new
 
     after = recover(stack, watch, ["alice"])
 
@@ -146,9 +146,6 @@ def test_a_crash_after_create_access_key_is_discarded_and_the_rotation_redone_by
 
 
 # -- a CreateAccessKey that made no key, or whose outcome is unknown ---------------------------------------
-
-ISSUE_13_2 = "issue 13.2: a key made within 15 minutes of a failed rotation is deleted as the product's"
-
 
 def notices(stack: Stack, run_id: str, user: str) -> list[dict[str, Any]]:
     return [
@@ -168,7 +165,6 @@ def clear_the_unfinished_rotation(stack: Stack, account_id: str, user: str) -> N
     )
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE_13_2)
 @pytest.mark.parametrize(
     ("code", "status", "times"),
     [
@@ -215,7 +211,6 @@ def test_a_refused_create_access_key_never_costs_the_user_the_key_they_make_next
     assert not orphan_problems(watch)
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE_13_2)
 def test_a_key_made_by_hand_after_a_crash_before_create_access_key_is_never_deleted(
     one_account: tuple[Organization, Stack, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -253,7 +248,6 @@ def test_a_key_made_by_hand_after_a_crash_before_create_access_key_is_never_dele
     assert not orphan_problems(watch)
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE_13_2)
 def test_a_crash_before_the_new_keys_id_is_recorded_is_reported_and_not_guessed_at(
     one_account: tuple[Organization, Stack, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -132,7 +132,6 @@ def year(aws: LocalAws) -> dict[str, Any]:
     return {"org": org, "stack": stack, "users": users, "watch": watch}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13.2: the key refused-once makes by hand is deleted as undelivered")
 def test_a_year_of_daily_runs_keeps_every_promise(year: dict[str, Any]) -> None:
     stack: Stack = year["stack"]
     watch: Watch = year["watch"]

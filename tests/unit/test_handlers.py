@@ -725,9 +725,6 @@ def test_whatever_the_policy_says_a_user_with_two_keys_never_gets_a_third(
     assert delivery_item(stack, account["id"], "alice") is None  # no rotation was even started
 
 
-ISSUE_13_2 = "issue 13.2: a failed CreateAccessKey leaves its intent; a key made next is deleted as undelivered"
-
-
 def notices_of(stack: Stack, user: str, run_id: str) -> list[dict[str, Any]]:
     return [
         item
@@ -736,7 +733,6 @@ def notices_of(stack: Stack, user: str, run_id: str) -> list[dict[str, Any]]:
     ]
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE_13_2)
 @pytest.mark.parametrize(
     ("code", "status", "raised"),
     [
@@ -773,7 +769,6 @@ def test_a_refused_create_access_key_leaves_no_rotation_behind(
     assert keys_of(alpha, "alice") == {old: "Active", own: "Active"}
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE_13_2)
 def test_a_key_of_unknown_origin_is_never_deleted_on_a_guess(stack: Stack, org: Organization) -> None:
     """CreateAccessKey timed out (it may or may not have made a key); then the user made one by hand."""
     account = account_doc(org, "alpha")

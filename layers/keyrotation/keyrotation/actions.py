@@ -106,6 +106,14 @@ def _refuse_dry_run(ctx: Context, action: Action) -> None:
 def create_replacement(ctx: Context, action: Action) -> dict[str, Any]:
     _refuse_dry_run(ctx, action)
     user, delivery, why_not = _still_wanted(ctx, action)
+    unknown = policy.unknown_origin_keys(user.keys, delivery) if user is not None else ()
+    if unknown:  # e.g. a retry after CreateAccessKey timed out: fail visibly rather than skip
+        listed = ", ".join(key.key_id for key in unknown)
+        raise UnsafeAction(
+            f"user {action.user_name} in account {ctx.account.account_id} has key {listed} of unknown origin: an "
+            "earlier CreateAccessKey may have made it but its id was not recorded. Nothing is changed for this user "
+            "until a person resolves it (README, 'Keys of unknown origin')"
+        )
     if why_not or user is None:
         return _skip(ctx, action, why_not or f"user {action.user_name} no longer exists")
     if len(user.keys) >= 2:
@@ -118,12 +126,15 @@ def create_replacement(ctx: Context, action: Action) -> dict[str, Any]:
     if found is None:
         token = secrets.new_token()
         ctx.ledger.record_intent(account_id, user.user_name, user.user_id, ctx.run.run_id, secret_token=token)
-        secret_arn = secrets.create(sm, name, user, token)
+        try:
+            secret_arn = secrets.create(sm, name, user, token)
+        except Exception:
+            ctx.ledger.clear_pending(account_id, user.user_name, user.user_id)  # no CreateAccessKey: no key made
+            raise
     else:
         secret_arn = secrets.bound_arn(name, found, user, delivery)
         ctx.ledger.record_intent(account_id, user.user_name, user.user_id, ctx.run.run_id, secret_arn=secret_arn)
-    with translate_errors():
-        access_key = iam.create_access_key(UserName=user.user_name)["AccessKey"]
+    access_key = _create_access_key(ctx, user)
     new_key_id = access_key["AccessKeyId"]
     try:
         ctx.ledger.record_created(account_id, user.user_name, user.user_id, new_key_id, secret_arn)
@@ -148,6 +159,30 @@ def create_replacement(ctx: Context, action: Action) -> dict[str, Any]:
     finally:
         access_key = {}  # drop the only reference to the secret value
     return {"status": "created", "newKeyId": new_key_id, "versionId": version_id}
+
+
+def _create_access_key(ctx: Context, user: UserSnapshot) -> dict[str, Any]:
+    """CreateAccessKey, the rotation's intent already recorded.
+
+    An error answer (HTTP 4xx: refused, throttled, the user has two keys) means no key was made: the intent
+    is cleared at once, so that a key the user makes next is never taken for the product's. Any other failure
+    (5xx, a timeout, the process dying) leaves the outcome unknown, and the intent in place: a key created
+    around then is of unknown origin, reported and never deleted on a guess (see policy.unknown_origin_keys).
+    """
+    with translate_errors():
+        try:
+            return dict(ctx.iam.create_access_key(UserName=user.user_name)["AccessKey"])
+        except ClientError as error:
+            status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            if not 400 <= status < 500:
+                raise
+            ctx.ledger.clear_pending(ctx.account.account_id, user.user_name, user.user_id)
+            if error_code(error) == "LimitExceeded":
+                raise NoFreeKeySlot(
+                    f"CreateAccessKey refused a key for user {user.user_name} in account {ctx.account.account_id} "
+                    "(LimitExceeded): the user made a second key since it was read"
+                ) from None
+            raise
 
 
 def verify_new_key(ctx: Context, action: Action, created: Created) -> dict[str, Any]:
@@ -216,14 +251,15 @@ def deliver(ctx: Context, action: Action, created: Created) -> dict[str, Any]:
 
 def disable(ctx: Context, action: Action) -> dict[str, Any]:
     _refuse_dry_run(ctx, action)
-    user, _, why_not = _still_wanted(ctx, action)
+    user, delivery, why_not = _still_wanted(ctx, action)
     if why_not or user is None:
         return _skip(ctx, action, why_not or f"user {action.user_name} no longer exists")
+    marks = _undelivered_mark(user, delivery, action.key_id)
     ctx.ledger.record_disabled(ctx.account.account_id, user.user_name, action.key_id)  # before: fails safe
-    ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="applying")
+    ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="applying", **marks)
     with translate_errors():
         ctx.iam.update_access_key(UserName=user.user_name, AccessKeyId=action.key_id, Status="Inactive")
-    ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="done")
+    ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="done", **marks)
     _log(ctx, "disabled key", action)
     return {"status": "done"}
 
@@ -236,12 +272,13 @@ def delete(ctx: Context, action: Action) -> dict[str, Any]:
     key = _find(user, action.key_id)
     if key is None or key.active:
         raise UnsafeAction(f"refusing to delete {action.key_id} of {user.user_name}: it is Active")
-    ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="applying")
+    marks = _undelivered_mark(user, delivery, key.key_id)
+    ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="applying", **marks)
     with translate_errors():
         ctx.iam.delete_access_key(UserName=user.user_name, AccessKeyId=action.key_id)
-    if _is_pending(delivery, key):
+    if marks:
         ctx.ledger.clear_pending(ctx.account.account_id, user.user_name, user.user_id)
-    ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="done")
+    ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="done", **marks)
     _log(ctx, "deleted key", action)
     return {"status": "done"}
 
@@ -304,7 +341,11 @@ def _discard_key(iam: Any, user_name: str, key_id: str) -> None:
                 raise
 
 
-def _is_pending(delivery: Delivery, key: AccessKey) -> bool:
-    if delivery.pending_key_id is not None:
-        return delivery.pending_key_id == key.key_id
-    return delivery.pending_since is not None and key.created >= delivery.pending_since
+def _undelivered_mark(user: UserSnapshot, delivery: Delivery, key_id: str) -> dict[str, Any]:
+    """``{"undelivered": True}`` for the key the ledger proves the product made and never delivered, else {}.
+
+    Written on the action's ledger item, so the audit trail says which disable or delete took back the
+    product's own key (and the tests can check it was never a key the user made).
+    """
+    proven = {key.key_id for key in policy.undelivered_keys(user.keys, delivery.for_user(user.user_id))}
+    return {"undelivered": True} if key_id in proven else {}

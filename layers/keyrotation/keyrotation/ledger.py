@@ -322,4 +322,5 @@ def _delivery(record: Mapping[str, Any]) -> Delivery:
         user_id=record.get("userId"),
         secret_arn=record.get("secretArn"),
         secret_token=record.get("secretToken"),
+        pending_run_id=record.get("pendingRunId"),
     )

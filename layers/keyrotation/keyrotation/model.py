@@ -75,11 +75,14 @@ class Delivery:
     """What the product did before for one user, read from the ledger.
 
     ``delivered_key_id``: the key id the user's secret holds (AWSCURRENT).
-    ``pending_key_id`` / ``pending_since``: a rotation was started (the intent
+    ``pending_since`` / ``pending_run_id``: a rotation was started (the intent
     was recorded just before CreateAccessKey) and its key was never delivered.
-    ``pending_key_id`` is None when the run died before the new key's id could
-    be recorded; any key created at or after ``pending_since`` is then the
-    product's undelivered key.
+    ``pending_key_id``: the id of the key it created, recorded as soon as
+    CreateAccessKey answered: the product's proof that it made that key. It
+    is None when the run died or timed out around the call: a key created
+    within 15 minutes of ``pending_since`` is then of unknown origin, never
+    discarded (see :func:`keyrotation.policy.unknown_origin_keys`). An intent
+    whose CreateAccessKey was refused is cleared at once.
     ``warned``: the (key id, notice kind) pairs the user was already told about.
     ``disabled``: (key id, when) for each key the product itself set Inactive,
     recorded by the disable function. The policy deletes such a key no sooner
@@ -101,6 +104,7 @@ class Delivery:
     user_id: str | None = None
     secret_arn: str | None = None
     secret_token: str | None = None
+    pending_run_id: str | None = None
 
     def for_user(self, user_id: str) -> Delivery:
         """This record as it applies to the user whose IAM unique id is ``user_id``.

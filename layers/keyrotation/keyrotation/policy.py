@@ -21,7 +21,12 @@ example, R = 75, I = 90, D = 100 and W = 7 a key lives like this::
 Words used throughout:
 
 - An **undelivered** key is one the product created for a rotation that never
-  reached the user's secret. Nobody holds its secret; it is discarded.
+  reached the user's secret, and whose id the ledger recorded as soon as
+  CreateAccessKey answered. Nobody holds its secret; it is discarded.
+- A key of **unknown origin** was created within :data:`PENDING_WINDOW` of a
+  rotation that recorded its start but not its new key's id (the run died or
+  timed out around CreateAccessKey): it may be the product's or the user's. It
+  is never discarded on a guess; the user is blocked until a person decides.
 - Every other key is a **readable** key: its secret is in the user's secret
   (the delivered key) or the user made it by hand (or had it before the
   product was installed).
@@ -47,8 +52,8 @@ Safety rules that hold for every input (proved by
    than D-R days after its replacement was created, and a key the product
    disabled is deleted no sooner than D-I calendar days after that day.
 5. Bad input changes nothing: an unreadable exemption tag, more than two
-   keys, or an unfinished rotation whose key cannot be told apart from the
-   user's own key yields notices and no action.
+   keys, or a key of unknown origin yields notices and no action. A key is
+   only ever discarded as undelivered when the ledger recorded its id.
 6. The plan is a fixed point: carrying out its actions one at a time, each
    is still the first action :func:`decide` wants on the state it finds, and
    after the last one :func:`decide` wants nothing more that day.
@@ -86,7 +91,8 @@ MAX_KEYS_PER_USER = 2
 #: How long after ``Delivery.pending_since`` the product's own CreateAccessKey
 #: can have happened. The intent is recorded by the same Lambda invocation just
 #: before it calls CreateAccessKey, and an invocation lasts at most 15 minutes,
-#: so a key created later than this is not the product's.
+#: so a key created later than this is not the product's. A key created within
+#: it, when the new key's id was not recorded, is of unknown origin.
 PENDING_WINDOW = timedelta(minutes=15)
 
 #: The key id under which user-level warnings are remembered in ``Delivery.warned``.
@@ -347,28 +353,48 @@ def _invalid_tag_notice(user: UserSnapshot, tag_error: str, now: datetime) -> No
 
 
 def undelivered_keys(keys: Sequence[AccessKey], delivery: Delivery) -> tuple[AccessKey, ...]:
-    """The keys the product created for a rotation that never reached the user's secret.
+    """The key the product can prove it created for a rotation that never reached the user's secret.
 
-    When the ledger recorded the new key's id (``pending_key_id``), that key.
-    Otherwise, when only the start of the rotation was recorded
-    (``pending_since``), every key created within :data:`PENDING_WINDOW` of it.
-    IAM reports creation times to the second, so ``pending_since`` is compared
-    to the second. The delivered key is never undelivered. More than one
-    result means the product cannot tell which key it made (see :func:`decide`).
+    Only the key whose id the ledger recorded (``pending_key_id``, written by
+    the invocation that called CreateAccessKey as soon as it answered), and
+    never the delivered key. A key is never taken for the product's by its
+    creation time alone: see :func:`unknown_origin_keys`.
 
     Example:
         >>> from keyrotation.model import AccessKey, KeyStatus
         >>> started = datetime(2025, 6, 1, 2, 0, 0, 400000, tzinfo=UTC)
-        >>> ours = AccessKey("AKIANEW", KeyStatus.ACTIVE, datetime(2025, 6, 1, 2, 0, 0, tzinfo=UTC))
-        >>> theirs = AccessKey("AKIAHAND", KeyStatus.ACTIVE, datetime(2025, 6, 3, tzinfo=UTC))
-        >>> [k.key_id for k in undelivered_keys([ours, theirs], Delivery(pending_since=started))]
+        >>> ours = AccessKey("AKIANEW", KeyStatus.ACTIVE, datetime(2025, 6, 1, 2, 0, 1, tzinfo=UTC))
+        >>> [k.key_id for k in undelivered_keys([ours], Delivery(pending_key_id="AKIANEW", pending_since=started))]
         ['AKIANEW']
+        >>> undelivered_keys([ours], Delivery(pending_since=started))
+        ()
     """
-    if delivery.pending_key_id is not None:
-        return tuple(
-            key for key in keys if key.key_id == delivery.pending_key_id and key.key_id != delivery.delivered_key_id
-        )
-    if delivery.pending_since is None:
+    if delivery.pending_key_id is None:
+        return ()
+    return tuple(
+        key for key in keys if key.key_id == delivery.pending_key_id and key.key_id != delivery.delivered_key_id
+    )
+
+
+def unknown_origin_keys(keys: Sequence[AccessKey], delivery: Delivery) -> tuple[AccessKey, ...]:
+    """Keys that may or may not be the product's: see "unknown origin" above.
+
+    A rotation recorded its start (``pending_since``) but not its new key's id,
+    so the product cannot tell whether its CreateAccessKey made a key (it died
+    or timed out around the call). Every key created within
+    :data:`PENDING_WINDOW` of the start could be that key, or one the user made
+    by hand. IAM reports creation times to the second, so ``pending_since`` is
+    compared to the second. The delivered key is never among them.
+
+    Example:
+        >>> from keyrotation.model import AccessKey, KeyStatus
+        >>> started = datetime(2025, 6, 1, 2, 0, 0, 400000, tzinfo=UTC)
+        >>> maybe = AccessKey("AKIAMAYBE", KeyStatus.ACTIVE, datetime(2025, 6, 1, 2, 0, 0, tzinfo=UTC))
+        >>> later = AccessKey("AKIAHAND", KeyStatus.ACTIVE, datetime(2025, 6, 3, tzinfo=UTC))
+        >>> [k.key_id for k in unknown_origin_keys([maybe, later], Delivery(pending_since=started))]
+        ['AKIAMAYBE']
+    """
+    if delivery.pending_key_id is not None or delivery.pending_since is None:
         return ()
     earliest = delivery.pending_since.replace(microsecond=0)
     latest = delivery.pending_since + PENDING_WINDOW
@@ -421,8 +447,8 @@ def decide(user: UserSnapshot, delivery: Delivery, now: datetime, config: Lifecy
     1. An exempt user gets an EXEMPT notice (and EXEMPTION_EXPIRING once, W
        days before a dated exemption ends) and no action.
     2. An unreadable exemption tag gets an INVALID_TAG notice and no action.
-    3. More than two keys, or an unfinished rotation whose key cannot be told
-       apart from the user's own: a BLOCKED notice and no action.
+    3. More than two keys, or a key of unknown origin: a BLOCKED notice and no
+       action, until a person resolves it.
     4. The undelivered key, if any, is discarded: DISABLE (if Active), DELETE.
     5. Each readable key, oldest first: a retired Active key is disabled on
        :func:`disable_on` (with a DISABLE_SOON notice W days before); a
@@ -451,10 +477,11 @@ def decide(user: UserSnapshot, delivery: Delivery, now: datetime, config: Lifecy
     if len(user.keys) > MAX_KEYS_PER_USER:
         detail = wording.too_many_keys_detail(user, MAX_KEYS_PER_USER)
         return Decision(notices=(Notice(NoticeKind.BLOCKED, user.user_name, None, detail),))
-    undelivered = undelivered_keys(user.keys, delivery)
-    if len(undelivered) > 1:
-        detail = wording.ambiguous_rotation_detail(user, undelivered, delivery.pending_since)
+    unknown = unknown_origin_keys(user.keys, delivery)
+    if unknown:
+        detail = wording.ambiguous_rotation_detail(user, unknown, delivery.pending_since, delivery.pending_run_id)
         return Decision(notices=(Notice(NoticeKind.BLOCKED, user.user_name, None, detail),))
+    undelivered = undelivered_keys(user.keys, delivery)
     ring = key_ring(user.keys, undelivered[0] if undelivered else None)
     return _lifecycle(user, ring, delivery, now, config)
 

@@ -250,15 +250,35 @@ def too_many_keys_detail(user: UserSnapshot, allowed: int) -> str:
 
 
 def ambiguous_rotation_detail(
-    user: UserSnapshot, candidates: Sequence[AccessKey], pending_since: datetime | None
+    user: UserSnapshot, candidates: Sequence[AccessKey], pending_since: datetime | None, run_id: str | None = None
 ) -> str:
-    """The BLOCKED notice for an unfinished rotation whose key cannot be told apart from the user's own."""
-    started = "an unknown time" if pending_since is None else _day(pending_since)
-    listed = " and ".join(f"{key.key_id} (created {_day(key.created)})" for key in _oldest_first(candidates))
+    """The BLOCKED notice for keys of unknown origin: made around a rotation that did not record its key's id.
+
+    Example:
+        >>> from keyrotation.model import KeyStatus
+        >>> started = datetime(2030, 5, 31, 6, 0, 3, tzinfo=UTC)
+        >>> key = AccessKey("AKIAUNKNOWN", KeyStatus.ACTIVE, datetime(2030, 5, 31, 6, 0, 4, tzinfo=UTC))
+        >>> print(ambiguous_rotation_detail(UserSnapshot("alice", "arn"), [key], started, "run-7"))
+        ... # doctest: +NORMALIZE_WHITESPACE
+        A rotation of user alice started at 2030-05-31 06:00:03 UTC (run run-7) and stopped before it recorded
+        the id of the key it created: it may or may not have created one. Key AKIAUNKNOWN (created 2030-05-31
+        06:00:04 UTC) was created within 15 minutes of that start, so the product cannot tell whether it is its
+        own undelivered key (whose secret nobody holds) or a key made by hand. Nothing is changed for this user
+        until a person decides: delete a key that nobody uses; if the key is in use, it is the user's own, and
+        the security team clears the unfinished rotation from the ledger (README, 'Keys of unknown origin').
+    """
+    started = "at an unknown time" if pending_since is None else f"at {_moment(pending_since)}"
+    run = f" (run {run_id})" if run_id else ""
+    listed = " and ".join(f"{key.key_id} (created {_moment(key.created)})" for key in _oldest_first(candidates))
+    one = len(candidates) == 1
     return (
-        f"A rotation of user {user.user_name} started on {started} did not record the id of the key it "
-        f"created, and keys {listed} were both created right then; the product cannot tell which one "
-        "is its own undelivered key, so nothing is changed. Delete the key that is not in use."
+        f"A rotation of user {user.user_name} started {started}{run} and stopped before it recorded the id of "
+        f"the key it created: it may or may not have created one. {'Key' if one else 'Keys'} {listed} "
+        f"{'was' if one else 'were'} created within 15 minutes of that start, so the product cannot tell whether "
+        f"{'it is' if one else 'one of them is'} its own undelivered key (whose secret nobody holds) or a key made "
+        "by hand. Nothing is changed for this user until a person decides: delete a key that nobody uses; if the "
+        "key is in use, it is the user's own, and the security team clears the unfinished rotation from the "
+        "ledger (README, 'Keys of unknown origin')."
     )
 
 
@@ -308,6 +328,10 @@ def _quote(value: str) -> str:
 
 def _age(key: AccessKey, now: datetime) -> int:
     return max(0, int(age_days(key.created, now)))
+
+
+def _moment(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _day(moment: datetime) -> str:
