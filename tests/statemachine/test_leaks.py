@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -221,3 +222,65 @@ def test_no_secret_leaks_from_runs_that_do_everything(
         item.get("status") == "preview" for item in items
     )
     assert len(lambdas.REGISTRY.invocations) > 20
+
+
+@pytest.fixture
+def every_logger_at_debug(
+    leak_check: LeakCheck, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Every log level an operator can reach set to DEBUG: the environment variables of every function
+    (Powertools', Lambda's log-level control, LOG_LEVEL), the root logger with a handler of its own as
+    Lambda's runtime gives it, and every logger that exists, libraries included."""
+    for name in ("POWERTOOLS_LOG_LEVEL", "AWS_LAMBDA_LOG_LEVEL", "LOG_LEVEL"):
+        monkeypatch.setitem(lambdas.REGISTRY.overrides, name, "DEBUG")
+    monkeypatch.setitem(lambdas.REGISTRY.overrides, "POWERTOOLS_DEBUG", "true")
+    root = logging.getLogger()
+    runtime = logging.StreamHandler(sys.stderr)
+    root.addHandler(runtime)
+    caplog.set_level(logging.DEBUG)
+    loggers = [root, *(one for one in logging.Logger.manager.loggerDict.values() if isinstance(one, logging.Logger))]
+    levels = {one: one.level for one in loggers}
+    for one in loggers:
+        one.setLevel(logging.DEBUG)
+    leak_check.tap_logs()  # the runtime's handler too
+    try:
+        yield
+    finally:
+        for one, level in levels.items():
+            one.setLevel(level)
+        root.removeHandler(runtime)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13.3: at DEBUG, botocore logs request and response bodies")
+def test_no_secret_leaks_with_every_logger_at_debug(
+    aws: LocalAws, leak_check: LeakCheck, caplog: pytest.LogCaptureFixture, every_logger_at_debug: None
+) -> None:
+    org = organization(["alpha"])
+    alpha = org.account("alpha")
+    stack = aws.deploy({"DryRun": "false", "ExcludeAccounts": org.management_account})
+    create_user(alpha, "rotates", [KeySeed(80, used_days_ago=1)])  # CreateAccessKey, PutSecretValue, GetSecretValue
+    create_user(alpha, "retires", [KeySeed(95, used_days_ago=9), KeySeed(20, used_days_ago=1)])
+    create_user(alpha, "refused", [KeySeed(80, used_days_ago=1)])  # a new key that never works: discarded
+    verifying: dict[str, Any] = {}
+    lambdas.REGISTRY.before_invoke.append(
+        lambda spec, event: verifying.update(user=(event.get("action") or {}).get("userName"))
+    )
+    FAULTS.add(
+        "sts",
+        "GetCallerIdentity",
+        "InvalidClientTokenId",
+        times=100,
+        status=403,
+        when=lambda params: verifying.get("user") == "refused",
+    )
+
+    first = stack.run({})  # every step of every function assumes the member role: AssumeRole's credentials
+    FAULTS.clear()
+    second = stack.run({})
+
+    assert first.status == "FAILED" and second.status == "SUCCEEDED", second.cause
+    assert not working_delivered_key_problems(alpha, "rotates") and not working_delivered_key_problems(alpha, "refused")
+    debug = {record.name for record in caplog.records if record.levelno == logging.DEBUG}
+    assert debug, "DEBUG records were emitted and captured: the check is not vacuous"
+    found = leak_check.scan()
+    assert found == [], "\n".join(str(leak) for leak in found)
