@@ -251,7 +251,6 @@ def every_logger_at_debug(
         root.removeHandler(runtime)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13.3: at DEBUG, botocore logs request and response bodies")
 def test_no_secret_leaks_with_every_logger_at_debug(
     aws: LocalAws, leak_check: LeakCheck, caplog: pytest.LogCaptureFixture, every_logger_at_debug: None
 ) -> None:

@@ -6,6 +6,10 @@ retrying are turned into :class:`~keyrotation.errors.Throttled` or
 :class:`~keyrotation.errors.TransientAwsError` by :func:`translate_errors`,
 the names the ASL retries on.
 
+The AWS SDK never logs below INFO in a process that imports this module
+(:func:`silence_sdk_debug`): at DEBUG, botocore writes request and response
+bodies, which here hold secret access keys.
+
 Example:
     >>> session = member_session("111122223333", run_id="2026-11-24")  # doctest: +SKIP
     >>> iam = client("iam", session)                                    # doctest: +SKIP
@@ -14,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,6 +63,51 @@ class MemberSession:
     session_token: str | None = None
 
 
+#: The AWS SDK's loggers (and their children). At DEBUG they log the wire: botocore.endpoint the request
+#: parameters and body (PutSecretValue's SecretString), botocore.parsers the response body (the secret of
+#: CreateAccessKey, GetSecretValue and AssumeRole), botocore.auth the signed headers (the session token).
+SDK_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
+
+
+class _NoSdkDebug(logging.Filter):
+    """Drops every record below INFO. On a logger, a filter applies to the records created there,
+    whatever level any logger or handler is set to, and before any handler sees them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.INFO
+
+
+_NO_SDK_DEBUG = _NoSdkDebug()
+
+
+def silence_sdk_debug() -> None:
+    """Make the AWS SDK unable to log below INFO in this process. Idempotent, and cheap enough to repeat.
+
+    Two locks, because no setting may undo this (POWERTOOLS_LOG_LEVEL, Lambda's AWS_LAMBDA_LOG_LEVEL,
+    which sets the root logger's level, LOG_LEVEL, a template's LoggingConfig, a Powertools Logger that
+    copies its level to other loggers or handles the root logger's records):
+
+    - the SDK's top loggers are set to INFO at least, so their children, which keep the level NOTSET,
+      create no DEBUG record at all, whatever the root logger's level;
+    - every SDK logger that exists gets a filter that drops records below INFO, so a level set to DEBUG
+      on any of them later is of no use either.
+
+    Dropping all of the SDK's DEBUG output, rather than that of the calls that carry secrets, is on purpose:
+    the record of a response body does not name its operation, and the signed headers of every call carry
+    the session token. The product's own logs are unaffected: they go through the Powertools Logger.
+    :func:`client` calls this again after creating a client, for the SDK loggers created since.
+    """
+    for name in SDK_LOGGERS:
+        top = logging.getLogger(name)
+        if top.level < logging.INFO:  # NOTSET (0) included: it would take the root logger's level
+            top.setLevel(logging.INFO)
+    for name, existing in list(logging.Logger.manager.loggerDict.items()):
+        if not isinstance(existing, logging.Logger) or name.split(".", 1)[0] not in SDK_LOGGERS:
+            continue
+        if _NO_SDK_DEBUG not in existing.filters:
+            existing.addFilter(_NO_SDK_DEBUG)
+
+
 @functools.cache
 def _base_session() -> boto3.Session:
     # One session per process: creating a session re-reads botocore's service models (slow).
@@ -71,14 +121,17 @@ def region() -> str:
 def client(service: str, session: MemberSession | None = None) -> Any:
     """A client with the project's timeouts and no hidden retries; in a member account if ``session``."""
     if session is None:
-        return _base_session().client(service, config=_CLIENT_CONFIG)
-    return _base_session().client(
-        service,
-        config=_CLIENT_CONFIG,
-        aws_access_key_id=session.access_key_id,
-        aws_secret_access_key=session.secret_access_key,
-        aws_session_token=session.session_token,
-    )
+        made = _base_session().client(service, config=_CLIENT_CONFIG)
+    else:
+        made = _base_session().client(
+            service,
+            config=_CLIENT_CONFIG,
+            aws_access_key_id=session.access_key_id,
+            aws_secret_access_key=session.secret_access_key,
+            aws_session_token=session.session_token,
+        )
+    silence_sdk_debug()  # loggers the SDK created while making the client
+    return made
 
 
 def error_code(error: ClientError) -> str:
@@ -151,3 +204,6 @@ def retry_names(func: F) -> F:
             return func(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+silence_sdk_debug()  # before any client exists: every handler imports this module
