@@ -14,9 +14,9 @@ Safety (after every run, even one that failed):
 - no key that was Active at the previous photograph disappears, unless it was
   an undelivered key (the product made it, nobody ever received it);
 - no key the product did not create is ever disabled or deleted as undelivered:
-  not the new key of a discard (DeleteKey's ``discard`` event), not a key whose
-  action the ledger records as ``undelivered``, and the ledger never records a
-  key the product did not create as its pending new key (``pendingKeyId``);
+  not the new key DiscardNewKey takes back, not a key whose action the ledger
+  records as ``undelivered``, and the ledger never records a key the product
+  did not create as its pending new key (``pendingKeyId``);
 - no user has more than two keys;
 - a user who held an Active key they can read keeps one (a key they can read:
   the one their secret's ``AWSCURRENT`` version holds, when the stored secret
@@ -461,9 +461,14 @@ class Watch:
     def _taken_for_undelivered(self, cur: Snapshot, calls: list[Call], run_id: str | None) -> list[str]:
         """Keys the product treated as its own undelivered key although it did not create them (key ids only)."""
         claims = {
-            (call.account_id, call.action.get("userName"), call.discarded_key, "discarded")
+            (
+                call.account_id,
+                call.action.get("userName"),
+                (call.event.get("created") or {}).get("newKeyId"),
+                "discarded",
+            )
             for call in calls
-            if call.function == "DeleteKeyFunction" and call.discarded_key
+            if call.function == "DiscardNewKeyFunction"
         }
         if run_id is not None:
             for item in ledger_items(self.ledger_table, f"RUN#{run_id}"):

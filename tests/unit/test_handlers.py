@@ -644,7 +644,7 @@ def test_a_secret_replaced_after_create_key_is_neither_read_nor_written(stack: S
 
     verify = invoke_error(stack, "VerifyKeyFunction", event)
     store = invoke_error(stack, "StoreSecretFunction", event)
-    discarded = act(stack, "DeleteKeyFunction", action, account, discard=created)
+    discarded = act(stack, "DiscardNewKeyFunction", action, account, created=created)
 
     assert verify.error_type == store.error_type == "KeyRotation.SecretConflict"
     assert name in verify.message and name in store.message
