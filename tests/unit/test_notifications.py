@@ -576,6 +576,25 @@ def run_items() -> list[dict[str, Any]]:
     return items
 
 
+def test_the_run_report_lists_the_users_blocked_until_a_person_acts() -> None:
+    """A blocked notice with no date (a key of unknown origin) never clears by itself: the security team hears."""
+    waiting = {
+        "kind": "notice",
+        "type": "blocked",
+        "accountId": "111122223333",
+        "userName": "alice",
+        "detail": "A rotation of user alice started at 2026-01-14 06:00:03 UTC (run r) and stopped before ...",
+    }
+    clears = {**waiting, "userName": "bob", "keyId": "AKIABOB", "detail": "the second slot", "due": "2026-02-01"}
+
+    report = build_run_report(REAL, SUMMARY, REPLAY, [waiting, clears])
+
+    assert [row.user_name for row in report.waiting_for_a_person.shown] == ["alice"]
+    rendered = PACKAGED.render_run_report(report)
+    for body in (rendered.html, rendered.text):
+        assert "alice" in body and "2026-01-14 06:00:03 UTC" in body and "AKIABOB" not in body
+
+
 def test_the_run_report_lists_counts_failures_replay_and_what_people_were_not_told() -> None:
     report = build_run_report(REAL, SUMMARY, REPLAY, run_items(), started_at="2026-01-15T06:00:00Z", limit=5)
     assert report.accounts == {"total": 5, "succeeded": 3, "failed": 2}

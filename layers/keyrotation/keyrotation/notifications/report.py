@@ -56,7 +56,7 @@ class FailedAccount:
 
 @dataclass(frozen=True)
 class NoticeRow:
-    """One deferred action, exempt user or invalid exemption tag."""
+    """One deferred action, exempt user, invalid exemption tag, or user blocked until a person acts."""
 
     account_id: str
     user_name: str
@@ -102,6 +102,9 @@ class RunReport:
     deferred: Capped[NoticeRow]
     exempt: Capped[NoticeRow]
     invalid_tags: Capped[NoticeRow]
+    #: Blocked notices with no date: nothing of these users changes until a person acts (a key of unknown
+    #: origin, more than two keys). Listed here as well as in the owners' digests.
+    waiting_for_a_person: Capped[NoticeRow]
     notification_problems: Capped[EmailProblem]
     template_fallbacks: tuple[FallbackCount, ...]
 

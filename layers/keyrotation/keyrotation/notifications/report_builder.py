@@ -1,8 +1,8 @@
 """The run report, gathered from the summarize function's output and every ledger item of the run.
 
 Counts come from the summary; the lists (deferred actions, exempt users,
-invalid exemption tags, digests not delivered, template fallbacks) from the
-ledger. Pure: no AWS call.
+invalid exemption tags, users blocked until a person acts, digests not
+delivered, template fallbacks) from the ledger. Pure: no AWS call.
 
 Example:
     >>> from keyrotation.events import Run
@@ -36,6 +36,7 @@ from keyrotation.notifications.values import as_day, as_moment, as_text, clip
 
 _MAX_CAUSE = 2000
 _MAX_REPLAY_INPUT = 200_000
+_WAITING = "blocked until a person acts"
 
 
 def build_run_report(
@@ -55,13 +56,15 @@ def build_run_report(
     """
     if not isinstance(summary, Mapping):
         raise InvalidInput("the run report's 'report' is not an object")
-    notices: dict[str, list[NoticeRow]] = {"deferred": [], "exempt": [], "invalid-tag": []}
+    notices: dict[str, list[NoticeRow]] = {"deferred": [], "exempt": [], "invalid-tag": [], _WAITING: []}
     problems: list[EmailProblem] = []
     emails: Counter[str] = Counter()
     fallbacks: Counter[tuple[str, str]] = Counter()
     for item in items:
         if item.get("kind") == "notice" and item.get("type") in notices:
             notices[str(item["type"])].append(_notice_row(item))
+        elif item.get("kind") == "notice" and item.get("type") == "blocked" and not item.get("due"):
+            notices[_WAITING].append(_notice_row(item))  # no date: it does not clear by itself
         elif item.get("kind") == "email":
             status = as_text(item.get("status"))
             emails[status] += 1
@@ -85,6 +88,7 @@ def build_run_report(
         deferred=listed["deferred"],
         exempt=listed["exempt"],
         invalid_tags=listed["invalid-tag"],
+        waiting_for_a_person=listed[_WAITING],
         notification_problems=Capped.of(sorted(problems, key=lambda row: (row.account_id, row.recipient)), limit),
         template_fallbacks=tuple(
             FallbackCount(template, reason, count) for (template, reason), count in sorted(fallbacks.items())
