@@ -190,11 +190,11 @@ def verify_new_key(ctx: Context, action: Action, created: Created) -> dict[str, 
     with translate_errors():
         found = ctx.iam.get_user(UserName=action.user_name)["User"]
     user_arn = found["Arn"]
-    arn = _bound_secret(ctx, action.user_name, found["UserId"])
-    value = secrets.read_pending(ctx.secretsmanager, arn, created.version_id)
+    secret_arn = _bound_secret(ctx, action.user_name, found["UserId"])
+    value = secrets.read_pending(ctx.secretsmanager, secret_arn, created.version_id)
     try:
         if value.get("AccessKeyId") != created.new_key_id:
-            raise DeliveryFailed(f"{arn} version {created.version_id} does not hold key {created.new_key_id}")
+            raise DeliveryFailed(f"{secret_arn} version {created.version_id} does not hold key {created.new_key_id}")
         sts = client("sts", MemberSession(ctx.account.account_id, value["AccessKeyId"], value["SecretAccessKey"]))
         try:
             arn = sts.get_caller_identity()["Arn"]
