@@ -1,0 +1,56 @@
+"""The fixed sizes every output of the product stays under.
+
+Step Functions cuts an error's cause at 32,768 characters (breaking a JSON cause) and refuses a state
+payload over 256 KiB; a log line is read by people. The limits here are well under those, so a cause,
+payload or log line built from operator input (thousands of account ids) stays whole and readable:
+the first few offending values are named and the rest are counted.
+
+Example:
+    >>> some([f"x{n}" for n in range(1000)])
+    "'x0', 'x1', 'x2', 'x3', 'x4' and 995 more"
+    >>> some(["a", "b"])
+    "'a', 'b'"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+#: The longest error cause (message) any function raises, in characters.
+MAX_CAUSE_CHARS = 4096
+
+#: How many offending values a message names before counting the rest.
+NAMED_VALUES = 5
+
+#: The longest single value quoted in a message, in characters.
+MAX_VALUE_CHARS = 80
+
+
+def quote(value: object) -> str:
+    """``repr(value)``, cut to :data:`MAX_VALUE_CHARS` characters.
+
+    >>> quote("a" * 100)[-20:]
+    'aaaaaa...(102 chars)'
+
+    """
+    text = repr(value)
+    return text if len(text) <= MAX_VALUE_CHARS else f"{text[: MAX_VALUE_CHARS - 3]}...({len(text)} chars)"
+
+
+def some(values: Sequence[object], named: int = NAMED_VALUES) -> str:
+    """The first ``named`` values, quoted, and how many more there are."""
+    shown = ", ".join(quote(value) for value in values[:named])
+    rest = len(values) - named
+    return f"{shown} and {rest} more" if rest > 0 else shown
+
+
+def bounded(message: str, limit: int = MAX_CAUSE_CHARS) -> str:
+    """``message``, cut to ``limit`` characters (a last resort; messages name few values by design).
+
+    >>> bounded("x" * 10, limit=8)
+    'x...(10)'
+    """
+    if len(message) <= limit:
+        return message
+    tail = f"...({len(message)})"
+    return message[: limit - len(tail)] + tail
