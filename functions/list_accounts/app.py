@@ -15,22 +15,25 @@ from typing import Any
 
 from keyrotation import clock, config
 from keyrotation.aws import client
-from keyrotation.config import LifecycleConfig, ScopeConfig
-from keyrotation.events import Execution
+from keyrotation.events import Execution, execution_input
 from keyrotation.ledger import RUN_RETENTION_DAYS
 from keyrotation.observability import MetricUnit, handler, logger, metrics
 from keyrotation.organization import accounts_in_scope, ensure_only_run, parse_request, select
+from keyrotation.settings_check import check_sender_verified, check_settings, check_units_exist
 
 
 @handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     execution = Execution.from_event(event)
-    request = parse_request(event.get("input"))
-    LifecycleConfig.from_env()  # a misconfigured stack stops here, before touching anything
-    scope = ScopeConfig.from_env()
+    settings = check_settings()  # a misconfigured stack stops here, before touching anything
+    request = parse_request(execution_input(event))
+    scope, org = settings.scope, client("organizations")
+    check_units_exist(org, scope)
+    ses = client("ses")
+    check_sender_verified(ses, settings.sender, ses.meta.region_name)
     ensure_only_run(client("stepfunctions"), execution.state_machine_arn, execution.name)
 
-    accounts = select(accounts_in_scope(client("organizations"), scope), request, scope)
+    accounts = select(accounts_in_scope(org, scope), request, scope)
     run_id = execution.name
     bucket, key = config.run_bucket(), f"runs/{run_id}/accounts.json"
     client("s3").put_object(

@@ -85,3 +85,7 @@ class SecretConflict(KeyRotationError):
 
 class NotificationFailed(KeyRotationError):
     """An email could not be sent. Never undoes or fails a key action."""
+
+
+class SenderNotVerified(KeyRotationError):
+    """SenderEmail is set but SES has not verified it (nor its domain): a run would rotate keys and tell no one."""

@@ -64,6 +64,11 @@ def action_from_event(event: dict[str, Any]) -> Action:
         raise InvalidInput(f"malformed action: {error}") from None
 
 
+def execution_input(event: dict[str, Any]) -> Any:
+    """The execution input handed to ListAccounts, as given: ``null`` stays ``None``, for the caller to refuse."""
+    return _field(event, "input", "event")
+
+
 @dataclass(frozen=True)
 class Execution:
     name: str

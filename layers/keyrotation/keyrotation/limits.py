@@ -26,20 +26,21 @@ NAMED_VALUES = 5
 MAX_VALUE_CHARS = 80
 
 
-def quote(value: object) -> str:
-    """``repr(value)``, cut to :data:`MAX_VALUE_CHARS` characters.
+def quote(value: object, quoted: bool = True) -> str:
+    """``repr(value)`` (``str(value)`` when not ``quoted``), cut to :data:`MAX_VALUE_CHARS` characters.
 
     >>> quote("a" * 100)[-20:]
     'aaaaaa...(102 chars)'
-
+    >>> quote("r-ab12", quoted=False)
+    'r-ab12'
     """
-    text = repr(value)
+    text = repr(value) if quoted else str(value)
     return text if len(text) <= MAX_VALUE_CHARS else f"{text[: MAX_VALUE_CHARS - 3]}...({len(text)} chars)"
 
 
-def some(values: Sequence[object], named: int = NAMED_VALUES) -> str:
-    """The first ``named`` values, quoted, and how many more there are."""
-    shown = ", ".join(quote(value) for value in values[:named])
+def some(values: Sequence[object], named: int = NAMED_VALUES, quoted: bool = True) -> str:
+    """The first ``named`` values (see :func:`quote`), and how many more there are."""
+    shown = ", ".join(quote(value, quoted) for value in values[:named])
     rest = len(values) - named
     return f"{shown} and {rest} more" if rest > 0 else shown
 

@@ -4,8 +4,12 @@ Execution input (all optional)::
 
     {"accounts": ["111122223333", ...], "dryRun": true}
 
-An account id that is malformed, not an ACTIVE member of the organization, or
+Only ``{}`` (or an input without ``accounts``) means "every account in scope";
+``null`` anywhere in the input is refused, never read as "everything". An
+account id that is malformed, not an ACTIVE member of the organization, or
 excluded by the stack's parameters fails the run before any account is touched.
+Messages name the first few offending values and count the rest
+(:mod:`keyrotation.limits`), however large the input.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from keyrotation.config import ScopeConfig
 from keyrotation.errors import AlreadyRunning, InvalidInput
 from keyrotation.events import Account
 from keyrotation.ids import is_account_id
+from keyrotation.limits import some
 from keyrotation.paging import items
 
 _INPUT_FIELDS = frozenset({"accounts", "dryRun"})
@@ -29,26 +34,51 @@ class RunRequest:
     dry_run: bool = False
 
 
-def parse_request(document: Any) -> RunRequest:
-    """Validate the execution input; raise :class:`InvalidInput` naming what is wrong."""
+def _nulls(document: Any, where: str) -> Iterator[str]:
+    """The paths of the ``null`` values in ``document`` (``$`` is the input itself)."""
     if document is None:
-        return RunRequest()
+        yield where
+    elif isinstance(document, dict):
+        for name, value in document.items():
+            yield from _nulls(value, f"{where}.{name}")
+    elif isinstance(document, list):
+        for index, value in enumerate(document):
+            yield from _nulls(value, f"{where}[{index}]")
+
+
+def parse_request(document: Any) -> RunRequest:
+    """Validate the execution input; raise :class:`InvalidInput` naming what is wrong.
+
+    >>> parse_request({}), parse_request({"dryRun": True}).dry_run
+    (RunRequest(accounts=None, dry_run=False), True)
+    >>> parse_request({"accounts": None})
+    Traceback (most recent call last):
+    ...
+    keyrotation.errors.InvalidInput: execution input has null at $.accounts; null never means "every account": \
+start the execution with {} to run every account in scope, or leave the field out
+    """
+    nulls = list(_nulls(document, "$"))
+    if nulls:
+        raise InvalidInput(
+            f"execution input has null at {some(nulls, quoted=False)}; null never means "
+            '"every account": start the execution with {} to run every account in scope, or leave the field out'
+        )
     if not isinstance(document, dict):
         raise InvalidInput(f"execution input must be a JSON object, got {type(document).__name__}")
     unknown = sorted(set(document) - _INPUT_FIELDS)
     if unknown:
-        raise InvalidInput(f"unknown execution input field(s): {', '.join(unknown)}; allowed: accounts, dryRun")
+        raise InvalidInput(f"unknown execution input field(s): {some(unknown)}; allowed: accounts, dryRun")
     dry_run = document.get("dryRun", False)
     if not isinstance(dry_run, bool):
         raise InvalidInput(f"dryRun must be true or false, got {dry_run!r}")
-    accounts = document.get("accounts")
-    if accounts is None:
+    if "accounts" not in document:
         return RunRequest(dry_run=dry_run)
+    accounts = document["accounts"]
     if not isinstance(accounts, list) or not accounts:
         raise InvalidInput("accounts must be a non-empty list of 12-digit account ids")
-    malformed = [repr(account) for account in accounts if not isinstance(account, str) or not is_account_id(account)]
+    malformed = [account for account in accounts if not isinstance(account, str) or not is_account_id(account)]
     if malformed:
-        raise InvalidInput(f"malformed account id(s) in input: {', '.join(malformed)}")
+        raise InvalidInput(f"malformed account id(s) in input: {some(malformed)}")
     return RunRequest(accounts=tuple(dict.fromkeys(accounts)), dry_run=dry_run)
 
 
@@ -87,10 +117,12 @@ def select(in_scope: list[Account], request: RunRequest, scope: ScopeConfig) -> 
     by_id = {account.account_id: account for account in in_scope}
     excluded = [account for account in request.accounts if account in scope.exclude_accounts]
     if excluded:
-        raise InvalidInput(f"account(s) excluded by ExcludeAccounts: {', '.join(excluded)}")
+        raise InvalidInput(f"account(s) excluded by ExcludeAccounts: {some(excluded, quoted=False)}")
     missing = [account for account in request.accounts if account not in by_id]
     if missing:
-        raise InvalidInput(f"account(s) not an ACTIVE member of the organization in scope: {', '.join(missing)}")
+        raise InvalidInput(
+            f"account(s) not an ACTIVE member of the organization in scope: {some(missing, quoted=False)}"
+        )
     return [by_id[account] for account in request.accounts]
 
 
