@@ -16,9 +16,9 @@ from typing import Any
 from keyrotation import clock, config
 from keyrotation.aws import client
 from keyrotation.events import Execution, execution_input
-from keyrotation.ledger import RUN_RETENTION_DAYS
+from keyrotation.ledger import RUN_RETENTION_DAYS, Ledger
 from keyrotation.observability import MetricUnit, handler, logger, metrics
-from keyrotation.organization import accounts_in_scope, ensure_only_run, parse_request, select
+from keyrotation.organization import accounts_in_scope, ensure_only_run, parse_request, resolve_replay, select
 from keyrotation.settings_check import check_sender_verified, check_settings, check_units_exist
 
 
@@ -27,6 +27,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     execution = Execution.from_event(event)
     settings = check_settings()  # a misconfigured stack stops here, before touching anything
     request = parse_request(execution_input(event))
+    if request.replay_of is not None:
+        request = resolve_replay(request, Ledger(config.ledger_table()).replay_accounts(request.replay_of))
     scope, org = settings.scope, client("organizations")
     check_units_exist(org, scope)
     ses = client("ses")
@@ -49,6 +51,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {
         "run": {
             "runId": run_id,
+            **({"replayOf": request.replay_of} if request.replay_of else {}),
             "dryRun": dry_run,
             "startedAt": execution.start_time,
             "maxConcurrency": config.max_concurrency(),

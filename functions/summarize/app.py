@@ -1,7 +1,10 @@
 """Summarize: count the run's results from the ledger; say which accounts failed and how to replay them.
 
 Event: ``{"run": {...}, "accounts": {"bucket", "key", "count"}}``.
-Returns ``{"summary": {"runId", "accounts", "keys", "failedAccounts", "notices"}, "replayInput": {...}}``.
+Returns ``{"summary": {"runId", "accounts", "keys", "failedAccounts", "notices"}, "replayInput": {...},
+"failure": {"failedAccounts", "failedCount", "replayInput"}}`` (``failure`` is the bounded cause of the run's
+``KeyRotation.AccountsFailed``). The failed accounts are recorded in the ledger, so that a
+``{"replayOf": "<runId>"}`` input can run them again however many they are.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from keyrotation.aws import client
 from keyrotation.events import Listing, Run
 from keyrotation.ledger import Ledger
 from keyrotation.observability import MetricUnit, handler, logger, metrics
-from keyrotation.summary import replay_input, summarize
+from keyrotation.summary import failure_cause, replay_input, summarize
 
 
 @handler
@@ -23,7 +26,11 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     listing = Listing.from_event(event)
     body = client("s3").get_object(Bucket=listing.bucket, Key=listing.key)["Body"].read()
     account_ids = [account["id"] for account in json.loads(body)]
-    summary, failed = summarize(run.run_id, account_ids, Ledger(config.ledger_table()).run_items(run.run_id))
+    ledger = Ledger(config.ledger_table())
+    summary, failed = summarize(run.run_id, account_ids, ledger.run_items(run.run_id))
+    if failed:
+        ledger.record_replay(run.run_id, failed)
     logger.info("run summary", extra={"run_id": run.run_id, "accounts": summary["accounts"], "keys": summary["keys"]})
     metrics.add_metric(name="AccountsFailed", unit=MetricUnit.Count, value=summary["accounts"]["failed"])
-    return {"summary": summary, "replayInput": replay_input(failed, run.dry_run)}
+    replay = replay_input(failed, run.dry_run, run.run_id)
+    return {"summary": summary, "replayInput": replay, "failure": failure_cause(summary, replay)}

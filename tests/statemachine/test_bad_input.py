@@ -386,3 +386,31 @@ def test_the_same_organization_does_change_when_nothing_is_wrong(aws: LocalAws, 
         "objects",
         "emails",
     }
+
+
+def test_a_compact_replay_runs_exactly_the_failed_accounts_and_a_wrong_one_is_refused(
+    aws: LocalAws, org: Organization
+) -> None:
+    from localaws.organization import deploy_member_role
+
+    names = seed(org)
+    norole = org.account("norole")
+    create_user(norole, "nora", [KeySeed(80)])
+    stack = aws.deploy({"DryRun": "false"})
+    failed = stack.run({})
+    assert failed.error == "KeyRotation.AccountsFailed"
+    cause = failed.cause_json
+    assert cause["failedCount"] == 1 and cause["replayInput"] == {"accounts": [norole]}
+
+    before = world(org)
+    wrong = stack.run({"replayOf": "no-such-run"})
+    assert wrong.error == INVALID_INPUT and "no-such-run" in (wrong.cause or "")
+    assert world(org) == before
+    both = stack.run({"replayOf": failed.name, "accounts": [names["alpha"]]})
+    assert both.error == INVALID_INPUT and "either" in (both.cause or "")
+
+    deploy_member_role(norole, org)
+    replay = stack.run({"replayOf": failed.name})
+    assert replay.status == "SUCCEEDED", replay.cause
+    assert replay.output["accounts"] == {"total": 1, "succeeded": 1, "failed": 0}
+    assert len(iam_client(norole).list_access_keys(UserName="nora")["AccessKeyMetadata"]) == 2

@@ -1342,6 +1342,16 @@ def test_summarize_counts_from_the_ledger_and_replays_exactly_the_failed_account
             },
         },
         "replayInput": {"accounts": [beta["id"], gamma["id"]]},
+        "failure": {
+            "failedAccounts": [
+                {"accountId": beta["id"], "error": "KeyRotation.MemberRoleUnavailable",
+                 "cause": ("cannot assume the role " + "x" * 600)[:300]},
+                {"accountId": gamma["id"], "error": "KeyRotation.NoResult",
+                 "cause": "the account's execution recorded no result"},
+            ],
+            "failedCount": 2,
+            "replayInput": {"accounts": [beta["id"], gamma["id"]]},
+        },
     }
 
 

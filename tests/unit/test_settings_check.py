@@ -3,14 +3,40 @@
 from __future__ import annotations
 
 import doctest
+import json
 from types import ModuleType
 
 import pytest
 
-from keyrotation import limits, organization, settings_check
+from keyrotation import limits, organization, settings_check, summary
 
 
-@pytest.mark.parametrize("module", [settings_check, limits, organization], ids=lambda module: module.__name__)
+@pytest.mark.parametrize("module", [settings_check, limits, organization, summary], ids=lambda module: module.__name__)
 def test_docstring_examples(module: ModuleType) -> None:
     failures, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert tried >= 1 and failures == 0
+
+
+def test_the_failure_cause_of_a_run_where_every_account_failed_stays_small() -> None:
+    """300 failed accounts, each with a long cause: the AccountsFailed cause measured 40,049 bytes before."""
+    account_ids = [str(100000000000 + n) for n in range(300)]
+    items = [
+        {"accountId": account_id, "status": "FAILED", "error": "KeyRotation.MemberRoleUnavailable", "cause": "x" * 2000}
+        for account_id in account_ids
+    ]
+    summary_, failed = summary.summarize("run-big", account_ids, items)
+    replay = summary.replay_input(failed, dry_run=False, run_id="run-big")
+    cause = json.dumps(summary.failure_cause(summary_, replay))
+
+    assert len(cause) <= limits.MAX_FAILURE_CAUSE_CHARS
+    assert replay == {"replayOf": "run-big"}
+    assert json.loads(cause)["failedCount"] == 300
+    assert [failure["accountId"] for failure in json.loads(cause)["failedAccounts"]] == account_ids[:5]
+    assert len(json.dumps({"summary": summary_, "replayInput": replay})) < 100_000  # a state payload, bounded
+
+
+def test_a_small_replay_still_lists_its_accounts() -> None:
+    assert summary.replay_input(["111122223333"], dry_run=True, run_id="r") == {
+        "accounts": ["111122223333"],
+        "dryRun": True,
+    }

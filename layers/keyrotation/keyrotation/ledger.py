@@ -9,6 +9,7 @@ pk                          sk                                                  
 ``RUN#<runId>``             ``ACCOUNT#<accountId>#ACTION#<user>#<keyId>#<type>``  one key action
 ``RUN#<runId>``             ``ACCOUNT#<accountId>#NOTICE#<user>#<keyId>#<kind>``  a warning, exemption...
 ``RUN#<runId>``             ``ACCOUNT#<accountId>#EMAIL#<recipient>``             one email sent or not
+``RUN#<runId>``             ``REPLAY``                                            the run's failed accounts
 ``DELIVERY#<accountId>``    ``USER#<userName>``                                   what the user was given
 ==========================  ====================================================  ======================
 
@@ -41,6 +42,8 @@ from keyrotation.model import Action, Delivery, Notice
 from keyrotation.paging import items
 
 RUN_RETENTION_DAYS = 400
+#: The sort key of a run's replay item (its failed accounts).
+REPLAY_SK = "REPLAY"
 #: Statuses of an action item that record what the run did; a later "skipped" never replaces them.
 CARRIED_OUT = ("created", "done", "discarded")
 #: What a delivery item says about its user rather than about a key (key ids are never reused by IAM).
@@ -130,6 +133,21 @@ class Ledger:
     def record_email(self, run_id: str, account_id: str, recipient: str, **fields: Any) -> None:
         values = {"accountId": account_id, "kind": "email", "recipient": recipient, **fields}
         self._update(naming.run_pk(run_id), naming.email_sk(account_id, recipient), values)
+
+    def record_replay(self, run_id: str, account_ids: Iterable[str]) -> None:
+        """The run's failed accounts, which a ``{"replayOf": run_id}`` input runs again."""
+        self._update(naming.run_pk(run_id), REPLAY_SK, {"kind": "replay", "accounts": list(account_ids)})
+
+    def replay_accounts(self, run_id: str) -> list[str] | None:
+        """The failed accounts recorded for ``run_id``, or None when the ledger has none."""
+        with translate_errors():
+            response = self._db.get_item(
+                TableName=self.table_name,
+                Key=_to_item({"pk": naming.run_pk(run_id), "sk": REPLAY_SK}),
+                ConsistentRead=True,
+            )
+        item = response.get("Item")
+        return [str(account) for account in _from_item(item).get("accounts", [])] if item else None
 
     def run_items(self, run_id: str, account_id: str | None = None) -> list[dict[str, Any]]:
         """Every item of a run, or of one account in that run."""

@@ -19,6 +19,9 @@ from collections.abc import Sequence
 #: The longest error cause (message) any function raises, in characters.
 MAX_CAUSE_CHARS = 4096
 
+#: The longest ``KeyRotation.AccountsFailed`` cause (JSON): five failures, the count, the replay input.
+MAX_FAILURE_CAUSE_CHARS = 8192
+
 #: How many offending values a message names before counting the rest.
 NAMED_VALUES = 5
 

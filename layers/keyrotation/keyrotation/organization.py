@@ -3,6 +3,10 @@
 Execution input (all optional)::
 
     {"accounts": ["111122223333", ...], "dryRun": true}
+    {"replayOf": "<runId>", "dryRun": true}
+
+``replayOf`` runs again the accounts that failed in that run (as the ledger
+recorded them): the compact replay input of a run with many failed accounts.
 
 Only ``{}`` (or an input without ``accounts``) means "every account in scope";
 ``null`` anywhere in the input is refused, never read as "everything". An
@@ -14,6 +18,7 @@ Messages name the first few offending values and count the rest
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,16 +27,19 @@ from keyrotation.config import ScopeConfig
 from keyrotation.errors import AlreadyRunning, InvalidInput
 from keyrotation.events import Account
 from keyrotation.ids import is_account_id
-from keyrotation.limits import some
+from keyrotation.limits import quote, some
 from keyrotation.paging import items
 
-_INPUT_FIELDS = frozenset({"accounts", "dryRun"})
+_INPUT_FIELDS = frozenset({"accounts", "dryRun", "replayOf"})
+#: How a run id (an execution name) is written.
+_RUN_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 
 @dataclass(frozen=True)
 class RunRequest:
     accounts: tuple[str, ...] | None = None
     dry_run: bool = False
+    replay_of: str | None = None
 
 
 def _nulls(document: Any, where: str) -> Iterator[str]:
@@ -50,7 +58,7 @@ def parse_request(document: Any) -> RunRequest:
     """Validate the execution input; raise :class:`InvalidInput` naming what is wrong.
 
     >>> parse_request({}), parse_request({"dryRun": True}).dry_run
-    (RunRequest(accounts=None, dry_run=False), True)
+    (RunRequest(accounts=None, dry_run=False, replay_of=None), True)
     >>> parse_request({"accounts": None})
     Traceback (most recent call last):
     ...
@@ -67,10 +75,17 @@ start the execution with {} to run every account in scope, or leave the field ou
         raise InvalidInput(f"execution input must be a JSON object, got {type(document).__name__}")
     unknown = sorted(set(document) - _INPUT_FIELDS)
     if unknown:
-        raise InvalidInput(f"unknown execution input field(s): {some(unknown)}; allowed: accounts, dryRun")
+        raise InvalidInput(f"unknown execution input field(s): {some(unknown)}; allowed: accounts, dryRun, replayOf")
     dry_run = document.get("dryRun", False)
     if not isinstance(dry_run, bool):
         raise InvalidInput(f"dryRun must be true or false, got {dry_run!r}")
+    if "replayOf" in document:
+        replay_of = document["replayOf"]
+        if "accounts" in document:
+            raise InvalidInput("give either accounts or replayOf, not both")
+        if not isinstance(replay_of, str) or not _RUN_ID.match(replay_of):
+            raise InvalidInput(f"replayOf must be the run id of an earlier run, got {quote(replay_of)}")
+        return RunRequest(dry_run=dry_run, replay_of=replay_of)
     if "accounts" not in document:
         return RunRequest(dry_run=dry_run)
     accounts = document["accounts"]
@@ -80,6 +95,22 @@ start the execution with {} to run every account in scope, or leave the field ou
     if malformed:
         raise InvalidInput(f"malformed account id(s) in input: {some(malformed)}")
     return RunRequest(accounts=tuple(dict.fromkeys(accounts)), dry_run=dry_run)
+
+
+def resolve_replay(request: RunRequest, recorded: list[str] | None) -> RunRequest:
+    """``request`` with the accounts a ``replayOf`` names (``recorded``: the ledger's, None when it has none).
+
+    >>> resolve_replay(RunRequest(replay_of="run-7"), ["111122223333"]).accounts
+    ('111122223333',)
+    """
+    if request.replay_of is None:
+        return request
+    if not recorded:
+        raise InvalidInput(
+            f"replayOf {quote(request.replay_of)}: the ledger records no failed account of that run "
+            "(a wrong run id, a run that did not fail, or one older than the ledger keeps runs)"
+        )
+    return RunRequest(accounts=tuple(dict.fromkeys(recorded)), dry_run=request.dry_run, replay_of=request.replay_of)
 
 
 def _account(record: dict[str, Any]) -> Account:

@@ -6,6 +6,12 @@ before recording one) counts as failed, so nothing goes unreported.
     >>> summary, failed = summarize("run-1", ["111122223333"], [])
     >>> summary["accounts"], failed
     ({'total': 1, 'succeeded': 0, 'failed': 1}, ['111122223333'])
+
+Everything here is bounded, however many accounts fail: the summary lists at most
+:data:`MAX_FAILURES_LISTED` failures, the replay input names the accounts only up to
+:data:`MAX_REPLAY_LISTED` (beyond, it is ``{"replayOf": "<runId>"}``, which ListAccounts
+resolves from the ledger), and the run's failure cause (:func:`failure_cause`) stays under
+:data:`~keyrotation.limits.MAX_FAILURE_CAUSE_CHARS`.
 """
 
 from __future__ import annotations
@@ -14,8 +20,14 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from keyrotation.limits import NAMED_VALUES
+
 MAX_FAILURES_LISTED = 100
 MAX_CAUSE_CHARS = 500
+#: The most accounts a replay input lists; a larger replay is ``{"replayOf": "<runId>"}``.
+MAX_REPLAY_LISTED = 50
+#: How much of each failed account's cause the run's failure cause quotes.
+MAX_FAILURE_CAUSE_QUOTE = 300
 
 
 def summarize(
@@ -71,11 +83,43 @@ def summarize(
     return summary, [failure["accountId"] for failure in failures]
 
 
-def replay_input(failed_account_ids: Sequence[str], dry_run: bool) -> dict[str, Any]:
-    """The execution input that runs exactly the failed accounts again (empty when none failed)."""
+def replay_input(failed_account_ids: Sequence[str], dry_run: bool, run_id: str = "") -> dict[str, Any]:
+    """The execution input that runs exactly the failed accounts again (empty when none failed).
+
+    Beyond :data:`MAX_REPLAY_LISTED` accounts it is the compact ``{"replayOf": run_id}``.
+
+    >>> replay_input(["111122223333"], dry_run=False)
+    {'accounts': ['111122223333']}
+    >>> replay_input([str(100000000000 + n) for n in range(300)], dry_run=True, run_id="run-7")
+    {'replayOf': 'run-7', 'dryRun': True}
+    """
     if not failed_account_ids:
         return {}
-    document: dict[str, Any] = {"accounts": list(failed_account_ids)}
+    document: dict[str, Any]
+    if len(failed_account_ids) > MAX_REPLAY_LISTED and run_id:
+        document = {"replayOf": run_id}
+    else:
+        document = {"accounts": list(failed_account_ids)}
     if dry_run:
         document["dryRun"] = True
     return document
+
+
+def failure_cause(summary: dict[str, Any], replay: dict[str, Any]) -> dict[str, Any]:
+    """What the run's ``KeyRotation.AccountsFailed`` cause says: the first few failures, the count, the replay.
+
+    >>> failures = [{"accountId": str(100000000000 + n), "error": "E", "cause": "x" * 900} for n in range(300)]
+    >>> summary = {"accounts": {"failed": 300}, "failedAccounts": failures[:MAX_FAILURES_LISTED]}
+    >>> cause = failure_cause(summary, {"replayOf": "run-7"})
+    >>> first = cause["failedAccounts"][0]
+    >>> len(cause["failedAccounts"]), cause["failedCount"], cause["replayInput"], len(first["cause"])
+    (5, 300, {'replayOf': 'run-7'}, 300)
+    """
+    return {
+        "failedAccounts": [
+            {**failure, "cause": str(failure.get("cause", ""))[:MAX_FAILURE_CAUSE_QUOTE]}
+            for failure in summary["failedAccounts"][:NAMED_VALUES]
+        ],
+        "failedCount": summary["accounts"]["failed"],
+        "replayInput": replay,
+    }
