@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import json
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -40,3 +41,26 @@ def test_a_small_replay_still_lists_its_accounts() -> None:
         "accounts": ["111122223333"],
         "dryRun": True,
     }
+
+
+def test_every_error_name_is_in_the_readme_runbook() -> None:
+    """Each error the corpus expects, and every error of the package, has a row: its cause and its fix."""
+    from keyrotation import errors
+    from tests.statemachine.test_bad_input import CORPUS
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    runbook = readme.split("## Runbook: error names", 1)[1].split("\n## ", 1)[0]
+    rows = {line.split("|")[1].strip() for line in runbook.splitlines() if line.startswith("| `KeyRotation.")}
+    named = {name.strip("` ") for row in rows for name in row.split(",")}
+    package = {
+        cls.__name__
+        for cls in vars(errors).values()
+        if isinstance(cls, type) and issubclass(cls, errors.KeyRotationError) and cls is not errors.KeyRotationError
+    }
+    expected = {case.error for case in CORPUS} | package | {"KeyRotation.AccountsFailed", "KeyRotation.NoResult"}
+    assert expected - named == set()
+    assert all(
+        len([cell for cell in line.split("|") if cell.strip()]) == 3
+        for line in runbook.splitlines()
+        if line.startswith("| `")
+    )
