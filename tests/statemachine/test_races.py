@@ -22,7 +22,6 @@ from tests.statemachine.invariants import running
 pytestmark = pytest.mark.statemachine
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12.8: DeleteKey does not re-read the status just before deleting")
 def test_a_key_re_enabled_while_delete_key_runs_is_not_deleted(aws: Any) -> None:
     org = organization(["alpha"])
     stack = aws.deploy({"DryRun": "false", "ExcludeAccounts": org.management_account})

@@ -27,6 +27,7 @@ from keyrotation.inventory import read_user
 from keyrotation.ledger import Ledger
 from keyrotation.model import AccessKey, Action, Delivery, UserSnapshot
 from keyrotation.observability import logger
+from keyrotation.paging import items
 
 
 @dataclass(frozen=True)
@@ -274,6 +275,16 @@ def delete(ctx: Context, action: Action) -> dict[str, Any]:
         raise UnsafeAction(f"refusing to delete {action.key_id} of {user.user_name}: it is Active")
     marks = _undelivered_mark(user, delivery, key.key_id)
     ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="applying", **marks)
+    # IAM has no conditional delete: read the key's status once more, right before deleting it, so the only
+    # window left for an owner's re-enable is this one round trip (README, "How a run carries out the plan").
+    status = _key_status(ctx.iam, user.user_name, action.key_id)
+    if status == "gone":
+        return _skip(ctx, action, f"key {action.key_id} of {user.user_name} was deleted meanwhile")
+    if status != "Inactive":
+        ctx.ledger.record_action(
+            ctx.run.run_id, ctx.account.account_id, action, status="failed", reason=f"key became {status}"
+        )
+        raise UnsafeAction(f"refusing to delete {action.key_id} of {user.user_name}: it is {status} now")
     with translate_errors():
         ctx.iam.delete_access_key(UserName=user.user_name, AccessKeyId=action.key_id)
     if marks:
@@ -349,3 +360,10 @@ def _undelivered_mark(user: UserSnapshot, delivery: Delivery, key_id: str) -> di
     """
     proven = {key.key_id for key in policy.undelivered_keys(user.keys, delivery.for_user(user.user_id))}
     return {"undelivered": True} if key_id in proven else {}
+
+
+def _key_status(iam: Any, user_name: str, key_id: str) -> str:
+    """The key's status as IAM says now ("Active", "Inactive"), or "gone"."""
+    with translate_errors():
+        keys = list(items(iam, "list_access_keys", "AccessKeyMetadata", UserName=user_name))
+    return next((str(key["Status"]) for key in keys if key["AccessKeyId"] == key_id), "gone")
