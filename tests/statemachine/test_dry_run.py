@@ -29,7 +29,7 @@ READS = ("Get", "List", "Describe", "AssumeRole")
 ALLOWED = {
     "dynamodb": {"UpdateItem", "PutItem", "Query", "GetItem", "Scan"},
     "s3": {"PutObject", "GetObject", "HeadObject"},
-    "ses": {"SendRawEmail", "SendEmail"},
+    "ses": {"SendRawEmail", "SendEmail", "GetIdentityVerificationAttributes"},  # the sender check, a read
     "organizations": None,  # reads only (checked below)
     "stepfunctions": {"StartExecution", "DescribeExecution", "GetExecutionHistory", "ListExecutions"},
     "lambda": {"Invoke"},
