@@ -55,11 +55,11 @@ def account_table(stack: Stack, org: Organization, execution: Execution) -> str:
     done: dict[str, Counter[str]] = {}
     status: dict[str, dict[str, Any]] = {}
     for item in items:
-        account = item["accountId"]
-        if item.get("kind") == "action" and item.get("status") == "done" or item.get("kind") == "notice":
-            done.setdefault(account, Counter())[item["type"]] += 1
-        elif item.get("kind") is None:
-            status[account] = item
+        kind = item.get("kind")
+        if kind == "action" and item.get("status") == "done" or kind == "notice":
+            done.setdefault(item["accountId"], Counter())[item["type"]] += 1
+        elif kind is None:  # an account's result (the run's replay list has kind "replay")
+            status[item["accountId"]] = item
     rows = [
         f"  {'account':<12} {'id':<13} {'result':<10} {'rotated':>7} {'disabled':>8} {'deleted':>7} "
         f"{'warned':>6} {'exempt':>6}  error"
