@@ -3,11 +3,13 @@
 It deploys ``template.yaml`` into moto the way SAM and CloudFormation would
 (parameters validated, Globals merged, intrinsics and DefinitionSubstitutions
 resolved, layers on the path) and runs the real ``statemachine/*.asl.json``
-with moto's Step Functions interpreter, calling the real handlers in process.
+with moto's Step Functions interpreter, calling the real handlers in process,
+each function in execution environments of its own (see :mod:`localaws.lambdas`).
 
-    >>> from localaws import LocalAws                         # doctest: +SKIP
+    >>> from localaws import KeySeed, LocalAws                # doctest: +SKIP
     >>> with LocalAws() as aws:                               # doctest: +SKIP
     ...     org = aws.organization(accounts=3)
+    ...     org.create_user(org.account("account1"), "alice", [KeySeed(80)])
     ...     stack = aws.deploy({"DryRun": "false"})
     ...     execution = stack.run({})
     ...     print(execution.status, execution.output)
@@ -15,6 +17,21 @@ with moto's Step Functions interpreter, calling the real handlers in process.
 Used by ``make demo``, the test suite and ``make bench``; never by the product.
 """
 
-from localaws.environment import LocalAws
+from localaws.clients import DEPLOYMENT_ACCOUNT, REGION
+from localaws.lambdas import FunctionSpec, Invocation
+from localaws.local_aws import LocalAws
+from localaws.organization import KeySeed, Organization
+from localaws.stack import Execution, FunctionError, Stack
 
-__all__ = ["LocalAws"]
+__all__ = [
+    "DEPLOYMENT_ACCOUNT",
+    "REGION",
+    "Execution",
+    "FunctionError",
+    "FunctionSpec",
+    "Invocation",
+    "KeySeed",
+    "LocalAws",
+    "Organization",
+    "Stack",
+]

@@ -4,9 +4,14 @@
 - Organizations ListAccounts pages at 100 in moto; AWS returns at most 20, and sometimes an
   empty page with a NextToken.
 - STS AssumeRole succeeds in moto for roles that do not exist; AWS refuses (AccessDenied).
-- Step Functions Retry intervals really sleep; :func:`fast_retries` keeps the retries (and their
+- Step Functions Retry intervals really sleep; ``fast_retries`` keeps the retries (and their
   history events) but not the waiting.
-- :class:`Faults` makes chosen AWS calls fail, as a test or the demo asks.
+- :class:`Faults` makes chosen AWS calls fail, as a test or the demo asks; :class:`CallLog` records
+  the calls made.
+
+Each :class:`~localaws.LocalAws` has its own :class:`AwsLike` (``aws.paging``, ``aws.faults``,
+``aws.calls``); :meth:`AwsLike.installed` patches moto and botocore for the LocalAws's lifetime and
+puts the originals back when it ends.
 """
 
 from __future__ import annotations
@@ -14,122 +19,41 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import botocore.client
 from botocore.exceptions import ClientError
+from moto.core.responses import ActionResult
+from moto.iam.models import iam_backends
 from moto.iam.responses import IamResponse
 from moto.organizations.responses import OrganizationsResponse
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.sts.exceptions import STSClientError
 from moto.sts.models import STSBackend
 
+from localaws.patching import patched
+
 IAM_PAGE_SIZE = 100
 ACCOUNTS_PAGE_SIZE = 20
-
-
-@dataclass
-class Paging:
-    """Page sizes in force (tests lower them to exercise paging with fewer objects)."""
-
-    users: int = IAM_PAGE_SIZE
-    accounts: int = ACCOUNTS_PAGE_SIZE
-    empty_first_accounts_page: bool = True
-
-
-PAGING = Paging()
 # Roles AssumeRole may enter although IAM has no such role: the organization's own admin role,
 # which AWS creates in every account it creates, used here only to seed the accounts.
 SEED_ROLES = frozenset({"OrganizationAccountAccessRole"})
 
 
-def _list_users(self: IamResponse) -> Any:
-    marker = self._get_param("Marker")
-    max_items = int(self._get_param("MaxItems") or PAGING.users)
-    users = sorted(self.backend.list_users(self._get_param("PathPrefix"), None, None), key=lambda user: user.name)
-    start = int(marker) if marker else 0
-    page = users[start : start + max_items]
-    truncated = start + max_items < len(users)
-    from moto.core.responses import ActionResult
+@dataclass
+class Paging:
+    """Page sizes in force (tests lower them to exercise paging with fewer objects).
 
-    result: dict[str, Any] = {"Users": page, "IsTruncated": truncated}
-    if truncated:
-        result["Marker"] = str(start + max_items)
-    return ActionResult(result)
+    >>> paging = Paging()
+    >>> paging.users, paging.accounts
+    (100, 20)
+    """
 
-
-def _list_accounts(self: OrganizationsResponse) -> str:
-    """AWS-like: at most PAGING.accounts a page, and an empty first page that carries a NextToken."""
-    token = self._get_param("NextToken")
-    size = min(int(self._get_param("MaxResults") or PAGING.accounts), PAGING.accounts)
-    if token is None and PAGING.empty_first_accounts_page:
-        return json.dumps({"Accounts": [], "NextToken": "page-0"})
-    start = int(token.removeprefix("page-")) if token else 0
-    accounts = sorted(
-        (account.describe() for account in self.organizations_backend.accounts),
-        key=lambda account: (account["JoinedTimestamp"], account["Id"]),
-    )
-    response: dict[str, Any] = {"Accounts": accounts[start : start + size]}
-    if start + size < len(accounts):
-        response["NextToken"] = f"page-{start + size}"
-    return json.dumps(response)
-
-
-_original_assume_role = STSBackend.assume_role
-
-
-def _assume_role(self: STSBackend, **kwargs: Any) -> Any:
-    from moto.iam.models import iam_backends
-
-    role_arn = kwargs["role_arn"]
-    account_id, role_name = role_arn.split(":")[4], role_arn.split("/")[-1]
-    if role_name not in SEED_ROLES:
-        roles = iam_backends[account_id]["aws"].roles.values()
-        if not any(role.arn == role_arn or role.name == role_name for role in roles):
-            raise STSClientError(
-                "AccessDenied", f"User is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
-            )
-    return _original_assume_role(self, **kwargs)
-
-
-def install() -> None:
-    """Apply the AWS-like behaviour (idempotent)."""
-    IamResponse.list_users = _list_users  # type: ignore[method-assign]
-    OrganizationsResponse.list_accounts = _list_accounts  # type: ignore[method-assign]
-    STSBackend.assume_role = _assume_role  # type: ignore[method-assign]
-    botocore.client.BaseClient._make_api_call = _faulty_api_call  # type: ignore[method-assign]
-
-
-def set_page_sizes(users: int = IAM_PAGE_SIZE, accounts: int = ACCOUNTS_PAGE_SIZE) -> None:
-    PAGING.users, PAGING.accounts = users, accounts
-
-
-class _NoSleep:
-    """The ``time`` module as the retrier sees it, minus the waiting."""
-
-    def __init__(self, real: Any) -> None:
-        self._real = real
-
-    def sleep(self, seconds: float) -> None:  # noqa: ARG002 - the point is not to wait
-        return None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-
-@contextmanager
-def fast_retries() -> Iterator[None]:
-    real = retrier_decl.time
-    retrier_decl.time = _NoSleep(real)
-    try:
-        yield
-    finally:
-        retrier_decl.time = real
-
-
-# -- injected failures -------------------------------------------------------------------------
+    users: int = IAM_PAGE_SIZE
+    accounts: int = ACCOUNTS_PAGE_SIZE
+    empty_first_accounts_page: bool = True
 
 
 @dataclass
@@ -145,7 +69,7 @@ class Fault:
 
 @dataclass
 class Faults:
-    """AWS calls that fail on purpose: ``FAULTS.add("iam", "CreateAccessKey", "Throttling", times=1)``."""
+    """AWS calls that fail on purpose: ``aws.faults.add("iam", "CreateAccessKey", "Throttling", times=1)``."""
 
     active: list[Fault] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -187,12 +111,9 @@ class Faults:
                     )
 
 
-FAULTS = Faults()
-
-
 @dataclass
 class CallLog:
-    """Every AWS call made while recording: (service, operation, account of the caller's credentials)."""
+    """Every AWS call made while recording, as ``(service, operation)``."""
 
     calls: list[tuple[str, str]] = field(default_factory=list)
     recording: bool = False
@@ -207,13 +128,108 @@ class CallLog:
             self.recording = False
 
 
-CALLS = CallLog()
-_original_api_call = botocore.client.BaseClient._make_api_call
+class _NoSleep:
+    """The ``time`` module as the retrier sees it, minus the waiting."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def sleep(self, seconds: float) -> None:  # noqa: ARG002 - the point is not to wait
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
 
 
-def _faulty_api_call(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
-    if CALLS.recording:
-        CALLS.calls.append((self.meta.service_model.service_name, operation_name))
-    if FAULTS.active:
-        FAULTS.check(self.meta.service_model.service_name, operation_name, api_params)
-    return _original_api_call(self, operation_name, api_params)
+@dataclass
+class AwsLike:
+    """One LocalAws's AWS-like behaviour: its page sizes, its injected faults, its call log."""
+
+    paging: Paging = field(default_factory=Paging)
+    faults: Faults = field(default_factory=Faults)
+    calls: CallLog = field(default_factory=CallLog)
+
+    @contextmanager
+    def installed(self, fast_retries: bool = True) -> Iterator[AwsLike]:
+        """Patch moto and botocore for the block; every original is back in place at its end."""
+        with ExitStack() as stack:
+            stack.enter_context(patched(IamResponse, "list_users", self._list_users()))
+            stack.enter_context(patched(OrganizationsResponse, "list_accounts", self._list_accounts()))
+            stack.enter_context(patched(STSBackend, "assume_role", self._assume_role(STSBackend.assume_role)))
+            stack.enter_context(
+                patched(botocore.client.BaseClient, "_make_api_call", self._api_call(botocore.client.BaseClient))
+            )
+            if fast_retries:
+                stack.enter_context(patched(retrier_decl, "time", _NoSleep(retrier_decl.time)))
+            yield self
+
+    def _list_users(self) -> Callable[[IamResponse], Any]:
+        paging = self.paging
+
+        def list_users(response: IamResponse) -> Any:
+            """AWS-like: at most MaxItems (default 100) users a page, in name order, with a Marker."""
+            marker = response._get_param("Marker")
+            max_items = int(response._get_param("MaxItems") or paging.users)
+            users = sorted(
+                response.backend.list_users(response._get_param("PathPrefix"), None, None), key=lambda user: user.name
+            )
+            start = int(marker) if marker else 0
+            page = users[start : start + max_items]
+            truncated = start + max_items < len(users)
+            result: dict[str, Any] = {"Users": page, "IsTruncated": truncated}
+            if truncated:
+                result["Marker"] = str(start + max_items)
+            return ActionResult(result)
+
+        return list_users
+
+    def _list_accounts(self) -> Callable[[OrganizationsResponse], str]:
+        paging = self.paging
+
+        def list_accounts(response: OrganizationsResponse) -> str:
+            """AWS-like: at most ``paging.accounts`` a page, and an empty first page that carries a NextToken."""
+            token = response._get_param("NextToken")
+            size = min(int(response._get_param("MaxResults") or paging.accounts), paging.accounts)
+            if token is None and paging.empty_first_accounts_page:
+                return json.dumps({"Accounts": [], "NextToken": "page-0"})
+            start = int(token.removeprefix("page-")) if token else 0
+            accounts = sorted(
+                (account.describe() for account in response.organizations_backend.accounts),
+                key=lambda account: (account["JoinedTimestamp"], account["Id"]),
+            )
+            result: dict[str, Any] = {"Accounts": accounts[start : start + size]}
+            if start + size < len(accounts):
+                result["NextToken"] = f"page-{start + size}"
+            return json.dumps(result)
+
+        return list_accounts
+
+    @staticmethod
+    def _assume_role(original: Callable[..., Any]) -> Callable[..., Any]:
+        def assume_role(backend: STSBackend, **kwargs: Any) -> Any:
+            """AWS-like: AccessDenied for a role that does not exist (but the organization's own admin role)."""
+            role_arn = kwargs["role_arn"]
+            account_id, role_name = role_arn.split(":")[4], role_arn.split("/")[-1]
+            if role_name not in SEED_ROLES:
+                roles = iam_backends[account_id]["aws"].roles.values()
+                if not any(role.arn == role_arn or role.name == role_name for role in roles):
+                    raise STSClientError(
+                        "AccessDenied", f"User is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
+                    )
+            return original(backend, **kwargs)
+
+        return assume_role
+
+    def _api_call(self, client_class: type[botocore.client.BaseClient]) -> Callable[..., Any]:
+        original = client_class._make_api_call
+        faults, calls = self.faults, self.calls
+
+        def make_api_call(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+            service = client.meta.service_model.service_name
+            if calls.recording:
+                calls.calls.append((service, operation_name))
+            if faults.active:
+                faults.check(service, operation_name, api_params)
+            return original(client, operation_name, api_params)
+
+        return make_api_call

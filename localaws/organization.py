@@ -1,101 +1,27 @@
-"""Seeding an organization: accounts, OUs, the member-account role, users with keys of any age."""
+"""Seeding an organization: accounts, OUs, the member-account role, users with keys of any age.
+
+>>> from localaws import KeySeed, LocalAws                        # doctest: +SKIP
+>>> with LocalAws() as aws:                                       # doctest: +SKIP
+...     org = aws.organization(["alpha", "beta"], without_role=["beta"])
+...     (old,) = org.create_user(org.account("alpha"), "alice", [KeySeed(80, used_days_ago=1)])
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iam.models import AccessKeyLastUsed, iam_backends
 
 from localaws import cfn
-from localaws.environment import REGION, admin_client
+from localaws.clients import DEPLOYMENT_ACCOUNT, REGION, AdminClients
 
 MEMBER_ROLE_TEMPLATE = cfn.REPO / "member-account" / "role.yaml"
-
-
-@dataclass
-class Organization:
-    id: str
-    root_id: str
-    management_account: str
-    accounts: dict[str, str] = field(default_factory=dict)  # name -> id
-    ous: dict[str, str] = field(default_factory=dict)  # name -> id
-
-    def account(self, name: str) -> str:
-        return self.accounts[name]
-
-
-def create_organization(names: list[str], ous: dict[str, list[str]] | None = None) -> Organization:
-    """An organization whose management account is the deployment account, with member accounts ``names``.
-
-    ``ous`` maps an OU name (``"Parent/Child"`` nests) to the account names placed in it.
-    """
-    org_client = admin_client("organizations", DEFAULT_ACCOUNT_ID)
-    description = org_client.create_organization(FeatureSet="ALL")["Organization"]
-    root_id = org_client.list_roots()["Roots"][0]["Id"]
-    organization = Organization(id=description["Id"], root_id=root_id, management_account=DEFAULT_ACCOUNT_ID)
-    for name in names:
-        status = org_client.create_account(AccountName=name, Email=f"{name}@example.com")["CreateAccountStatus"]
-        organization.accounts[name] = status["AccountId"]
-    for path, members in (ous or {}).items():
-        parent = root_id
-        for depth, part in enumerate(path.split("/")):
-            key = "/".join(path.split("/")[: depth + 1])
-            if key not in organization.ous:
-                organization.ous[key] = org_client.create_organizational_unit(ParentId=parent, Name=part)[
-                    "OrganizationalUnit"
-                ]["Id"]
-            parent = organization.ous[key]
-        for member in members:
-            org_client.move_account(
-                AccountId=organization.accounts[member], SourceParentId=root_id, DestinationParentId=parent
-            )
-    return organization
-
-
-def iam_client(account_id: str) -> Any:
-    return admin_client("iam", account_id)
-
-
-def deploy_member_role(account_id: str, organization: Organization, role_name: str = "IAMKeyRotationMemberRole") -> str:
-    """Create member-account/role.yaml's role in ``account_id``, from the template itself."""
-    template = cfn.load(MEMBER_ROLE_TEMPLATE)
-    values = cfn.validate_parameters(
-        template,
-        {
-            "RotationAccountId": organization.management_account,
-            "OrganizationId": organization.id,
-            "RoleName": role_name,
-        },
-    )
-    resolver = cfn.Resolver(
-        parameters=values, pseudo={"AWS::AccountId": account_id, "AWS::Partition": "aws", "AWS::Region": REGION}
-    )
-    props = resolver.resolve(template["Resources"]["MemberRole"]["Properties"])
-    iam = iam_client(account_id)
-    iam.create_role(
-        RoleName=props["RoleName"],
-        AssumeRolePolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]),
-        Description=props["Description"],
-    )
-    for policy in props["Policies"]:
-        iam.put_role_policy(
-            RoleName=props["RoleName"],
-            PolicyName=policy["PolicyName"],
-            PolicyDocument=json.dumps(policy["PolicyDocument"]),
-        )
-    return f"arn:aws:iam::{account_id}:role/{role_name}"
-
-
-def remove_member_role(account_id: str, role_name: str = "IAMKeyRotationMemberRole") -> None:
-    iam = iam_client(account_id)
-    for policy in iam.list_role_policies(RoleName=role_name)["PolicyNames"]:
-        iam.delete_role_policy(RoleName=role_name, PolicyName=policy)
-    iam.delete_role(RoleName=role_name)
+MEMBER_ROLE_NAME = "IAMKeyRotationMemberRole"
 
 
 @dataclass(frozen=True)
@@ -109,27 +35,111 @@ class KeySeed:
     region: str = "eu-west-1"
 
 
-def create_user(
-    account_id: str,
-    name: str,
-    keys: list[KeySeed] = (),  # type: ignore[assignment]
-    tags: dict[str, str] | None = None,
-    groups: list[str] = (),  # type: ignore[assignment]
-    now: datetime | None = None,
-) -> list[str]:
-    """Create an IAM user with keys backdated to the given ages; return the key ids."""
-    iam = iam_client(account_id)
-    iam.create_user(UserName=name, Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()])
-    for group in groups:
-        with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
-            iam.create_group(GroupName=group)
-        iam.add_user_to_group(GroupName=group, UserName=name)
-    return [add_key(account_id, name, key, now) for key in keys]
+@dataclass
+class Organization:
+    """An organization whose management account is the deployment account, and what seeds it."""
+
+    id: str
+    root_id: str
+    management_account: str
+    admin: AdminClients = field(repr=False)
+    accounts: dict[str, str] = field(default_factory=dict)  # name -> id
+    ous: dict[str, str] = field(default_factory=dict)  # "Parent/Child" -> id
+
+    @classmethod
+    def create(
+        cls, admin: AdminClients, names: Sequence[str], ous: Mapping[str, Sequence[str]] | None = None
+    ) -> Organization:
+        """Member accounts ``names``; ``ous`` maps an OU path (``"Parent/Child"`` nests) to account names in it."""
+        org_client = admin.client("organizations")
+        description = org_client.create_organization(FeatureSet="ALL")["Organization"]
+        root_id = org_client.list_roots()["Roots"][0]["Id"]
+        organization = cls(id=description["Id"], root_id=root_id, management_account=DEPLOYMENT_ACCOUNT, admin=admin)
+        for name in names:
+            status = org_client.create_account(AccountName=name, Email=f"{name}@example.com")["CreateAccountStatus"]
+            organization.accounts[name] = status["AccountId"]
+        for path, members in (ous or {}).items():
+            parent = root_id
+            parts = path.split("/")
+            for depth, part in enumerate(parts):
+                key = "/".join(parts[: depth + 1])
+                if key not in organization.ous:
+                    created = org_client.create_organizational_unit(ParentId=parent, Name=part)
+                    organization.ous[key] = created["OrganizationalUnit"]["Id"]
+                parent = organization.ous[key]
+            for member in members:
+                org_client.move_account(
+                    AccountId=organization.accounts[member], SourceParentId=root_id, DestinationParentId=parent
+                )
+        return organization
+
+    def account(self, name: str) -> str:
+        return self.accounts[name]
+
+    def client(self, service: str, account_id: str) -> Any:
+        return self.admin.client(service, account_id)
+
+    # -- the member-account role --------------------------------------------------------------------------------
+
+    def deploy_member_role(self, account_id: str, role_name: str = MEMBER_ROLE_NAME) -> str:
+        """Create member-account/role.yaml's role in ``account_id``, from the template itself."""
+        template = cfn.load(MEMBER_ROLE_TEMPLATE)
+        values = cfn.validate_parameters(
+            template,
+            {"RotationAccountId": self.management_account, "OrganizationId": self.id, "RoleName": role_name},
+        )
+        resolver = cfn.Resolver(
+            parameters=values, pseudo={"AWS::AccountId": account_id, "AWS::Partition": "aws", "AWS::Region": REGION}
+        )
+        props = resolver.resolve(template["Resources"]["MemberRole"]["Properties"])
+        iam = self.client("iam", account_id)
+        iam.create_role(
+            RoleName=props["RoleName"],
+            AssumeRolePolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]),
+            Description=props["Description"],
+        )
+        for policy in props["Policies"]:
+            iam.put_role_policy(
+                RoleName=props["RoleName"],
+                PolicyName=policy["PolicyName"],
+                PolicyDocument=json.dumps(policy["PolicyDocument"]),
+            )
+        return f"arn:aws:iam::{account_id}:role/{role_name}"
+
+    def remove_member_role(self, account_id: str, role_name: str = MEMBER_ROLE_NAME) -> None:
+        iam = self.client("iam", account_id)
+        for policy in iam.list_role_policies(RoleName=role_name)["PolicyNames"]:
+            iam.delete_role_policy(RoleName=role_name, PolicyName=policy)
+        iam.delete_role(RoleName=role_name)
+
+    # -- users and keys -----------------------------------------------------------------------------------------
+
+    def create_user(
+        self,
+        account_id: str,
+        name: str,
+        keys: Sequence[KeySeed] = (),
+        tags: Mapping[str, str] | None = None,
+        groups: Iterable[str] = (),
+        now: datetime | None = None,
+    ) -> list[str]:
+        """Create an IAM user with keys backdated to the given ages; return the key ids."""
+        iam = self.client("iam", account_id)
+        iam.create_user(UserName=name, Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()])
+        for group in groups:
+            with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+                iam.create_group(GroupName=group)
+            iam.add_user_to_group(GroupName=group, UserName=name)
+        return [self.add_key(account_id, name, key, now) for key in keys]
+
+    def add_key(self, account_id: str, user_name: str, seed: KeySeed, now: datetime | None = None) -> str:
+        return add_key(self.admin, account_id, user_name, seed, now)
 
 
-def add_key(account_id: str, user_name: str, seed: KeySeed, now: datetime | None = None) -> str:
-    iam = iam_client(account_id)
-    key_id = iam.create_access_key(UserName=user_name)["AccessKey"]["AccessKeyId"]
+def add_key(admin: AdminClients, account_id: str, user_name: str, seed: KeySeed, now: datetime | None = None) -> str:
+    """Give a user a key backdated as ``seed`` says; return its id."""
+    iam = admin.client("iam", account_id)
+    key_id = str(iam.create_access_key(UserName=user_name)["AccessKey"]["AccessKeyId"])
     if seed.status != "Active":
         iam.update_access_key(UserName=user_name, AccessKeyId=key_id, Status=seed.status)
     backdate(account_id, key_id, seed, now)
@@ -143,7 +153,3 @@ def backdate(account_id: str, key_id: str, seed: KeySeed, now: datetime | None =
     key.create_date = moment - timedelta(days=seed.age_days)
     if seed.used_days_ago is not None:
         key.last_used = AccessKeyLastUsed(moment - timedelta(days=seed.used_days_ago), seed.service, seed.region)
-
-
-def verify_sender(address: str) -> None:
-    admin_client("ses", DEFAULT_ACCOUNT_ID).verify_email_identity(EmailAddress=address)

@@ -19,28 +19,26 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "layers" / "keyrotation")]
 
-from localaws import LocalAws, awslike, lambdas  # noqa: E402
-from localaws.environment import organization  # noqa: E402
-from localaws.organization import KeySeed, create_user  # noqa: E402
+from localaws import KeySeed, LocalAws, Organization  # noqa: E402
 
 PRICE_PER_TRANSITION = 0.025 / 1000  # Standard workflows, USD, us-east-1 list price
 PRICE_PER_INVOCATION = 0.20 / 1_000_000
 MUTATIONS = ("Create", "Update", "Delete", "Put", "Tag")
 
 
-def seed(account_id: str, users: int, due_every: int) -> None:
+def seed(org: Organization, account_id: str, users: int, due_every: int) -> None:
     for n in range(users):
         age = 80 if n % due_every == 0 else 20
-        create_user(account_id, f"user{n:04d}", [KeySeed(age, used_days_ago=1)])
+        org.create_user(account_id, f"user{n:04d}", [KeySeed(age, used_days_ago=1)])
 
 
 def scenario(accounts: int, users: int, due_every: int = 5) -> dict[str, float]:
     with LocalAws(quiet=True) as aws:
-        org = organization([f"acct{n:04d}" for n in range(accounts)])
+        org = aws.organization([f"acct{n:04d}" for n in range(accounts)])
         for account_id in org.accounts.values():
-            seed(account_id, users, due_every)
+            seed(org, account_id, users, due_every)
         stack = aws.deploy({"DryRun": "false", "MaxConcurrency": "10"})
-        with awslike.CALLS.record() as calls:
+        with aws.calls.record() as calls:
             started = time.perf_counter()
             execution = stack.run({}, timeout=1800)
             elapsed = time.perf_counter() - started
@@ -48,13 +46,11 @@ def scenario(accounts: int, users: int, due_every: int = 5) -> dict[str, float]:
         # Transitions of one account with work to do, from the per-account workflow's own history.
         probe = aws.client("organizations").create_account(AccountName="probe", Email="probe@example.com")
         probe_id = probe["CreateAccountStatus"]["AccountId"]
-        from localaws.organization import deploy_member_role
-
-        deploy_member_role(probe_id, org)
-        seed(probe_id, users, due_every)
+        org.deploy_member_role(probe_id)
+        seed(org, probe_id, users, due_every)
         per_account = stack.run_account(probe_id, run_id="bench-transitions")
         transitions = sum(1 for event in per_account.history if event["type"].endswith("StateEntered"))
-        invocations = Counter(call.logical_id for call in lambdas.REGISTRY.invocations)
+        invocations = Counter(call.logical_id for call in aws.lambdas.invocations)
     operations = Counter(f"{service}:{operation}" for service, operation in calls)
     iam_calls = sum(count for op, count in operations.items() if op.startswith("iam:"))
     audited = accounts * users

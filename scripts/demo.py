@@ -21,9 +21,7 @@ import time_machine
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "layers" / "keyrotation")]
 
-from localaws import LocalAws  # noqa: E402
-from localaws.environment import Execution, Stack, organization  # noqa: E402
-from localaws.organization import KeySeed, Organization, create_user, deploy_member_role, verify_sender  # noqa: E402
+from localaws import Execution, KeySeed, LocalAws, Organization, Stack  # noqa: E402
 
 SENDER, SECURITY = "key-rotation@example.com", "security@example.com"
 ACCOUNTS = ["payments", "analytics", "web", "data-lake", "sandbox", "logging", "ci", "legacy"]
@@ -32,20 +30,22 @@ ACCOUNTS = ["payments", "analytics", "web", "data-lake", "sandbox", "logging", "
 def seed(org: Organization) -> None:
     """Users with keys of many ages; `legacy` has no member role."""
     payments, analytics, web = org.account("payments"), org.account("analytics"), org.account("web")
-    create_user(
+    org.create_user(
         payments, "deploy-bot", [KeySeed(80, used_days_ago=1, service="s3")], tags={"email": "platform@example.com"}
     )
-    create_user(payments, "reporting", [KeySeed(76, used_days_ago=3, service="athena", region="us-west-2")])
-    create_user(payments, "two-keys", [KeySeed(92, used_days_ago=40), KeySeed(17, used_days_ago=0)])
-    create_user(analytics, "etl", [KeySeed(75, used_days_ago=0, service="glue")], tags={"email": "data@example.com"})
-    create_user(analytics, "notebook", [KeySeed(30, used_days_ago=2)])
-    create_user(analytics, "old-inactive", [KeySeed(120, status="Inactive"), KeySeed(20, used_days_ago=1)])
-    create_user(web, "cdn-purge", [KeySeed(78)], tags={"key-rotation:exempt": "2099-01-01"})
-    create_user(web, "break-glass", [KeySeed(200)], groups=["IAMKeyRotationExemptionGroup"])
-    create_user(web, "uploader", [KeySeed(5)])
-    create_user(org.account("data-lake"), "spark", [KeySeed(85, used_days_ago=1, service="s3", region="eu-west-1")])
-    create_user(org.account("ci"), "runner", [KeySeed(89, used_days_ago=0, service="ecr")])
-    create_user(org.account("legacy"), "mainframe", [KeySeed(300, used_days_ago=5)])
+    org.create_user(payments, "reporting", [KeySeed(76, used_days_ago=3, service="athena", region="us-west-2")])
+    org.create_user(payments, "two-keys", [KeySeed(92, used_days_ago=40), KeySeed(17, used_days_ago=0)])
+    org.create_user(
+        analytics, "etl", [KeySeed(75, used_days_ago=0, service="glue")], tags={"email": "data@example.com"}
+    )
+    org.create_user(analytics, "notebook", [KeySeed(30, used_days_ago=2)])
+    org.create_user(analytics, "old-inactive", [KeySeed(120, status="Inactive"), KeySeed(20, used_days_ago=1)])
+    org.create_user(web, "cdn-purge", [KeySeed(78)], tags={"key-rotation:exempt": "2099-01-01"})
+    org.create_user(web, "break-glass", [KeySeed(200)], groups=["IAMKeyRotationExemptionGroup"])
+    org.create_user(web, "uploader", [KeySeed(5)])
+    org.create_user(org.account("data-lake"), "spark", [KeySeed(85, used_days_ago=1, service="s3", region="eu-west-1")])
+    org.create_user(org.account("ci"), "runner", [KeySeed(89, used_days_ago=0, service="ecr")])
+    org.create_user(org.account("legacy"), "mainframe", [KeySeed(300, used_days_ago=5)])
 
 
 def account_table(stack: Stack, org: Organization, execution: Execution) -> str:
@@ -97,8 +97,8 @@ def main() -> int:
     day0 = datetime.now(UTC).replace(hour=6, minute=0, second=0, microsecond=0)
     with LocalAws(quiet=True) as aws:
         with time_machine.travel(day0, tick=True):
-            org = organization(ACCOUNTS, missing_role=("legacy",))
-            verify_sender(SENDER)
+            org = aws.organization(ACCOUNTS, without_role=["legacy"])
+            aws.verify_sender(SENDER)
             seed(org)
             stack = aws.deploy({"DryRun": "false", "SenderEmail": SENDER, "SecurityTeamEmail": SECURITY})
             print(
@@ -117,7 +117,7 @@ def main() -> int:
                 report(title, stack, org, stack.run({}, name=f"day-{day:03d}"))
         with time_machine.travel(day0 + timedelta(days=26, hours=1), tick=True):
             replay_input = first.cause_json["replayInput"] if first.status == "FAILED" else {}
-            deploy_member_role(org.account("legacy"), org)
+            org.deploy_member_role(org.account("legacy"))
             print("\nThe operator deploys member-account/role.yaml to legacy and replays it.")
             replay = stack.run(replay_input, name="day-026-replay")
             report("Replay of the failed account", stack, org, replay)

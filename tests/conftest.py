@@ -6,9 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from localaws import LocalAws
-from localaws.environment import Stack, organization
-from localaws.organization import Organization
+from localaws import LocalAws, Organization, Stack
 
 
 @pytest.fixture
@@ -20,7 +18,7 @@ def aws() -> Iterator[LocalAws]:
 @pytest.fixture
 def org(aws: LocalAws) -> Organization:
     """Three member accounts with the member role, and one (`norole`) without it."""
-    return organization(["alpha", "beta", "gamma", "norole"], missing_role=("norole",))
+    return aws.organization(["alpha", "beta", "gamma", "norole"], without_role=["norole"])
 
 
 @pytest.fixture

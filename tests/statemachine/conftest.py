@@ -5,9 +5,11 @@ seeding's keys and every key the product creates, including those deleted
 before the test ends). When the test ends, none of them may appear in:
 
 - any execution, input, output, error or history event, of any state machine;
-- anything logged or printed: every logging stream handler is tapped (the
-  Powertools Logger writes JSON to a stream of its own), and ``capfd`` and
-  ``caplog`` are read as well;
+- anything logged or printed: every logging stream handler of the process is
+  tapped (the Powertools Logger writes JSON to a stream of its own), ``capfd``
+  is read, and so is every record ``caplog`` holds, extra fields included
+  (each function's execution environment has a ``logging`` of its own, whose
+  records the runtime passes on to the process's);
 - any item of any DynamoDB table of the deployment account (the ledger);
 - any email moto's SES recorded;
 - any Lambda invocation's event, result or error;
@@ -34,8 +36,7 @@ import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 
 import keyrotation.observability  # noqa: F401 - create the Powertools Logger (and its stream) before tapping
-from localaws import awslike, lambdas
-from localaws.environment import REGION, LocalAws, admin_client
+from localaws import REGION, LocalAws
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class _Tap(io.TextIOBase):
 
 @dataclass
 class LeakCheck:
+    aws: LocalAws
     capfd: pytest.CaptureFixture[str]
     caplog: pytest.LogCaptureFixture
     secrets: dict[str, str] = field(default_factory=dict)  # secret -> key id; never printed
@@ -111,7 +113,9 @@ class LeakCheck:
     def _read_logs(self) -> str:
         """What was logged or printed since the last scan (consumed, so a scan sees each line once)."""
         captured = self.capfd.readouterr()
-        text = "\n".join([self.logs.getvalue(), captured.out, captured.err, self.caplog.text])
+        # Every record as logged, extra fields included (each function's records reach caplog from its own logging).
+        records = [json.dumps(vars(record), default=str) for record in self.caplog.records]
+        text = "\n".join([self.logs.getvalue(), captured.out, captured.err, self.caplog.text, *records])
         self.logs.seek(0)
         self.logs.truncate()
         self.caplog.clear()
@@ -127,7 +131,7 @@ class LeakCheck:
         yield from self._objects()
 
     def _executions(self) -> Iterator[tuple[str, str]]:
-        sfn = admin_client("stepfunctions", DEFAULT_ACCOUNT_ID)
+        sfn = self.aws.client("stepfunctions")
         for machines in sfn.get_paginator("list_state_machines").paginate():
             for machine in machines["stateMachines"]:
                 for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine["stateMachineArn"]):
@@ -160,7 +164,7 @@ class LeakCheck:
                     yield f"email {n} sent from {account_id}/{region}", json.dumps(vars(message), default=str)
 
     def _invocations(self) -> Iterator[tuple[str, str]]:
-        for n, call in enumerate(lambdas.REGISTRY.invocations):
+        for n, call in enumerate(self.aws.lambdas.invocations):
             text = json.dumps({"event": call.event, "result": call.result, "error": call.error}, default=str)
             yield f"invocation {n} of {call.logical_id}", text
 
@@ -180,7 +184,7 @@ class LeakCheck:
 
     def scan(self) -> list[Leak]:
         """Every place a remembered secret (or either half of it) appears now; key ids only."""
-        awslike.FAULTS.clear()  # the test is over, or wants to look: nothing may fail these reads
+        self.aws.faults.clear()  # the test is over, or wants to look: nothing may fail these reads
         secrets = self._all_secrets()
         needles = [(part, key_id) for secret, key_id in secrets.items() for part in (secret[:20], secret[20:]) if part]
         found: list[Leak] = []
@@ -224,7 +228,7 @@ def leak_check(
 ) -> Iterator[LeakCheck]:
     """Fails the test if a secret access key created during it shows up anywhere it must not."""
     caplog.set_level(logging.INFO)
-    check = LeakCheck(capfd, caplog)
+    check = LeakCheck(aws, capfd, caplog)
     _remember_every_key(check, monkeypatch)
     check.tap_logs()
     try:

@@ -80,9 +80,9 @@ from moto.iam.models import iam_backends
 from moto.secretsmanager.models import secretsmanager_backends
 
 from keyrotation.naming import secret_name
-from localaws import awslike, lambdas
-from localaws.environment import REGION, Stack
-from localaws.organization import KeySeed, add_key
+from localaws import REGION, FunctionSpec, KeySeed, LocalAws, Stack
+from localaws.lambdas import LambdaRuntime
+from localaws.organization import add_key
 
 CURRENT = "AWSCURRENT"
 PENDING = "AWSPENDING"
@@ -357,9 +357,9 @@ class Watch:
 
     def __post_init__(self) -> None:
         self.schedule = Schedule.of(self.stack)
-        lambdas.REGISTRY.before_invoke.append(self._record)
+        self.stack.runtime.before_invoke.append(self._record)
 
-    def _record(self, spec: lambdas.FunctionSpec, event: dict[str, Any]) -> None:
+    def _record(self, spec: FunctionSpec, event: dict[str, Any]) -> None:
         self.calls.append(Call(datetime.now(UTC), spec.logical_id, json.loads(json.dumps(event))))
 
     @property
@@ -381,7 +381,7 @@ class Watch:
 
     def add_hand_made_key(self, account_id: str, user_name: str, seed: KeySeed | None = None) -> str:
         """The user makes a key by hand between two runs; the next run is checked against a photograph with it."""
-        key_id = add_key(account_id, user_name, seed or KeySeed(0))
+        key_id = add_key(self.stack.admin, account_id, user_name, seed or KeySeed(0))
         self.hand_made.add(key_id)
         if self.previous is not None:
             self.previous = self.photograph()
@@ -752,7 +752,7 @@ def nth_call_in(
     also: Callable[[dict[str, Any]], bool] | None = None,
     then: Callable[[], None] | None = None,
 ) -> Callable[[dict[str, Any]], bool]:
-    """A FAULTS ``when``: true for the ``nth`` matching call made from inside the function (``then`` runs instead
+    """A ``faults.add`` ``when``: true for the ``nth`` matching call made from inside the function (``then`` runs instead
     of returning, e.g. to raise :class:`ProcessDied`)."""
     seen = [0]
 
@@ -769,44 +769,41 @@ def nth_call_in(
     return when
 
 
-def kill_at(stack: Stack, logical_id: str, service: str, operation: str, nth: int = 1) -> None:
+def kill_at(aws: LocalAws, stack: Stack, logical_id: str, service: str, operation: str, nth: int = 1) -> None:
     """The function's process dies as it makes its ``nth`` ``service`` ``operation`` call."""
 
     def die() -> None:
         raise ProcessDied(f"{logical_id} killed at {service} {operation}")
 
-    awslike.FAULTS.add(service, operation, "ProcessDied", times=1, when=nth_call_in(stack, logical_id, nth, then=die))
+    aws.faults.add(service, operation, "ProcessDied", times=1, when=nth_call_in(stack, logical_id, nth, then=die))
 
 
-def report_crashes_as_lambda_does(monkeypatch: Any) -> None:
+def report_crashes_as_lambda_does(monkeypatch: Any, runtime: LambdaRuntime) -> None:
     """Lambda's runtime answers for a process that died: an unhandled ``Runtime.ExitError``.
 
     (The in-process runtime catches ``Exception`` only; without this a killed handler would take the
     state machine's worker thread down with it.)
     """
-    original = lambdas.REGISTRY.invoke
+    original = runtime.invoke
 
-    def invoke(spec: lambdas.FunctionSpec, event: dict[str, Any]) -> tuple[Any, tuple[str, str] | None]:
+    def invoke(spec: FunctionSpec, event: dict[str, Any]) -> tuple[Any, tuple[str, str] | None]:
         try:
             return original(spec, event)
         except ProcessDied:
             error = ("Runtime.ExitError", "Error: Runtime exited with error: signal: killed")
-            for record in reversed(lambdas.REGISTRY.invocations):
+            for record in reversed(runtime.invocations):
                 if record.event is event:
                     record.error = error
                     break
             return None, error
 
-    monkeypatch.setattr(lambdas.REGISTRY, "invoke", invoke)
+    monkeypatch.setattr(runtime, "invoke", invoke)
 
 
 @dataclass
 class Pause:
-    """Holds one function invocation of one run at its start, letting every other execution go on meanwhile.
-
-    The in-process Lambda runtime runs one handler at a time (a lock); a paused invocation gives the
-    lock up while it waits, as a real Lambda would not hold anything.
-    """
+    """Holds one function invocation of one run at its start, letting every other execution go on meanwhile
+    (invocations run concurrently, each in an execution environment of its own)."""
 
     function: str
     run_id: str
@@ -814,7 +811,7 @@ class Pause:
     reached: threading.Event = field(default_factory=threading.Event)
     resume: threading.Event = field(default_factory=threading.Event)
 
-    def __call__(self, spec: lambdas.FunctionSpec, event: dict[str, Any]) -> None:
+    def __call__(self, spec: FunctionSpec, event: dict[str, Any]) -> None:
         if spec.logical_id != self.function or (event.get("run") or {}).get("runId") != self.run_id:
             return
         if self.user is not None and (event.get("action") or {}).get("userName") != self.user:
@@ -822,15 +819,10 @@ class Pause:
         if self.reached.is_set():
             return
         self.reached.set()
-        lock = lambdas.REGISTRY.lock
-        lock.release()
-        try:
-            self.resume.wait(timeout=120)
-        finally:
-            lock.acquire()
+        self.resume.wait(timeout=120)
 
 
-def spy(service: str, operation: str) -> list[dict[str, Any]]:
+def spy(aws: LocalAws, service: str, operation: str) -> list[dict[str, Any]]:
     """The parameters of every ``service`` ``operation`` call that reaches moto from now on (after the faults
     added before this spy). Never used for calls whose parameters hold a secret."""
     seen: list[dict[str, Any]] = []
@@ -839,5 +831,5 @@ def spy(service: str, operation: str) -> list[dict[str, Any]]:
         seen.append(dict(params))
         return False
 
-    awslike.FAULTS.add(service, operation, "Spy", times=10**9, when=when)
+    aws.faults.add(service, operation, "Spy", times=10**9, when=when)
     return seen

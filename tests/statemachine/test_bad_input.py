@@ -21,9 +21,7 @@ import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from keyrotation.limits import MAX_CAUSE_CHARS
-from localaws import lambdas
-from localaws.environment import REGION, LocalAws, Stack, admin_client
-from localaws.organization import KeySeed, Organization, create_user, iam_client, verify_sender
+from localaws import REGION, KeySeed, LocalAws, Organization, Stack
 
 pytestmark = pytest.mark.statemachine
 
@@ -300,7 +298,7 @@ def world(org: Organization) -> dict[str, Any]:
     keys = {}
     secrets = {}
     for account_id in [org.management_account, *org.accounts.values()]:
-        iam = iam_client(account_id)
+        iam = org.client("iam", account_id)
         for user in iam.list_users()["Users"]:
             listed = iam.list_access_keys(UserName=user["UserName"])["AccessKeyMetadata"]
             keys[(account_id, user["UserName"])] = sorted((key["AccessKeyId"], key["Status"]) for key in listed)
@@ -308,7 +306,7 @@ def world(org: Organization) -> dict[str, Any]:
 
         backend = secretsmanager_backends[account_id][REGION]
         secrets[account_id] = sorted((name, sorted(secret.versions)) for name, secret in backend.secrets.items())
-    db = admin_client("dynamodb", DEFAULT_ACCOUNT_ID)
+    db = org.client("dynamodb", org.management_account)
     ledger = [item for table in db.list_tables()["TableNames"] for item in db.scan(TableName=table)["Items"]]
     objects = sorted(
         f"{bucket.name}/{key}"
@@ -322,15 +320,15 @@ def world(org: Organization) -> dict[str, Any]:
 def seed(org: Organization) -> dict[str, str]:
     """Users due for every action, tagged with an owner, in two accounts; the names the corpus refers to."""
     alpha, beta = org.account("alpha"), org.account("beta")
-    create_user(alpha, "alice", [KeySeed(80)], tags={"email": "alice@example.com", "owner": "alice@example.com"})
-    create_user(alpha, "carol", [KeySeed(95), KeySeed(20)], tags={"email": "carol@example.com"})
-    create_user(beta, "bob", [KeySeed(120, status="Inactive")], tags={"email": "bob@example.com"})
-    root = admin_client("organizations", DEFAULT_ACCOUNT_ID).list_roots()["Roots"][0]["Id"]
+    org.create_user(alpha, "alice", [KeySeed(80)], tags={"email": "alice@example.com", "owner": "alice@example.com"})
+    org.create_user(alpha, "carol", [KeySeed(95), KeySeed(20)], tags={"email": "carol@example.com"})
+    org.create_user(beta, "bob", [KeySeed(120, status="Inactive")], tags={"email": "bob@example.com"})
+    root = org.client("organizations", org.management_account).list_roots()["Roots"][0]["Id"]
     return {"alpha": alpha, "beta": beta, "root": root}
 
 
 def start(stack: Stack, text: str) -> Any:
-    sfn = admin_client("stepfunctions", DEFAULT_ACCOUNT_ID)
+    sfn = stack.admin.client("stepfunctions")
     arn = sfn.start_execution(stateMachineArn=stack.state_machine_arn, name="bad-input", input=text)["executionArn"]
     return stack.wait(arn)
 
@@ -350,7 +348,7 @@ def test_bad_input_or_settings_fail_at_once_naming_them_and_change_nothing(
 ) -> None:
     names = seed(org)
     for address in case.verified:
-        verify_sender(address)
+        aws.verify_sender(address)
     stack = aws.deploy({"DryRun": "false", **_fill(case.parameters, names)})
     before = world(org)
 
@@ -363,7 +361,7 @@ def test_bad_input_or_settings_fail_at_once_naming_them_and_change_nothing(
     for name in _fill(case.names, names):
         assert name in cause, f"{name!r} not named in {cause[:2000]!r}"
     assert len(cause) <= MAX_CAUSE_CHARS
-    assert {call.logical_id for call in lambdas.REGISTRY.invocations} == {"ListAccountsFunction"}
+    assert {call.logical_id for call in aws.lambdas.invocations} == {"ListAccountsFunction"}
     assert world(org) == before
     for event in execution.history:
         assert len(json.dumps(event, default=str)) <= 2 * len(text) + MAX_CAUSE_CHARS + 4096
@@ -371,7 +369,7 @@ def test_bad_input_or_settings_fail_at_once_naming_them_and_change_nothing(
 
 def test_the_same_organization_does_change_when_nothing_is_wrong(aws: LocalAws, org: Organization) -> None:
     names = seed(org)
-    verify_sender(SENDER)
+    aws.verify_sender(SENDER)
     stack = aws.deploy({"DryRun": "false", "SenderEmail": SENDER, "SecurityTeamEmail": "security@example.com"})
     before = world(org)
 
@@ -391,11 +389,9 @@ def test_the_same_organization_does_change_when_nothing_is_wrong(aws: LocalAws, 
 def test_a_compact_replay_runs_exactly_the_failed_accounts_and_a_wrong_one_is_refused(
     aws: LocalAws, org: Organization
 ) -> None:
-    from localaws.organization import deploy_member_role
-
     names = seed(org)
     norole = org.account("norole")
-    create_user(norole, "nora", [KeySeed(80)])
+    org.create_user(norole, "nora", [KeySeed(80)])
     stack = aws.deploy({"DryRun": "false"})
     failed = stack.run({})
     assert failed.error == "KeyRotation.AccountsFailed"
@@ -409,8 +405,8 @@ def test_a_compact_replay_runs_exactly_the_failed_accounts_and_a_wrong_one_is_re
     both = stack.run({"replayOf": failed.name, "accounts": [names["alpha"]]})
     assert both.error == INVALID_INPUT and "either" in (both.cause or "")
 
-    deploy_member_role(norole, org)
+    org.deploy_member_role(norole)
     replay = stack.run({"replayOf": failed.name})
     assert replay.status == "SUCCEEDED", replay.cause
     assert replay.output["accounts"] == {"total": 1, "succeeded": 1, "failed": 0}
-    assert len(iam_client(norole).list_access_keys(UserName="nora")["AccessKeyMetadata"]) == 2
+    assert len(org.client("iam", norole).list_access_keys(UserName="nora")["AccessKeyMetadata"]) == 2

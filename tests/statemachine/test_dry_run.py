@@ -13,9 +13,7 @@ from typing import Any
 import pytest
 import time_machine
 
-from localaws.awslike import CALLS
-from localaws.environment import LocalAws, Stack, organization
-from localaws.organization import KeySeed, create_user, verify_sender
+from localaws import KeySeed, LocalAws, Organization, Stack
 from tests import earlier
 from tests.statemachine.invariants import ledger_items, snapshot
 
@@ -36,26 +34,26 @@ ALLOWED = {
 }
 
 
-def population(alpha: str) -> dict[str, list[str]]:
+def population(org: Organization, alpha: str) -> dict[str, list[str]]:
     """Every kind of action, and users that get none."""
     owner = {"email": "owner@example.com"}
     users = {
-        "rotates": create_user(alpha, "rotates", [KeySeed(80, used_days_ago=1)], owner),
-        "retires": create_user(alpha, "retires", [KeySeed(95, used_days_ago=9), KeySeed(20, used_days_ago=1)], owner),
-        "deletes": create_user(alpha, "deletes", [KeySeed(110, status="Inactive"), KeySeed(30)], owner),
-        "deletes-then-rotates": create_user(
+        "rotates": org.create_user(alpha, "rotates", [KeySeed(80, used_days_ago=1)], owner),
+        "retires": org.create_user(alpha, "retires", [KeySeed(95, used_days_ago=9), KeySeed(20, used_days_ago=1)], owner),
+        "deletes": org.create_user(alpha, "deletes", [KeySeed(110, status="Inactive"), KeySeed(30)], owner),
+        "deletes-then-rotates": org.create_user(
             alpha, "deletes-then-rotates", [KeySeed(120, status="Inactive"), KeySeed(80)], owner
         ),
-        "undelivered": create_user(alpha, "undelivered", [KeySeed(80, used_days_ago=1), KeySeed(0.01)], owner),
-        "exempt": create_user(alpha, "exempt", [KeySeed(200)], {"key-rotation:exempt": "true", **owner}),
-        "fresh": create_user(alpha, "fresh", [KeySeed(10, used_days_ago=1)], owner),
+        "undelivered": org.create_user(alpha, "undelivered", [KeySeed(80, used_days_ago=1), KeySeed(0.01)], owner),
+        "exempt": org.create_user(alpha, "exempt", [KeySeed(200)], {"key-rotation:exempt": "true", **owner}),
+        "fresh": org.create_user(alpha, "fresh", [KeySeed(10, used_days_ago=1)], owner),
     }
     return users
 
 
 def left_by_a_crashed_rotation(stack: Stack, alpha: str, user: str, key_id: str) -> None:
     """The ledger of a rotation that died after CreateAccessKey: the new key is the product's, undelivered."""
-    earlier.left_by_a_crashed_rotation(stack.outputs["LedgerTableName"], alpha, user, key_id)
+    earlier.left_by_a_crashed_rotation(stack.admin, stack.outputs["LedgerTableName"], alpha, user, key_id)
 
 
 def actions(stack: Stack, run_id: str) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -76,9 +74,9 @@ def keys_and_secrets(alpha: str) -> dict[str, Any]:
 @pytest.mark.parametrize("how", ["stack-default", "execution-input"])
 def test_a_dry_run_makes_no_change_and_plans_exactly_what_a_real_run_then_does(aws: LocalAws, how: str) -> None:
     with time_machine.travel(MOMENT, tick=False):
-        org = organization(["alpha"])
+        org = aws.organization(["alpha"])
         alpha = org.account("alpha")
-        verify_sender(SENDER)
+        aws.verify_sender(SENDER)
         excluded = {"ExcludeAccounts": org.management_account}
         if how == "stack-default":
             dry = aws.deploy({**EMAIL, **excluded})  # DryRun is "true" unless said otherwise
@@ -87,12 +85,12 @@ def test_a_dry_run_makes_no_change_and_plans_exactly_what_a_real_run_then_does(a
         else:
             dry = real = aws.deploy({**EMAIL, **excluded, "DryRun": "false"})
             document = {"dryRun": True}
-        users = population(alpha)
+        users = population(org, alpha)
         for stack in {id(dry): dry, id(real): real}.values():
             left_by_a_crashed_rotation(stack, alpha, "undelivered", users["undelivered"][1])
         before = keys_and_secrets(alpha)
 
-        with CALLS.record() as recorded:
+        with aws.calls.record() as recorded:
             rehearsal = dry.run(document)
             calls = list(recorded)
 

@@ -15,13 +15,9 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iam.models import iam_backends
 
-from localaws import lambdas
-from localaws.awslike import CALLS, FAULTS
-from localaws.environment import Execution, LocalAws, Stack, admin_client, organization
-from localaws.organization import KeySeed, Organization, create_user
+from localaws import Execution, FunctionSpec, KeySeed, LocalAws, Organization, Stack
 from tests import earlier
 from tests.statemachine.invariants import (
     Pause,
@@ -43,18 +39,18 @@ pytestmark = pytest.mark.statemachine
 
 @pytest.fixture
 def one_account(aws: LocalAws) -> tuple[Organization, Stack, str]:
-    org = organization(["alpha"])
+    org = aws.organization(["alpha"])
     # The management account has no users: excluded, runs are shorter.
     stack = aws.deploy({"DryRun": "false", "ExcludeAccounts": org.management_account})
     return org, stack, org.account("alpha")
 
 
-def seed(alpha: str) -> dict[str, list[str]]:
+def seed(org: Organization, alpha: str) -> dict[str, list[str]]:
     """alice is due for rotation; bob's older key is due to be disabled; carol's Inactive key to be deleted."""
     return {
-        "alice": create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)]),
-        "bob": create_user(alpha, "bob", [KeySeed(95, used_days_ago=3), KeySeed(20, used_days_ago=1)]),
-        "carol": create_user(alpha, "carol", [KeySeed(110, status="Inactive"), KeySeed(30, used_days_ago=1)]),
+        "alice": org.create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)]),
+        "bob": org.create_user(alpha, "bob", [KeySeed(95, used_days_ago=3), KeySeed(20, used_days_ago=1)]),
+        "carol": org.create_user(alpha, "carol", [KeySeed(110, status="Inactive"), KeySeed(30, used_days_ago=1)]),
     }
 
 
@@ -64,7 +60,7 @@ def delivered_before(stack: Stack, account_id: str, user: str, key_id: str) -> N
     Done with the product's own code (and admin clients), so the next rotation is a second
     one: the secret exists and AWSCURRENT has to move away from a version.
     """
-    earlier.delivered_before(stack.outputs["LedgerTableName"], account_id, user, key_id)
+    earlier.delivered_before(stack.admin, stack.outputs["LedgerTableName"], account_id, user, key_id)
 
 
 def action_items(stack: Stack, run_id: str) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -83,9 +79,9 @@ def failures(execution: Execution) -> list[str]:
     return [event["taskFailedEventDetails"]["error"] for event in execution.events("TaskFailed")]
 
 
-def recover(stack: Stack, watch: Watch, users: list[str]) -> Execution:
+def recover(aws: LocalAws, stack: Stack, watch: Watch, users: list[str]) -> Execution:
     """The next run, the fault gone: every user ends with a working delivered key and nothing is orphaned."""
-    FAULTS.clear()
+    aws.faults.clear()
     execution = stack.run({})
     assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
     watch.check(execution.name, when="(the run after the fault)")
@@ -107,7 +103,7 @@ def recover(stack: Stack, watch: Watch, users: list[str]) -> Execution:
     ],
 )
 def test_a_crash_after_create_access_key_is_discarded_and_the_rotation_redone_by_the_next_run(
-    one_account: tuple[Organization, Stack, str],
+    aws: LocalAws, one_account: tuple[Organization, Stack, str],
     monkeypatch: pytest.MonkeyPatch,
     service: str,
     operation: str,
@@ -115,12 +111,12 @@ def test_a_crash_after_create_access_key_is_discarded_and_the_rotation_redone_by
 ) -> None:
     """The new key's id reached the ledger: the product can prove the key is its own. (A crash before that
     is the next test's case.)"""
-    _, stack, alpha = one_account
-    (old,) = create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])
+    org, stack, alpha = one_account
+    (old,) = org.create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])
     watch = Watch(stack, [alpha])
     watch.start()
-    report_crashes_as_lambda_does(monkeypatch)
-    kill_at(stack, "CreateKeyFunction", service, operation, nth)
+    report_crashes_as_lambda_does(monkeypatch, stack.runtime)
+    kill_at(aws, stack, "CreateKeyFunction", service, operation, nth)
 
     crashed = stack.run_account(alpha, run_id="crashed")
 
@@ -134,7 +130,7 @@ def test_a_crash_after_create_access_key_is_discarded_and_the_rotation_redone_by
     (delivery,) = ledger_items(stack.outputs["LedgerTableName"], f"DELIVERY#{alpha}")
     assert delivery["pendingKeyId"] == new
 
-    after = recover(stack, watch, ["alice"])
+    after = recover(aws, stack, watch, ["alice"])
 
     assert statuses(stack, after.name) == {
         ("disable", "alice", new): "done",
@@ -157,7 +153,7 @@ def notices(stack: Stack, run_id: str, user: str) -> list[dict[str, Any]]:
 
 def clear_the_unfinished_rotation(stack: Stack, account_id: str, user: str) -> None:
     """What the README tells the security team to do once they know the key is the user's own."""
-    admin_client("dynamodb", DEFAULT_ACCOUNT_ID).update_item(
+    stack.admin.client("dynamodb").update_item(
         TableName=stack.outputs["LedgerTableName"],
         Key={"pk": {"S": f"DELIVERY#{account_id}"}, "sk": {"S": f"USER#{user}"}},
         UpdateExpression="REMOVE pendingSince, pendingRunId",
@@ -174,10 +170,10 @@ def clear_the_unfinished_rotation(stack: Stack, account_id: str, user: str) -> N
     ],
 )
 def test_a_refused_create_access_key_never_costs_the_user_the_key_they_make_next(
-    one_account: tuple[Organization, Stack, str], code: str, status: int, times: int
+    aws: LocalAws, one_account: tuple[Organization, Stack, str], code: str, status: int, times: int
 ) -> None:
-    _, stack, alpha = one_account
-    (old,) = create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])
+    org, stack, alpha = one_account
+    (old,) = org.create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])
     watch = Watch(stack, [alpha])
     watch.start()
 
@@ -191,7 +187,7 @@ def test_a_refused_create_access_key_never_costs_the_user_the_key_they_make_next
             watch.hand_made.add(made[-1])
         return True
 
-    FAULTS.add("iam", "CreateAccessKey", code, times=times, status=status, when=refuse)
+    aws.faults.add("iam", "CreateAccessKey", code, times=times, status=status, when=refuse)
 
     refused = stack.run_account(alpha, run_id="refused")
 
@@ -199,7 +195,7 @@ def test_a_refused_create_access_key_never_costs_the_user_the_key_they_make_next
     watch.check("refused", settled=False, when=f"(CreateAccessKey refused: {code})")
     (delivery,) = ledger_items(stack.outputs["LedgerTableName"], f"DELIVERY#{alpha}")
     assert not {"pendingKeyId", "pendingSince", "pendingRunId"} & set(delivery), "no key was made: nothing pending"
-    FAULTS.clear()
+    aws.faults.clear()
     own = made[0] if made else watch.add_hand_made_key(alpha, "alice")  # within minutes of the refused call
 
     after = stack.run_account(alpha, run_id="after")
@@ -212,19 +208,19 @@ def test_a_refused_create_access_key_never_costs_the_user_the_key_they_make_next
 
 
 def test_a_key_made_by_hand_after_a_crash_before_create_access_key_is_never_deleted(
-    one_account: tuple[Organization, Stack, str], monkeypatch: pytest.MonkeyPatch
+    aws: LocalAws, one_account: tuple[Organization, Stack, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The run dies at CreateAccessKey (no key made, the intent left); minutes later the user makes a key."""
-    _, stack, alpha = one_account
-    (old,) = create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])
+    org, stack, alpha = one_account
+    (old,) = org.create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])
     watch = Watch(stack, [alpha])
     watch.start()
-    report_crashes_as_lambda_does(monkeypatch)
-    kill_at(stack, "CreateKeyFunction", "iam", "CreateAccessKey")
+    report_crashes_as_lambda_does(monkeypatch, stack.runtime)
+    kill_at(aws, stack, "CreateKeyFunction", "iam", "CreateAccessKey")
 
     assert stack.run_account(alpha, run_id="crashed").status == "FAILED"
     watch.check("crashed", settled=False, when="(the crash)")
-    FAULTS.clear()
+    aws.faults.clear()
     own = watch.add_hand_made_key(alpha, "alice")
 
     blocked = stack.run_account(alpha, run_id="blocked")
@@ -249,20 +245,20 @@ def test_a_key_made_by_hand_after_a_crash_before_create_access_key_is_never_dele
 
 
 def test_a_crash_before_the_new_keys_id_is_recorded_is_reported_and_not_guessed_at(
-    one_account: tuple[Organization, Stack, str], monkeypatch: pytest.MonkeyPatch
+    aws: LocalAws, one_account: tuple[Organization, Stack, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The product made a key, then died before recording its id: it cannot prove the key is its own."""
-    _, stack, alpha = one_account
-    (old,) = create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])
+    org, stack, alpha = one_account
+    (old,) = org.create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])
     watch = Watch(stack, [alpha])
     watch.start()
-    report_crashes_as_lambda_does(monkeypatch)
-    kill_at(stack, "CreateKeyFunction", "dynamodb", "UpdateItem", 2)  # the write of the new key's id
+    report_crashes_as_lambda_does(monkeypatch, stack.runtime)
+    kill_at(aws, stack, "CreateKeyFunction", "dynamodb", "UpdateItem", 2)  # the write of the new key's id
 
     assert stack.run_account(alpha, run_id="crashed").status == "FAILED"
     watch.check("crashed", settled=False, when="(the crash)")
     (new,) = set(watch.last.users[(alpha, "alice")].keys) - {old}
-    FAULTS.clear()
+    aws.faults.clear()
 
     blocked = stack.run_account(alpha, run_id="blocked")
 
@@ -274,10 +270,10 @@ def test_a_crash_before_the_new_keys_id_is_recorded_is_reported_and_not_guessed_
     assert statuses(stack, "blocked") == {}
 
     # The owner sees the key is in nobody's use and deletes it: the next run rotates.
-    iam = admin_client("iam", alpha)
+    iam = org.client("iam", alpha)
     iam.update_access_key(UserName="alice", AccessKeyId=new, Status="Inactive")
     iam.delete_access_key(UserName="alice", AccessKeyId=new)
-    recover(stack, watch, ["alice"])
+    recover(aws, stack, watch, ["alice"])
 
 
 @pytest.mark.parametrize(
@@ -290,7 +286,7 @@ def test_a_crash_before_the_new_keys_id_is_recorded_is_reported_and_not_guessed_
     ids=["first-rotation-after-promote", "second-rotation-mid-promote", "second-rotation-after-promote"],
 )
 def test_a_crash_while_delivering_never_leaves_the_secret_on_a_deleted_key(
-    one_account: tuple[Organization, Stack, str],
+    aws: LocalAws, one_account: tuple[Organization, Stack, str],
     monkeypatch: pytest.MonkeyPatch,
     second: bool,
     operation: str,
@@ -300,14 +296,14 @@ def test_a_crash_while_delivering_never_leaves_the_secret_on_a_deleted_key(
     """StoreSecret dies while moving the secret's labels. Once AWSCURRENT is on the new key the user may
     already be reading it: it must not be taken for an undelivered key. Before that, it must be discarded
     and the secret must still hand out the old key."""
-    _, stack, alpha = one_account
-    (old,) = create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])
+    org, stack, alpha = one_account
+    (old,) = org.create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])
     if second:
         delivered_before(stack, alpha, "alice", old)
     watch = Watch(stack, [alpha])
     watch.start()
-    report_crashes_as_lambda_does(monkeypatch)
-    kill_at(stack, "StoreSecretFunction", "secretsmanager", operation, nth)
+    report_crashes_as_lambda_does(monkeypatch, stack.runtime)
+    kill_at(aws, stack, "StoreSecretFunction", "secretsmanager", operation, nth)
 
     crashed = stack.run_account(alpha, run_id="crashed")
 
@@ -321,7 +317,7 @@ def test_a_crash_while_delivering_never_leaves_the_secret_on_a_deleted_key(
     else:
         assert set(user.keys) == {old} and user.secret_key_id == old, "the new key was discarded, the secret kept"
 
-    recover(stack, watch, ["alice"])
+    recover(aws, stack, watch, ["alice"])
 
     if moved:
         assert new in watch.last.users[(alpha, "alice")].keys, "the delivered key was kept"
@@ -353,15 +349,15 @@ ALL_SECRETS_OPERATIONS = [
     ],
 )
 def test_secrets_manager_failing_fails_the_rotation_visibly_and_the_next_run_delivers(
-    one_account: tuple[Organization, Stack, str], function: str | None, operation: str, code: str, status: int
+    aws: LocalAws, one_account: tuple[Organization, Stack, str], function: str | None, operation: str, code: str, status: int
 ) -> None:
-    _, stack, alpha = one_account
-    users = seed(alpha)
+    org, stack, alpha = one_account
+    users = seed(org, alpha)
     watch = Watch(stack, [alpha])
     watch.start()
     for name in ALL_SECRETS_OPERATIONS if operation == "*" else [operation]:
         when = None if function is None else (lambda params, f=function: running(stack, f))
-        FAULTS.add("secretsmanager", name, code, times=100, when=when, status=status)
+        aws.faults.add("secretsmanager", name, code, times=100, when=when, status=status)
 
     failed = stack.run_account(alpha, run_id="faulted")
 
@@ -373,7 +369,7 @@ def test_secrets_manager_failing_fails_the_rotation_visibly_and_the_next_run_del
     assert watch.last.users[(alpha, "bob")].keys[users["bob"][0]].status == "Inactive"
     assert users["carol"][0] not in watch.last.users[(alpha, "carol")].keys
 
-    recover(stack, watch, ["alice"])
+    recover(aws, stack, watch, ["alice"])
 
 
 # -- STS AssumeRole denied -------------------------------------------------------------------------------------
@@ -383,19 +379,19 @@ def test_secrets_manager_failing_fails_the_rotation_visibly_and_the_next_run_del
     "denied_from", ["AuditKeysFunction", "CreateKeyFunction", "VerifyKeyFunction", "StoreSecretFunction"]
 )
 def test_the_member_role_refused_from_some_step_on_and_the_next_run_finishes_the_work(
-    one_account: tuple[Organization, Stack, str], denied_from: str
+    aws: LocalAws, one_account: tuple[Organization, Stack, str], denied_from: str
 ) -> None:
-    _, stack, alpha = one_account
-    (old,) = create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])
+    org, stack, alpha = one_account
+    (old,) = org.create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])
     watch = Watch(stack, [alpha])
     watch.start()
     denied = {"on": False}
 
-    def deny_from_then_on(spec: lambdas.FunctionSpec, event: dict[str, Any]) -> None:
+    def deny_from_then_on(spec: FunctionSpec, event: dict[str, Any]) -> None:
         denied["on"] = denied["on"] or spec.logical_id == denied_from
 
-    lambdas.REGISTRY.before_invoke.append(deny_from_then_on)
-    FAULTS.add("sts", "AssumeRole", "AccessDenied", times=1000, when=lambda params: denied["on"])
+    aws.lambdas.before_invoke.append(deny_from_then_on)
+    aws.faults.add("sts", "AssumeRole", "AccessDenied", times=1000, when=lambda params: denied["on"])
 
     refused = stack.run_account(alpha, run_id="refused")
 
@@ -408,9 +404,9 @@ def test_the_member_role_refused_from_some_step_on_and_the_next_run_finishes_the
         assert set(keys) == {old}, "refused before anything was created"
     else:
         assert len(keys) == 2, "the new key could not be taken back: the next run must"
-    lambdas.REGISTRY.before_invoke.remove(deny_from_then_on)
+    aws.lambdas.before_invoke.remove(deny_from_then_on)
 
-    recover(stack, watch, ["alice"])
+    recover(aws, stack, watch, ["alice"])
 
 
 # -- throttling at every call site -----------------------------------------------------------------------------
@@ -473,7 +469,7 @@ EXPECTED = {("VerifyKeyFunction", "GetCallerIdentity"): "KeyRotation.KeyNotYetVa
     ids=[f"{f.removesuffix('Function')}-{o}-{n}" for f, _, o, n, _, _ in CALL_SITES],
 )
 def test_throttling_at_each_call_site_is_retried_by_the_state_machine(
-    one_account: tuple[Organization, Stack, str],
+    aws: LocalAws, one_account: tuple[Organization, Stack, str],
     function: str,
     service: str,
     operation: str,
@@ -481,17 +477,17 @@ def test_throttling_at_each_call_site_is_retried_by_the_state_machine(
     second: bool,
     what: str,
 ) -> None:
-    _, stack, alpha = one_account
-    users = seed(alpha)
+    org, stack, alpha = one_account
+    users = seed(org, alpha)
     if second:
         delivered_before(stack, alpha, "alice", users["alice"][0])
     watch = Watch(stack, [alpha])
     watch.start()
-    fault = FAULTS.add(service, operation, THROTTLING[service], times=1, when=nth_call_in(stack, function, nth))
+    fault = aws.faults.add(service, operation, THROTTLING[service], times=1, when=nth_call_in(stack, function, nth))
     disabled, deleted, created = (
-        spy("iam", "UpdateAccessKey"),
-        spy("iam", "DeleteAccessKey"),
-        spy("iam", "CreateAccessKey"),
+        spy(aws, "iam", "UpdateAccessKey"),
+        spy(aws, "iam", "DeleteAccessKey"),
+        spy(aws, "iam", "CreateAccessKey"),
     )
 
     execution = stack.run_account(alpha, run_id="throttled")
@@ -510,7 +506,7 @@ def test_throttling_at_each_call_site_is_retried_by_the_state_machine(
     assert not any(e["type"] in ("TaskStateExited", "TaskStateEntered") for e in after[:succeeded_at]), (
         "the same task was retried, and succeeded"
     )
-    calls_of = [call for call in lambdas.REGISTRY.invocations if call.logical_id == function]
+    calls_of = [call for call in aws.lambdas.invocations if call.logical_id == function]
     failed = next(n for n, call in enumerate(calls_of) if call.error and call.error[0] == expected)
     assert calls_of[failed + 1].error is None, "the function's next invocation succeeded"
     watch.check("throttled", when=f"(throttled: {what})")
@@ -534,19 +530,19 @@ def test_throttling_at_each_call_site_is_retried_by_the_state_machine(
 # -- the new key must work before it is delivered ----------------------------------------------------------------
 
 
-def test_a_new_key_refused_a_few_times_is_delivered_after_retries(one_account: tuple[Organization, Stack, str]) -> None:
-    _, stack, alpha = one_account
-    (old,) = create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])
+def test_a_new_key_refused_a_few_times_is_delivered_after_retries(aws: LocalAws, one_account: tuple[Organization, Stack, str]) -> None:
+    org, stack, alpha = one_account
+    (old,) = org.create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])
     watch = Watch(stack, [alpha])
     watch.start()
-    fault = FAULTS.add("sts", "GetCallerIdentity", "InvalidClientTokenId", times=2, status=403)
+    fault = aws.faults.add("sts", "GetCallerIdentity", "InvalidClientTokenId", times=2, status=403)
 
     execution = stack.run_account(alpha, run_id="slow-key")
 
     assert execution.status == "SUCCEEDED", execution.cause
     assert fault.hits == 2
     assert failures(execution) == ["KeyRotation.KeyNotYetValid", "KeyRotation.KeyNotYetValid"]
-    verify = [call for call in lambdas.REGISTRY.invocations if call.logical_id == "VerifyKeyFunction"]
+    verify = [call for call in aws.lambdas.invocations if call.logical_id == "VerifyKeyFunction"]
     assert [call.error[0] if call.error else "ok" for call in verify] == [
         "KeyRotation.KeyNotYetValid",
         "KeyRotation.KeyNotYetValid",
@@ -559,22 +555,22 @@ def test_a_new_key_refused_a_few_times_is_delivered_after_retries(one_account: t
 
 @pytest.mark.parametrize("second", [False, True], ids=["first-rotation", "second-rotation"])
 def test_a_new_key_that_never_works_is_deleted_and_the_action_fails_visibly(
-    one_account: tuple[Organization, Stack, str], second: bool
+    aws: LocalAws, one_account: tuple[Organization, Stack, str], second: bool
 ) -> None:
-    _, stack, alpha = one_account
-    (old,) = create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])
+    org, stack, alpha = one_account
+    (old,) = org.create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])
     if second:
         delivered_before(stack, alpha, "alice", old)
     watch = Watch(stack, [alpha])
     watch.start()
-    fault = FAULTS.add("sts", "GetCallerIdentity", "InvalidClientTokenId", times=100, status=403)
+    fault = aws.faults.add("sts", "GetCallerIdentity", "InvalidClientTokenId", times=100, status=403)
 
     execution = stack.run_account(alpha, run_id="bad-key")
 
     assert execution.status == "FAILED" and execution.error == "KeyRotation.ActionsFailed"
-    verify = [call for call in lambdas.REGISTRY.invocations if call.logical_id == "VerifyKeyFunction"]
+    verify = [call for call in aws.lambdas.invocations if call.logical_id == "VerifyKeyFunction"]
     assert len(verify) == fault.hits == 7, "VerifyKey is tried 1 + 6 times (the ASL's MaxAttempts)"
-    (discard,) = [call for call in lambdas.REGISTRY.invocations if call.logical_id == "DiscardNewKeyFunction"]
+    (discard,) = [call for call in aws.lambdas.invocations if call.logical_id == "DiscardNewKeyFunction"]
     assert discard.result["status"] == "discarded"
     new = discard.result["newKeyId"]
     watch.check("bad-key", settled=False)
@@ -589,7 +585,7 @@ def test_a_new_key_that_never_works_is_deleted_and_the_action_fails_visibly(
     ]
     assert account["status"] == "FAILED"
 
-    recover(stack, watch, ["alice"])
+    recover(aws, stack, watch, ["alice"])
 
 
 @pytest.mark.xfail(
@@ -598,11 +594,11 @@ def test_a_new_key_that_never_works_is_deleted_and_the_action_fails_visibly(
     "discarded key (Secrets Manager labels a secret's first version AWSCURRENT by itself)",
 )
 def test_after_a_failed_first_rotation_the_secret_hands_out_no_deleted_key(
-    one_account: tuple[Organization, Stack, str],
+    aws: LocalAws, one_account: tuple[Organization, Stack, str],
 ) -> None:
-    _, stack, alpha = one_account
-    (old,) = create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])
-    FAULTS.add("sts", "GetCallerIdentity", "InvalidClientTokenId", times=100, status=403)
+    org, stack, alpha = one_account
+    (old,) = org.create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])
+    aws.faults.add("sts", "GetCallerIdentity", "InvalidClientTokenId", times=100, status=403)
 
     assert stack.run_account(alpha, run_id="bad-key").status == "FAILED"
 
@@ -622,15 +618,15 @@ def test_after_a_failed_first_rotation_the_secret_hands_out_no_deleted_key(
     ],
 )
 def test_a_step_retried_after_its_change_was_made_does_not_make_it_again(
-    one_account: tuple[Organization, Stack, str], function: str, nth: int, service: str, mutation: str, times: int
+    aws: LocalAws, one_account: tuple[Organization, Stack, str], function: str, nth: int, service: str, mutation: str, times: int
 ) -> None:
     """The ledger write after the change is throttled: the step is retried, re-reads, and changes nothing more."""
-    _, stack, alpha = one_account
-    seed(alpha)
+    org, stack, alpha = one_account
+    seed(org, alpha)
     watch = Watch(stack, [alpha])
     watch.start()
-    FAULTS.add("dynamodb", "UpdateItem", "ThrottlingException", times=1, when=nth_call_in(stack, function, nth))
-    made = spy(service, mutation)
+    aws.faults.add("dynamodb", "UpdateItem", "ThrottlingException", times=1, when=nth_call_in(stack, function, nth))
+    made = spy(aws, service, mutation)
 
     execution = stack.run_account(alpha, run_id="retried")
 
@@ -645,11 +641,11 @@ def test_a_step_retried_after_its_change_was_made_does_not_make_it_again(
 
 @pytest.mark.parametrize(("function", "nth"), [("DisableKeyFunction", 3), ("DeleteKeyFunction", 2)])
 def test_a_step_retried_after_its_change_was_made_records_it_done(
-    one_account: tuple[Organization, Stack, str], function: str, nth: int
+    aws: LocalAws, one_account: tuple[Organization, Stack, str], function: str, nth: int
 ) -> None:
-    _, stack, alpha = one_account
-    users = seed(alpha)
-    FAULTS.add("dynamodb", "UpdateItem", "ThrottlingException", times=1, when=nth_call_in(stack, function, nth))
+    org, stack, alpha = one_account
+    users = seed(org, alpha)
+    aws.faults.add("dynamodb", "UpdateItem", "ThrottlingException", times=1, when=nth_call_in(stack, function, nth))
 
     assert stack.run_account(alpha, run_id="retried").status == "SUCCEEDED"
 
@@ -661,23 +657,23 @@ def test_a_step_retried_after_its_change_was_made_records_it_done(
 
 
 def test_each_function_called_again_with_the_same_event_changes_nothing(
-    one_account: tuple[Organization, Stack, str],
+    aws: LocalAws, one_account: tuple[Organization, Stack, str],
 ) -> None:
-    _, stack, alpha = one_account
-    seed(alpha)
+    org, stack, alpha = one_account
+    seed(org, alpha)
     execution = stack.run_account(alpha, run_id="once")
     assert execution.status == "SUCCEEDED", execution.cause
     watch = Watch(stack, [alpha])
     watch.start()
     replayed = [
         call
-        for call in lambdas.REGISTRY.invocations
+        for call in aws.lambdas.invocations
         if call.logical_id
         in ("CreateKeyFunction", "VerifyKeyFunction", "StoreSecretFunction", "DisableKeyFunction", "DeleteKeyFunction")
     ]
     assert len(replayed) == 5
 
-    with CALLS.record() as calls:
+    with aws.calls.record() as calls:
         results = {
             call.logical_id: stack.invoke(call.logical_id, json.loads(json.dumps(call.event))) for call in replayed
         }
@@ -702,14 +698,14 @@ def test_each_function_called_again_with_the_same_event_changes_nothing(
 
 
 def test_a_second_execution_of_the_state_machine_is_refused_while_one_is_mid_rotation(
-    one_account: tuple[Organization, Stack, str],
+    aws: LocalAws, one_account: tuple[Organization, Stack, str],
 ) -> None:
-    _, stack, alpha = one_account
-    seed(alpha)
+    org, stack, alpha = one_account
+    seed(org, alpha)
     watch = Watch(stack, [alpha])
     watch.start()
     pause = Pause("VerifyKeyFunction", run_id="first", user="alice")
-    lambdas.REGISTRY.before_invoke.append(pause)
+    aws.lambdas.before_invoke.append(pause)
 
     first = stack.start({}, name="first")
     try:
@@ -723,7 +719,7 @@ def test_a_second_execution_of_the_state_machine_is_refused_while_one_is_mid_rot
     assert first_done.status == "SUCCEEDED", first_done.cause
     watch.check("first")
     assert not any(item["pk"] == "RUN#second" for item in ledger_items(stack.outputs["LedgerTableName"]))
-    recover(stack, watch, ["alice"])
+    recover(aws, stack, watch, ["alice"])
 
 
 @pytest.mark.parametrize(
@@ -735,16 +731,16 @@ def test_a_second_execution_of_the_state_machine_is_refused_while_one_is_mid_rot
     ],
 )
 def test_another_execution_acting_while_one_is_paused_mid_rotation_leaves_nothing_behind(
-    one_account: tuple[Organization, Stack, str], paused_at: str, first_ends: str, first_rotate: str
+    aws: LocalAws, one_account: tuple[Organization, Stack, str], paused_at: str, first_ends: str, first_rotate: str
 ) -> None:
     """Another execution (the per-account workflow, as a second deployment or an operator would start it)
     audits and acts on the account while the first one is paused in the middle of alice's rotation."""
-    _, stack, alpha = one_account
-    users = seed(alpha)
+    org, stack, alpha = one_account
+    users = seed(org, alpha)
     watch = Watch(stack, [alpha])
     watch.start()
     pause = Pause(paused_at, run_id="first", user="alice")
-    lambdas.REGISTRY.before_invoke.append(pause)
+    aws.lambdas.before_invoke.append(pause)
 
     first = stack.start({}, name="first")
     try:
@@ -763,7 +759,7 @@ def test_another_execution_acting_while_one_is_paused_mid_rotation_leaves_nothin
     user = watch.last.users[(alpha, "alice")]
     assert len(user.keys) == 2 and users["alice"][0] in user.keys
 
-    after = recover(stack, watch, ["alice"])
+    after = recover(aws, stack, watch, ["alice"])
     assert not {k for k, status in statuses(stack, after.name).items() if status in ("done", "created")}, (
         "the run after the overlap finds everything already done"
     )

@@ -20,10 +20,7 @@ import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from keyrotation.observability import logger as product_logger
-from localaws import lambdas
-from localaws.awslike import FAULTS
-from localaws.environment import LocalAws, admin_client, organization
-from localaws.organization import KeySeed, create_user, verify_sender
+from localaws import Invocation, KeySeed, LocalAws
 from tests.statemachine.conftest import Leak, LeakCheck
 from tests.statemachine.invariants import (
     kill_at,
@@ -37,32 +34,32 @@ pytestmark = pytest.mark.statemachine
 SENDER = "key-rotation@example.com"
 
 
-def a_secret() -> tuple[str, str]:
+def a_secret(aws: LocalAws) -> tuple[str, str]:
     """A fresh IAM key's (id, secret), made in the deployment account."""
-    iam = admin_client("iam", DEFAULT_ACCOUNT_ID)
+    iam = aws.client("iam")
     iam.create_user(UserName="leaky")
     key = iam.create_access_key(UserName="leaky")["AccessKey"]
     return key["AccessKeyId"], key["SecretAccessKey"]
 
 
-def in_product_log(secret: str) -> None:
+def in_product_log(aws: LocalAws, secret: str) -> None:
     product_logger.info("created replacement key", extra={"new_key_id": "AKIAEXAMPLE", "oops": secret})
 
 
-def in_print(secret: str) -> None:
+def in_print(aws: LocalAws, secret: str) -> None:
     print(f"debugging: {secret}")  # noqa: T201 - the point
 
 
-def in_std_logging(secret: str) -> None:
+def in_std_logging(aws: LocalAws, secret: str) -> None:
     logging.getLogger("some.library").warning("value=%s", secret)
 
 
-def in_half_a_line(secret: str) -> None:
+def in_half_a_line(aws: LocalAws, secret: str) -> None:
     print(f"truncated: {secret[:24]}")  # noqa: T201 - a cut-off value is a leak too
 
 
-def in_execution_history(secret: str) -> None:
-    sfn = admin_client("stepfunctions", DEFAULT_ACCOUNT_ID)
+def in_execution_history(aws: LocalAws, secret: str) -> None:
+    sfn = aws.client("stepfunctions")
     machine = sfn.create_state_machine(
         name="echo",
         roleArn=f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/echo",
@@ -74,8 +71,8 @@ def in_execution_history(secret: str) -> None:
         time.sleep(0.05)
 
 
-def in_a_table(secret: str) -> None:
-    db = admin_client("dynamodb", DEFAULT_ACCOUNT_ID)
+def in_a_table(aws: LocalAws, secret: str) -> None:
+    db = aws.client("dynamodb")
     db.create_table(
         TableName="notes",
         BillingMode="PAY_PER_REQUEST",
@@ -85,21 +82,21 @@ def in_a_table(secret: str) -> None:
     db.put_item(TableName="notes", Item={"pk": {"S": "x"}, "note": {"S": secret}})
 
 
-def in_an_email(secret: str) -> None:
-    verify_sender(SENDER)
-    admin_client("ses", DEFAULT_ACCOUNT_ID).send_email(
+def in_an_email(aws: LocalAws, secret: str) -> None:
+    aws.verify_sender(SENDER)
+    aws.client("ses").send_email(
         Source=SENDER,
         Destination={"ToAddresses": ["someone@example.com"]},
         Message={"Subject": {"Data": "your key"}, "Body": {"Text": {"Data": f"here it is: {secret}"}}},
     )
 
 
-def in_an_invocation(secret: str) -> None:
-    lambdas.REGISTRY.invocations.append(lambdas.Invocation("SomeFunction", {"x": 1}, result={"value": secret}))
+def in_an_invocation(aws: LocalAws, secret: str) -> None:
+    aws.lambdas.invocations.append(Invocation("SomeFunction", {"x": 1}, result={"value": secret}))
 
 
-def in_a_run_file(secret: str) -> None:
-    s3 = admin_client("s3", DEFAULT_ACCOUNT_ID)
+def in_a_run_file(aws: LocalAws, secret: str) -> None:
+    s3 = aws.client("s3")
     s3.create_bucket(Bucket="runs")
     s3.put_object(Bucket="runs", Key="runs/x/accounts.json", Body=json.dumps([{"id": secret}]).encode())
 
@@ -130,12 +127,12 @@ def in_a_run_file(secret: str) -> None:
     ],
 )
 def test_the_leak_check_finds_a_secret_put_where_it_must_never_be(
-    aws: LocalAws, leak_check: LeakCheck, leak: Callable[[str], None], source: str
+    aws: LocalAws, leak_check: LeakCheck, leak: Callable[[LocalAws, str], None], source: str
 ) -> None:
-    key_id, secret = a_secret()
+    key_id, secret = a_secret(aws)
     assert leak_check.scan() == [], "clean before the leak"
 
-    leak(secret)
+    leak(aws, secret)
     found = leak_check.scan()
     leak_check.acknowledge(found)  # on purpose: the suite stays green
 
@@ -146,10 +143,10 @@ def test_the_leak_check_finds_a_secret_put_where_it_must_never_be(
 
 
 def test_the_leak_check_remembers_keys_deleted_before_the_test_ends(aws: LocalAws, leak_check: LeakCheck) -> None:
-    key_id, secret = a_secret()
-    admin_client("iam", DEFAULT_ACCOUNT_ID).delete_access_key(UserName="leaky", AccessKeyId=key_id)
+    key_id, secret = a_secret(aws)
+    aws.client("iam").delete_access_key(UserName="leaky", AccessKeyId=key_id)
 
-    in_print(secret)
+    in_print(aws, secret)
     found = leak_check.scan()
     leak_check.acknowledge(found)
 
@@ -159,9 +156,9 @@ def test_the_leak_check_remembers_keys_deleted_before_the_test_ends(aws: LocalAw
 def test_no_secret_leaks_from_runs_that_do_everything(
     aws: LocalAws, leak_check: LeakCheck, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    org = organization(["alpha"])
+    org = aws.organization(["alpha"])
     alpha = org.account("alpha")
-    verify_sender(SENDER)
+    aws.verify_sender(SENDER)
     stack = aws.deploy(
         {
             "DryRun": "false",
@@ -171,21 +168,21 @@ def test_no_secret_leaks_from_runs_that_do_everything(
         }
     )
     owner = {"email": "owner@example.com"}
-    create_user(alpha, "rotates", [KeySeed(80, used_days_ago=1)], owner)
-    create_user(alpha, "retires", [KeySeed(95, used_days_ago=9), KeySeed(20, used_days_ago=1)], owner)
-    create_user(alpha, "deletes", [KeySeed(110, status="Inactive"), KeySeed(30)], owner)
-    create_user(alpha, "refused", [KeySeed(80, used_days_ago=1)], owner)
-    create_user(alpha, "crashes", [KeySeed(80, used_days_ago=1)], owner)
+    org.create_user(alpha, "rotates", [KeySeed(80, used_days_ago=1)], owner)
+    org.create_user(alpha, "retires", [KeySeed(95, used_days_ago=9), KeySeed(20, used_days_ago=1)], owner)
+    org.create_user(alpha, "deletes", [KeySeed(110, status="Inactive"), KeySeed(30)], owner)
+    org.create_user(alpha, "refused", [KeySeed(80, used_days_ago=1)], owner)
+    org.create_user(alpha, "crashes", [KeySeed(80, used_days_ago=1)], owner)
 
     # A preview, then a run in which one new key never works and one rotation dies mid-way, then the next run.
     assert stack.run({"dryRun": True}).status == "SUCCEEDED"
-    report_crashes_as_lambda_does(monkeypatch)
-    kill_at(stack, "CreateKeyFunction", "secretsmanager", "PutSecretValue")  # crashes's (users run in name order)
+    report_crashes_as_lambda_does(monkeypatch, stack.runtime)
+    kill_at(aws, stack, "CreateKeyFunction", "secretsmanager", "PutSecretValue")  # crashes's (users run in name order)
     verifying: dict[str, Any] = {}
-    lambdas.REGISTRY.before_invoke.append(
+    aws.lambdas.before_invoke.append(
         lambda spec, event: verifying.update(user=(event.get("action") or {}).get("userName"))
     )
-    FAULTS.add(
+    aws.faults.add(
         "sts",
         "GetCallerIdentity",
         "InvalidClientTokenId",
@@ -194,7 +191,7 @@ def test_no_secret_leaks_from_runs_that_do_everything(
         when=lambda params: verifying.get("user") == "refused",
     )
     faulted = stack.run({})
-    FAULTS.clear()
+    aws.faults.clear()
     after = stack.run({})
 
     assert faulted.status == "FAILED" and after.status == "SUCCEEDED", after.cause
@@ -206,13 +203,13 @@ def test_no_secret_leaks_from_runs_that_do_everything(
     # The check looked at something: every kind of place had content, and the keys the product made are known.
     made = [
         call.result["newKeyId"]
-        for call in lambdas.REGISTRY.invocations
+        for call in aws.lambdas.invocations
         if call.logical_id == "CreateKeyFunction" and call.result and call.result.get("newKeyId")
     ]
     assert len(made) >= 4 and set(made) <= set(leak_check.secrets.values())
     discarded = [
         call.result["newKeyId"]
-        for call in lambdas.REGISTRY.invocations
+        for call in aws.lambdas.invocations
         if call.logical_id == "DiscardNewKeyFunction" and call.result and call.result.get("status") == "discarded"
     ]
     assert discarded and set(discarded) <= set(leak_check.secrets.values()), "keys deleted since are still looked for"
@@ -221,19 +218,19 @@ def test_no_secret_leaks_from_runs_that_do_everything(
     assert any(item.get("status") == "sent" for item in items) and any(
         item.get("status") == "preview" for item in items
     )
-    assert len(lambdas.REGISTRY.invocations) > 20
+    assert len(aws.lambdas.invocations) > 20
 
 
 @pytest.fixture
 def every_logger_at_debug(
-    leak_check: LeakCheck, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    aws: LocalAws, leak_check: LeakCheck, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[None]:
     """Every log level an operator can reach set to DEBUG: the environment variables of every function
     (Powertools', Lambda's log-level control, LOG_LEVEL), the root logger with a handler of its own as
     Lambda's runtime gives it, and every logger that exists, libraries included."""
     for name in ("POWERTOOLS_LOG_LEVEL", "AWS_LAMBDA_LOG_LEVEL", "LOG_LEVEL"):
-        monkeypatch.setitem(lambdas.REGISTRY.overrides, name, "DEBUG")
-    monkeypatch.setitem(lambdas.REGISTRY.overrides, "POWERTOOLS_DEBUG", "true")
+        monkeypatch.setitem(aws.lambdas.overrides, name, "DEBUG")
+    monkeypatch.setitem(aws.lambdas.overrides, "POWERTOOLS_DEBUG", "true")
     root = logging.getLogger()
     runtime = logging.StreamHandler(sys.stderr)
     root.addHandler(runtime)
@@ -254,17 +251,17 @@ def every_logger_at_debug(
 def test_no_secret_leaks_with_every_logger_at_debug(
     aws: LocalAws, leak_check: LeakCheck, caplog: pytest.LogCaptureFixture, every_logger_at_debug: None
 ) -> None:
-    org = organization(["alpha"])
+    org = aws.organization(["alpha"])
     alpha = org.account("alpha")
     stack = aws.deploy({"DryRun": "false", "ExcludeAccounts": org.management_account})
-    create_user(alpha, "rotates", [KeySeed(80, used_days_ago=1)])  # CreateAccessKey, PutSecretValue, GetSecretValue
-    create_user(alpha, "retires", [KeySeed(95, used_days_ago=9), KeySeed(20, used_days_ago=1)])
-    create_user(alpha, "refused", [KeySeed(80, used_days_ago=1)])  # a new key that never works: discarded
+    org.create_user(alpha, "rotates", [KeySeed(80, used_days_ago=1)])  # CreateAccessKey, PutSecretValue, GetSecretValue
+    org.create_user(alpha, "retires", [KeySeed(95, used_days_ago=9), KeySeed(20, used_days_ago=1)])
+    org.create_user(alpha, "refused", [KeySeed(80, used_days_ago=1)])  # a new key that never works: discarded
     verifying: dict[str, Any] = {}
-    lambdas.REGISTRY.before_invoke.append(
+    aws.lambdas.before_invoke.append(
         lambda spec, event: verifying.update(user=(event.get("action") or {}).get("userName"))
     )
-    FAULTS.add(
+    aws.faults.add(
         "sts",
         "GetCallerIdentity",
         "InvalidClientTokenId",
@@ -274,7 +271,7 @@ def test_no_secret_leaks_with_every_logger_at_debug(
     )
 
     first = stack.run({})  # every step of every function assumes the member role: AssumeRole's credentials
-    FAULTS.clear()
+    aws.faults.clear()
     second = stack.run({})
 
     assert first.status == "FAILED" and second.status == "SUCCEEDED", second.cause

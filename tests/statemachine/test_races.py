@@ -14,19 +14,17 @@ from typing import Any
 import pytest
 from moto.iam.models import iam_backends
 
-from localaws.awslike import FAULTS
-from localaws.environment import organization
-from localaws.organization import KeySeed, create_user, iam_client
+from localaws import KeySeed, LocalAws
 from tests.statemachine.invariants import running
 
 pytestmark = pytest.mark.statemachine
 
 
-def test_a_key_re_enabled_while_delete_key_runs_is_not_deleted(aws: Any) -> None:
-    org = organization(["alpha"])
+def test_a_key_re_enabled_while_delete_key_runs_is_not_deleted(aws: LocalAws) -> None:
+    org = aws.organization(["alpha"])
     stack = aws.deploy({"DryRun": "false", "ExcludeAccounts": org.management_account})
     alpha = org.account("alpha")
-    old, _ = create_user(alpha, "carol", [KeySeed(110, status="Inactive"), KeySeed(30, used_days_ago=1)])
+    old, _ = org.create_user(alpha, "carol", [KeySeed(110, status="Inactive"), KeySeed(30, used_days_ago=1)])
     re_enabled: list[str] = []
 
     def owner_re_enables_the_key(params: dict[str, Any]) -> bool:
@@ -36,13 +34,13 @@ def test_a_key_re_enabled_while_delete_key_runs_is_not_deleted(aws: Any) -> None
             re_enabled.append(old)
         return False
 
-    FAULTS.add("dynamodb", "UpdateItem", "Spy", times=10**9, when=owner_re_enables_the_key)
+    aws.faults.add("dynamodb", "UpdateItem", "Spy", times=10**9, when=owner_re_enables_the_key)
 
     stack.run_account(alpha, run_id="race")
 
     assert re_enabled == [old]
     keys = {
         key["AccessKeyId"]: key["Status"]
-        for key in iam_client(alpha).list_access_keys(UserName="carol")["AccessKeyMetadata"]
+        for key in org.client("iam", alpha).list_access_keys(UserName="carol")["AccessKeyMetadata"]
     }
     assert keys.get(old) == "Active", "an Active key was deleted"

@@ -17,9 +17,7 @@ from typing import Any
 import pytest
 import time_machine
 
-from localaws.awslike import FAULTS
-from localaws.environment import LocalAws, Stack, organization
-from localaws.organization import KeySeed, Organization, create_user, iam_client
+from localaws import KeySeed, LocalAws, Organization, Stack
 from tests.statemachine.invariants import Watch, delivered_key_id, ledger_items, start_of_day
 
 pytestmark = pytest.mark.statemachine
@@ -62,7 +60,7 @@ def population(org: Organization) -> dict[str, tuple[str, str]]:
     names = {}
     for account_id, specs in users.items():
         for name, (keys, tags, groups) in specs.items():
-            create_user(account_id, name, keys, tags=tags, groups=groups, now=SEEDED)
+            org.create_user(account_id, name, keys, tags=tags, groups=groups, now=SEEDED)
             names[name] = (account_id, name)
     return names
 
@@ -114,15 +112,15 @@ def failed_actions(stack: Stack, run_id: str) -> list[tuple[str, str, str, str, 
     ]
 
 
-def keys_of(account_id: str, user: str) -> dict[str, str]:
-    listed = iam_client(account_id).list_access_keys(UserName=user)["AccessKeyMetadata"]
+def keys_of(org: Organization, account_id: str, user: str) -> dict[str, str]:
+    listed = org.client("iam", account_id).list_access_keys(UserName=user)["AccessKeyMetadata"]
     return {key["AccessKeyId"]: key["Status"] for key in listed}
 
 
 @pytest.fixture
 def year(aws: LocalAws) -> dict[str, Any]:
     with time_machine.travel(SEEDED, tick=True):
-        org = organization(["alpha", "beta"])
+        org = aws.organization(["alpha", "beta"])
         # The management account has no users; excluding it, as many organizations do, keeps each run short.
         # One account at a time keeps a year of runs reproducible (the workflow tests cover concurrent accounts).
         stack = aws.deploy({"DryRun": "false", "ExcludeAccounts": org.management_account, "MaxConcurrency": "1"})
@@ -132,7 +130,8 @@ def year(aws: LocalAws) -> dict[str, Any]:
     return {"org": org, "stack": stack, "users": users, "watch": watch}
 
 
-def test_a_year_of_daily_runs_keeps_every_promise(year: dict[str, Any]) -> None:
+def test_a_year_of_daily_runs_keeps_every_promise(aws: LocalAws, year: dict[str, Any]) -> None:
+    org: Organization = year["org"]
     stack: Stack = year["stack"]
     watch: Watch = year["watch"]
     users: dict[str, tuple[str, str]] = year["users"]
@@ -150,14 +149,14 @@ def test_a_year_of_daily_runs_keeps_every_promise(year: dict[str, Any]) -> None:
     while day <= DAYS:
         moment = START + timedelta(days=day)
         with time_machine.travel(moment, tick=True):
-            if own_key is None and day >= HAND_MADE_FROM and len(keys_of(*users["makes-own-key"])) == 1:
+            if own_key is None and day >= HAND_MADE_FROM and len(keys_of(org, *users["makes-own-key"])) == 1:
                 own_key = watch.add_hand_made_key(*users["makes-own-key"])
             if day == TAG_FIXED_ON:
-                iam_client(users["bad-tag"][0]).untag_user(UserName="bad-tag", TagKeys=[EXEMPT_TAG])
+                org.client("iam", users["bad-tag"][0]).untag_user(UserName="bad-tag", TagKeys=[EXEMPT_TAG])
             before = watch.last
             if day == REFUSED_ON:
                 refused = users["refused-once"][1]
-                FAULTS.add(
+                aws.faults.add(
                     "iam",
                     "CreateAccessKey",
                     "AccessDenied",
@@ -167,7 +166,7 @@ def test_a_year_of_daily_runs_keeps_every_promise(year: dict[str, Any]) -> None:
                 )
             execution = stack.run({})
             if day == REFUSED_ON:
-                FAULTS.clear()
+                aws.faults.clear()
                 failed = failed_actions(stack, execution.name)
                 assert execution.status == "FAILED" and [f[:2] for f in failed] == [("rotate", "refused-once")], failed
                 watch.check(execution.name, settled=False, when=f"on day {day} (a rotation refused)")
@@ -220,8 +219,8 @@ def test_a_year_of_daily_runs_keeps_every_promise(year: dict[str, Any]) -> None:
     assert first_changed["late-pair"] == 0 and first_changed["lone-inactive"] == 70
     for name in ("fresh", "due", "ancient", "pair", "never-used", "late-pair", "spare-blocks"):
         assert rotations[name] >= 4, (name, rotations[name])
-    assert rotations["lone-inactive"] == 0 and keys_of(*users["lone-inactive"]) == {}
-    assert keys_of(*users["no-keys"]) == {}
+    assert rotations["lone-inactive"] == 0 and keys_of(org, *users["lone-inactive"]) == {}
+    assert keys_of(org, *users["no-keys"]) == {}
     assert checked_leftovers
     assert own_key is not None and own_key_current_while_secret_key_dead
     assert rotations["refused-once"] >= 3

@@ -9,17 +9,13 @@ from typing import Any
 import boto3
 import pytest
 
-from localaws import awslike, lambdas
-from localaws.environment import REGION, LocalAws, Stack
-from localaws.organization import KeySeed, Organization, create_user, deploy_member_role
+from localaws import REGION, FunctionSpec, KeySeed, LocalAws, Organization, Stack
 
 pytestmark = pytest.mark.statemachine
 
 
-def key_ids(account_id: str, user: str) -> dict[str, str]:
-    from localaws.organization import iam_client
-
-    keys = iam_client(account_id).list_access_keys(UserName=user)["AccessKeyMetadata"]
+def key_ids(org: Organization, account_id: str, user: str) -> dict[str, str]:
+    keys = org.client("iam", account_id).list_access_keys(UserName=user)["AccessKeyMetadata"]
     return {key["AccessKeyId"]: key["Status"] for key in keys}
 
 
@@ -34,9 +30,9 @@ def run_accounts(stack: Stack) -> list[dict[str, Any]]:
 
 def test_a_failed_account_does_not_stop_the_others_and_replay_runs_only_it(stack: Stack, org: Organization) -> None:
     alpha, beta, norole = org.account("alpha"), org.account("beta"), org.account("norole")
-    create_user(alpha, "alice", [KeySeed(80)])
-    create_user(beta, "bob", [KeySeed(80)])
-    create_user(norole, "nora", [KeySeed(80)])
+    org.create_user(alpha, "alice", [KeySeed(80)])
+    org.create_user(beta, "bob", [KeySeed(80)])
+    org.create_user(norole, "nora", [KeySeed(80)])
 
     execution = stack.run({})
 
@@ -49,25 +45,25 @@ def test_a_failed_account_does_not_stop_the_others_and_replay_runs_only_it(stack
     assert norole in cause["failedAccounts"][0]["cause"]
     assert cause["replayInput"] == {"accounts": [norole]}
     # The other accounts went on: each of their users got a second (new) key.
-    assert len(key_ids(alpha, "alice")) == 2 and len(key_ids(beta, "bob")) == 2
-    assert len(key_ids(norole, "nora")) == 1
+    assert len(key_ids(org, alpha, "alice")) == 2 and len(key_ids(org, beta, "bob")) == 2
+    assert len(key_ids(org, norole, "nora")) == 1
 
-    deploy_member_role(norole, org)  # the operator fixes the role...
+    org.deploy_member_role(norole)  # the operator fixes the role...
     replay = stack.run(cause["replayInput"])  # ...and pastes the replay input into "Start execution"
 
     assert replay.status == "SUCCEEDED", replay.cause
     assert [account["id"] for account in run_accounts(stack)] == [norole]
     assert replay.output["accounts"] == {"total": 1, "succeeded": 1, "failed": 0}
     assert replay.output["keys"]["rotated"] == 1
-    assert len(key_ids(norole, "nora")) == 2
-    assert len(key_ids(alpha, "alice")) == 2  # untouched by the replay
+    assert len(key_ids(org, norole, "nora")) == 2
+    assert len(key_ids(org, alpha, "alice")) == 2  # untouched by the replay
 
 
-def test_summary_counts_come_from_the_ledger(stack: Stack, org: Organization) -> None:
+def test_summary_counts_come_from_the_ledger(aws: LocalAws, stack: Stack, org: Organization) -> None:
     alpha = org.account("alpha")
-    create_user(alpha, "due", [KeySeed(80)])
-    create_user(alpha, "replaced", [KeySeed(95), KeySeed(20)])
-    create_user(alpha, "fresh", [KeySeed(10)])
+    org.create_user(alpha, "due", [KeySeed(80)])
+    org.create_user(alpha, "replaced", [KeySeed(95), KeySeed(20)])
+    org.create_user(alpha, "fresh", [KeySeed(10)])
 
     execution = stack.run({"accounts": [alpha]})
 
@@ -82,10 +78,10 @@ def test_summary_counts_come_from_the_ledger(stack: Stack, org: Organization) ->
     statuses = {(item.get("type"), item.get("status")) for item in ledger if item.get("kind") == "action"}
     assert statuses == {("rotate", "done"), ("disable", "done")}
     # The summary went to the run report's own function, which took it (its Catch did not hide a refusal).
-    (report,) = [call for call in lambdas.REGISTRY.invocations if call.logical_id == "SendRunReportFunction"]
+    (report,) = [call for call in aws.lambdas.invocations if call.logical_id == "SendRunReportFunction"]
     assert report.error is None and report.event["report"] == summary, report.error
     assert report.result == {"sent": 0, "failed": 0, "skipped": 1, "invalid": 0}  # SenderEmail is empty
-    assert [call.event["account"]["id"] for call in lambdas.REGISTRY.invocations if call.logical_id == "NotifyFunction"] == [alpha]
+    assert [call.event["account"]["id"] for call in aws.lambdas.invocations if call.logical_id == "NotifyFunction"] == [alpha]
 
 
 @pytest.mark.parametrize(
@@ -100,20 +96,20 @@ def test_summary_counts_come_from_the_ledger(stack: Stack, org: Organization) ->
     ],
 )
 def test_bad_input_fails_at_once_naming_it_and_changes_nothing(
-    stack: Stack, org: Organization, document: Any, message: str
+    aws: LocalAws, stack: Stack, org: Organization, document: Any, message: str
 ) -> None:
     alpha = org.account("alpha")
-    create_user(alpha, "alice", [KeySeed(80)])
+    org.create_user(alpha, "alice", [KeySeed(80)])
 
     execution = stack.run(document)
 
     assert execution.status == "FAILED"
     assert execution.error == "KeyRotation.InvalidInput"
     assert message in execution.cause
-    invoked = {call.logical_id for call in lambdas.REGISTRY.invocations}
+    invoked = {call.logical_id for call in aws.lambdas.invocations}
     assert invoked == {"ListAccountsFunction"}
     assert stack.ledger_items() == []
-    assert len(key_ids(alpha, "alice")) == 1
+    assert len(key_ids(org, alpha, "alice")) == 1
 
 
 def test_an_excluded_account_cannot_be_requested(aws: LocalAws, org: Organization) -> None:
@@ -127,10 +123,8 @@ def test_an_excluded_account_cannot_be_requested(aws: LocalAws, org: Organizatio
 
 
 def test_listing_pages_like_aws_and_keeps_only_active_accounts_in_scope(aws: LocalAws) -> None:
-    from localaws.environment import organization
-
-    awslike.set_page_sizes(accounts=3)
-    org = organization([f"acct{n:02d}" for n in range(11)], ous={"Prod": ["acct01", "acct02"], "Prod/Web": ["acct03"]})
+    aws.paging.accounts = 3
+    org = aws.organization([f"acct{n:02d}" for n in range(11)], ous={"Prod": ["acct01", "acct02"], "Prod/Web": ["acct03"]})
     boto3.client("organizations", region_name=REGION).close_account(AccountId=org.account("acct04"))
     excluded = org.account("acct05")
 
@@ -153,46 +147,44 @@ def run_accounts_of(execution: Any) -> list[dict[str, Any]]:
 
 
 def test_an_account_with_more_than_100_users_is_audited_whole(aws: LocalAws) -> None:
-    from localaws.environment import organization
-
-    org = organization(["big"])
+    org = aws.organization(["big"])
     big = org.account("big")
     for n in range(130):
-        create_user(big, f"user{n:03d}", [KeySeed(10)])
-    create_user(big, "zz-last-user", [KeySeed(80)])  # sorts last: only found if every page is read
+        org.create_user(big, f"user{n:03d}", [KeySeed(10)])
+    org.create_user(big, "zz-last-user", [KeySeed(80)])  # sorts last: only found if every page is read
     stack = aws.deploy({"DryRun": "false"})
 
     execution = stack.run_account(big)
 
     assert execution.status == "SUCCEEDED", execution.cause
-    audit = next(call for call in lambdas.REGISTRY.invocations if call.logical_id == "AuditKeysFunction")
+    audit = next(call for call in aws.lambdas.invocations if call.logical_id == "AuditKeysFunction")
     assert audit.result["counts"]["usersWithKeys"] == 131
     assert [action["userName"] for action in audit.result["actions"]] == ["zz-last-user"]
-    assert len(key_ids(big, "zz-last-user")) == 2
+    assert len(key_ids(org, big, "zz-last-user")) == 2
 
 
-def test_a_throttled_call_is_retried_by_the_state_machine_then_succeeds(stack: Stack, org: Organization) -> None:
+def test_a_throttled_call_is_retried_by_the_state_machine_then_succeeds(aws: LocalAws, stack: Stack, org: Organization) -> None:
     alpha = org.account("alpha")
-    create_user(alpha, "alice", [KeySeed(80)])
-    awslike.FAULTS.add("iam", "CreateAccessKey", "Throttling", times=2)
+    org.create_user(alpha, "alice", [KeySeed(80)])
+    aws.faults.add("iam", "CreateAccessKey", "Throttling", times=2)
 
     execution = stack.run_account(alpha)
 
     assert execution.status == "SUCCEEDED", execution.cause
     failures = [event["taskFailedEventDetails"]["error"] for event in execution.events("TaskFailed")]
     assert failures == ["KeyRotation.Throttled", "KeyRotation.Throttled"]
-    created = [call for call in lambdas.REGISTRY.invocations if call.logical_id == "CreateKeyFunction"]
+    created = [call for call in aws.lambdas.invocations if call.logical_id == "CreateKeyFunction"]
     assert [call.error[0] if call.error else "ok" for call in created] == [
         "KeyRotation.Throttled", "KeyRotation.Throttled", "ok"
     ]
-    assert len(key_ids(alpha, "alice")) == 2
+    assert len(key_ids(org, alpha, "alice")) == 2
 
 
-def test_a_caught_failure_is_recorded_and_leaves_no_orphan_key(stack: Stack, org: Organization) -> None:
+def test_a_caught_failure_is_recorded_and_leaves_no_orphan_key(aws: LocalAws, stack: Stack, org: Organization) -> None:
     alpha = org.account("alpha")
-    create_user(alpha, "alice", [KeySeed(80)])
-    create_user(alpha, "bob", [KeySeed(95), KeySeed(20)])
-    awslike.FAULTS.add("secretsmanager", "PutSecretValue", "AccessDeniedException", times=1)
+    org.create_user(alpha, "alice", [KeySeed(80)])
+    org.create_user(alpha, "bob", [KeySeed(95), KeySeed(20)])
+    aws.faults.add("secretsmanager", "PutSecretValue", "AccessDeniedException", times=1)
 
     execution = stack.run_account(alpha, run_id="run-fault")
 
@@ -206,20 +198,20 @@ def test_a_caught_failure_is_recorded_and_leaves_no_orphan_key(stack: Stack, org
     assert rotate["error"] == "KeyRotation.DeliveryFailed"
     assert items[f"ACCOUNT#{alpha}"]["status"] == "FAILED"
     # The key that could not be delivered was taken back; bob's disable still happened.
-    assert list(key_ids(alpha, "alice").values()) == ["Active"]
-    assert sorted(key_ids(alpha, "bob").values()) == ["Active", "Inactive"]
+    assert list(key_ids(org, alpha, "alice").values()) == ["Active"]
+    assert sorted(key_ids(org, alpha, "bob").values()) == ["Active", "Inactive"]
 
 
-def test_a_second_execution_fails_at_once_while_one_is_running(stack: Stack, org: Organization) -> None:
+def test_a_second_execution_fails_at_once_while_one_is_running(aws: LocalAws, stack: Stack, org: Organization) -> None:
     alpha = org.account("alpha")
-    create_user(alpha, "alice", [KeySeed(80)])
+    org.create_user(alpha, "alice", [KeySeed(80)])
     release = threading.Event()
 
-    def hold_audit(spec: lambdas.FunctionSpec, event: dict[str, Any]) -> None:
+    def hold_audit(spec: FunctionSpec, event: dict[str, Any]) -> None:
         if spec.logical_id == "AuditKeysFunction":
             release.wait(timeout=60)
 
-    lambdas.REGISTRY.before_invoke.append(hold_audit)
+    aws.lambdas.before_invoke.append(hold_audit)
     first = stack.start({"accounts": [alpha]}, name="first")
     try:
         second = stack.run({"accounts": [alpha]}, name="second", timeout=60)
@@ -232,13 +224,11 @@ def test_a_second_execution_fails_at_once_while_one_is_running(stack: Stack, org
     assert "first" in second.cause
     assert first_done.status == "SUCCEEDED", first_done.cause
     assert all(item["pk"] != "RUN#second" for item in stack.ledger_items())
-    assert len(key_ids(alpha, "alice")) == 2  # rotated once, by the first
+    assert len(key_ids(org, alpha, "alice")) == 2  # rotated once, by the first
 
 
 def test_state_payloads_stay_small_whatever_the_organization(aws: LocalAws) -> None:
-    from localaws.environment import organization
-
-    org = organization([f"acct{n:02d}" for n in range(30)])
+    org = aws.organization([f"acct{n:02d}" for n in range(30)])
     stack = aws.deploy({})
 
     execution = stack.run({})

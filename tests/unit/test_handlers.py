@@ -21,14 +21,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iam import models as moto_iam
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-from keyrotation import policy
-from localaws import awslike, lambdas
-from localaws.environment import REGION, FunctionError, LocalAws, Stack, admin_client
-from localaws.organization import KeySeed, Organization, add_key, create_user, iam_client
+from localaws import REGION, FunctionError, FunctionSpec, KeySeed, LocalAws, Organization, Stack
 from tests import earlier
 
 ROLE = "IAMKeyRotationMemberRole"
@@ -84,12 +80,12 @@ def generated_secrets(aws: LocalAws, monkeypatch: pytest.MonkeyPatch, caplog: py
 
     monkeypatch.setattr(moto_iam.AccessKey, "__init__", recording)
     yield found
-    outputs = [json.dumps([call.result, call.error], default=str) for call in lambdas.REGISTRY.invocations]
-    db = admin_client("dynamodb", DEFAULT_ACCOUNT_ID)
+    outputs = [json.dumps([call.result, call.error], default=str) for call in aws.lambdas.invocations]
+    db = aws.client("dynamodb")
     tables = [json.dumps(db.scan(TableName=name)["Items"]) for name in db.list_tables()["TableNames"]]
     records = [*caplog.get_records("setup"), *caplog.get_records("call")]
     logs = "\n".join(json.dumps(vars(record), default=str) for record in records)  # message and extra fields
-    if any(call.error is None for call in lambdas.REGISTRY.invocations):  # every handler logs its success
+    if any(call.error is None for call in aws.lambdas.invocations):  # every handler logs its success
         assert records, "the functions' logs were not captured"
     for secret in found:
         assert len(secret) == 40
@@ -132,8 +128,8 @@ def act(stack: Stack, logical_id: str, action: dict[str, str], account: dict[str
     return stack.invoke(logical_id, {"action": action, "account": account, "run": run or run_doc(), **extra})
 
 
-def keys_of(account_id: str, user: str) -> dict[str, str]:
-    metadata = iam_client(account_id).list_access_keys(UserName=user)["AccessKeyMetadata"]
+def keys_of(org: Organization, account_id: str, user: str) -> dict[str, str]:
+    metadata = org.client("iam", account_id).list_access_keys(UserName=user)["AccessKeyMetadata"]
     return {key["AccessKeyId"]: key["Status"] for key in metadata}
 
 
@@ -141,20 +137,20 @@ def secret_of(account_id: str, key_id: str) -> str:
     return str(moto_iam.iam_backends[account_id]["aws"].access_keys[key_id].secret_access_key)
 
 
-def user_arn(account_id: str, user: str) -> str:
-    return str(iam_client(account_id).get_user(UserName=user)["User"]["Arn"])
+def user_arn(org: Organization, account_id: str, user: str) -> str:
+    return str(org.client("iam", account_id).get_user(UserName=user)["User"]["Arn"])
 
 
-def secrets_client(account_id: str) -> Any:
-    return admin_client("secretsmanager", account_id)
+def secrets_client(org: Organization, account_id: str) -> Any:
+    return org.client("secretsmanager", account_id)
 
 
-def stages(account_id: str, name: str) -> dict[str, list[str]]:
-    return dict(secrets_client(account_id).describe_secret(SecretId=name).get("VersionIdsToStages", {}))
+def stages(org: Organization, account_id: str, name: str) -> dict[str, list[str]]:
+    return dict(secrets_client(org, account_id).describe_secret(SecretId=name).get("VersionIdsToStages", {}))
 
 
-def secret_names(account_id: str) -> list[str]:
-    return sorted(secret["Name"] for secret in secrets_client(account_id).list_secrets()["SecretList"])
+def secret_names(org: Organization, account_id: str) -> list[str]:
+    return sorted(secret["Name"] for secret in secrets_client(org, account_id).list_secrets()["SecretList"])
 
 
 def items(stack: Stack) -> dict[tuple[str, str], dict[str, Any]]:
@@ -174,7 +170,7 @@ def delivery_item(stack: Stack, account_id: str, user: str) -> dict[str, Any] | 
     return items(stack).get((f"DELIVERY#{account_id}", f"USER#{user}"))
 
 
-def spy(service: str, operation: str) -> list[dict[str, Any]]:
+def spy(aws: LocalAws, service: str, operation: str) -> list[dict[str, Any]]:
     """The parameters of every ``operation`` call from now on (an injected fault that never fires)."""
     seen: list[dict[str, Any]] = []
 
@@ -182,7 +178,7 @@ def spy(service: str, operation: str) -> list[dict[str, Any]]:
         seen.append(dict(params))
         return False
 
-    awslike.FAULTS.add(service, operation, "NeverRaised", times=1, when=watch)
+    aws.faults.add(service, operation, "NeverRaised", times=1, when=watch)
     return seen
 
 
@@ -201,7 +197,7 @@ Rotation = tuple[dict[str, str], dict[str, str], str, dict[str, Any]]
 def rotate_created(stack: Stack, org: Organization) -> Rotation:
     """Alice, due for rotation, and create_key's result for her: (account, planned rotate, old key, created)."""
     account = account_doc(org, "alpha")
-    (old,) = create_user(account["id"], "alice", [KeySeed(80)])
+    (old,) = org.create_user(account["id"], "alice", [KeySeed(80)])
     (action,) = planned(stack, account, "alice")
     created = act(stack, "CreateKeyFunction", action, account)
     return account, action, old, created
@@ -222,12 +218,12 @@ def listing_event(stack: Stack, document: Any = None, name: str = "run-a") -> di
 
 
 def run_objects(stack: Stack) -> list[str]:
-    s3 = admin_client("s3", DEFAULT_ACCOUNT_ID)
+    s3 = stack.admin.client("s3")
     return [obj["Key"] for obj in s3.list_objects_v2(Bucket=stack.outputs["RunBucketName"]).get("Contents", [])]
 
 
 def account_list(stack: Stack, key: str) -> list[dict[str, str]]:
-    s3 = admin_client("s3", DEFAULT_ACCOUNT_ID)
+    s3 = stack.admin.client("s3")
     return list(json.loads(s3.get_object(Bucket=stack.outputs["RunBucketName"], Key=key)["Body"].read()))
 
 
@@ -323,7 +319,7 @@ def test_an_excluded_account_is_never_listed_and_cannot_be_requested(aws: LocalA
 def test_an_account_that_is_not_an_active_member_cannot_be_requested(stack: Stack, org: Organization, which: str) -> None:
     if which == "closed":
         requested = org.account("gamma")
-        admin_client("organizations", DEFAULT_ACCOUNT_ID).close_account(AccountId=requested)
+        stack.admin.client("organizations").close_account(AccountId=requested)
     else:
         requested = "999999999999"
 
@@ -354,7 +350,7 @@ def test_list_accounts_stops_a_misconfigured_stack_before_writing_anything(
     assert run_objects(stack) == []
 
 
-def test_list_accounts_refuses_to_run_beside_a_running_execution(stack: Stack, org: Organization) -> None:
+def test_list_accounts_refuses_to_run_beside_a_running_execution(aws: LocalAws, stack: Stack, org: Organization) -> None:
     """While a real execution of the state machine is RUNNING (held inside its first Lambda call), a second
     run's ListAccounts is refused and the running one's own call is not."""
     seen: dict[str, Any] = {}
@@ -362,10 +358,10 @@ def test_list_accounts_refuses_to_run_beside_a_running_execution(stack: Stack, o
     class Held(Exception):
         """Ends the held execution once the checks are done."""
 
-    def hold(spec: lambdas.FunctionSpec, event: dict[str, Any]) -> None:
+    def hold(spec: FunctionSpec, event: dict[str, Any]) -> None:
         if spec.logical_id != "ListAccountsFunction" or seen:
             return
-        sfn = admin_client("stepfunctions", DEFAULT_ACCOUNT_ID)
+        sfn = stack.admin.client("stepfunctions")
         running = sfn.list_executions(stateMachineArn=stack.state_machine_arn, statusFilter="RUNNING")["executions"]
         seen["running"] = [execution["name"] for execution in running]
         try:
@@ -375,7 +371,7 @@ def test_list_accounts_refuses_to_run_beside_a_running_execution(stack: Stack, o
         seen["itself"] = stack.invoke("ListAccountsFunction", listing_event(stack, name="first"))
         raise Held("checks done")
 
-    lambdas.REGISTRY.before_invoke.append(hold)
+    aws.lambdas.before_invoke.append(hold)
     execution = stack.run({}, name="first")
 
     assert seen["running"] == ["first"]
@@ -390,18 +386,18 @@ def test_list_accounts_refuses_to_run_beside_a_running_execution(stack: Stack, o
 # -- audit_keys ----------------------------------------------------------------------------------
 
 
-def test_audit_plans_in_user_order_and_records_the_plan(stack: Stack, org: Organization) -> None:
+def test_audit_plans_in_user_order_and_records_the_plan(aws: LocalAws, stack: Stack, org: Organization) -> None:
     account = account_doc(org, "alpha")
     alpha = account["id"]
-    (due,) = create_user(alpha, "due", [KeySeed(80)], tags={"email": "due-owner@example.com"})
-    create_user(alpha, "fresh", [KeySeed(10)])
-    create_user(alpha, "holiday", [KeySeed(200)], tags={"key-rotation:exempt": "true"})
-    old_inactive, _ = create_user(alpha, "retired", [KeySeed(105, "Inactive"), KeySeed(30)])
-    old_active, _ = create_user(alpha, "switching", [KeySeed(95), KeySeed(20)])
-    create_user(alpha, "keyless")
-    before = {user: keys_of(alpha, user) for user in ("due", "retired", "switching")}
+    (due,) = org.create_user(alpha, "due", [KeySeed(80)], tags={"email": "due-owner@example.com"})
+    org.create_user(alpha, "fresh", [KeySeed(10)])
+    org.create_user(alpha, "holiday", [KeySeed(200)], tags={"key-rotation:exempt": "true"})
+    old_inactive, _ = org.create_user(alpha, "retired", [KeySeed(105, "Inactive"), KeySeed(30)])
+    old_active, _ = org.create_user(alpha, "switching", [KeySeed(95), KeySeed(20)])
+    org.create_user(alpha, "keyless")
+    before = {user: keys_of(org, alpha, user) for user in ("due", "retired", "switching")}
 
-    with awslike.CALLS.record() as calls:
+    with aws.calls.record() as calls:
         result = audit(stack, account)
 
     assert set(result) == {"actions", "counts"}
@@ -428,15 +424,15 @@ def test_audit_plans_in_user_order_and_records_the_plan(stack: Stack, org: Organ
     assert recorded[f"ACCOUNT#{alpha}#NOTICE#holiday#-#exempt"]["kind"] == "notice"
     assert len(recorded) == 4
     # Audit only reads: the keys are as they were, and no mutating call was made.
-    assert {user: keys_of(alpha, user) for user in before} == before
+    assert {user: keys_of(org, alpha, user) for user in before} == before
     assert {call for call in mutations(calls)} == {("dynamodb", "UpdateItem")}
 
 
 def test_audit_defers_what_exceeds_max_actions_per_account(aws: LocalAws, org: Organization) -> None:
     stack = aws.deploy({"DryRun": "false", "MaxActionsPerAccount": "1"})
     account = account_doc(org, "alpha")
-    (first,) = create_user(account["id"], "a-first", [KeySeed(80)])
-    (second,) = create_user(account["id"], "b-second", [KeySeed(80)])
+    (first,) = org.create_user(account["id"], "a-first", [KeySeed(80)])
+    (second,) = org.create_user(account["id"], "b-second", [KeySeed(80)])
 
     result = audit(stack, account)
 
@@ -448,19 +444,19 @@ def test_audit_defers_what_exceeds_max_actions_per_account(aws: LocalAws, org: O
 
 def test_a_dry_run_audit_still_records_the_planned_actions(stack: Stack, org: Organization) -> None:
     account = account_doc(org, "alpha")
-    (old,) = create_user(account["id"], "alice", [KeySeed(80)])
+    (old,) = org.create_user(account["id"], "alice", [KeySeed(80)])
 
     result = audit(stack, account, run_doc(dry_run=True))
 
     assert [(a["type"], a["keyId"]) for a in result["actions"]] == [("rotate", old)]
     (item,) = action_items(stack)
     assert (item["status"], item["dryRun"], item["keyId"]) == ("planned", True, old)
-    assert keys_of(account["id"], "alice") == {old: "Active"}
+    assert keys_of(org, account["id"], "alice") == {old: "Active"}
 
 
 def test_auditing_twice_plans_the_same_and_records_it_once(stack: Stack, org: Organization) -> None:
     account = account_doc(org, "alpha")
-    create_user(account["id"], "alice", [KeySeed(80)])
+    org.create_user(account["id"], "alice", [KeySeed(80)])
 
     first, second = audit(stack, account), audit(stack, account)
 
@@ -482,10 +478,10 @@ def test_create_key_writes_the_new_key_to_the_pending_version_and_returns_ids_on
     assert KEY_ID.match(created["newKeyId"]) and VERSION_ID.match(created["versionId"])
     assert len(json.dumps(created)) < 120
     new = created["newKeyId"]
-    assert keys_of(alpha, "alice") == {old: "Active", new: "Active"}
-    assert secret_names(alpha) == [name]
-    assert "AWSPENDING" in stages(alpha, name)[created["versionId"]]
-    stored = json.loads(secrets_client(alpha).get_secret_value(SecretId=name, VersionId=created["versionId"])["SecretString"])
+    assert keys_of(org, alpha, "alice") == {old: "Active", new: "Active"}
+    assert secret_names(org, alpha) == [name]
+    assert "AWSPENDING" in stages(org, alpha, name)[created["versionId"]]
+    stored = json.loads(secrets_client(org, alpha).get_secret_value(SecretId=name, VersionId=created["versionId"])["SecretString"])
     assert stored == {"AccessKeyId": new, "SecretAccessKey": secret_of(alpha, new)}
     assert secret_of(alpha, new) in generated_secrets  # the leak check at the end knows this secret
     item = action_item(stack, alpha, action)
@@ -497,19 +493,19 @@ def test_create_key_writes_the_new_key_to_the_pending_version_and_returns_ids_on
     assert "deliveredKeyId" not in delivery
 
 
-def test_the_secret_is_readable_only_by_its_user_and_public_policies_are_blocked(stack: Stack, org: Organization) -> None:
+def test_the_secret_is_readable_only_by_its_user_and_public_policies_are_blocked(aws: LocalAws, stack: Stack, org: Organization) -> None:
     account = account_doc(org, "alpha")
-    create_user(account["id"], "alice", [KeySeed(80)])
+    org.create_user(account["id"], "alice", [KeySeed(80)])
     (action,) = planned(stack, account, "alice")
-    requests = spy("secretsmanager", "PutResourcePolicy")
+    requests = spy(aws, "secretsmanager", "PutResourcePolicy")
 
     act(stack, "CreateKeyFunction", action, account)
 
-    alice = user_arn(account["id"], "alice")
+    alice = user_arn(org, account["id"], "alice")
     name = secret_name(account["id"], "alice")
-    arn = secrets_client(account["id"]).describe_secret(SecretId=name)["ARN"]
+    arn = secrets_client(org, account["id"]).describe_secret(SecretId=name)["ARN"]
     assert [(request["SecretId"], request["BlockPublicPolicy"]) for request in requests] == [(arn, True)]
-    document = json.loads(secrets_client(account["id"]).get_resource_policy(SecretId=name)["ResourcePolicy"])
+    document = json.loads(secrets_client(org, account["id"]).get_resource_policy(SecretId=name)["ResourcePolicy"])
     allows = [statement for statement in document["Statement"] if statement["Effect"] == "Allow"]
     assert [statement["Principal"] for statement in allows] == [{"AWS": alice}]
     (deny,) = [statement for statement in document["Statement"] if statement["Effect"] == "Deny"]
@@ -520,13 +516,13 @@ def test_the_secret_is_readable_only_by_its_user_and_public_policies_are_blocked
     }
 
 
-def user_id(account_id: str, user: str) -> str:
-    return str(iam_client(account_id).get_user(UserName=user)["User"]["UserId"])
+def user_id(org: Organization, account_id: str, user: str) -> str:
+    return str(org.client("iam", account_id).get_user(UserName=user)["User"]["UserId"])
 
 
-def secret_state(account_id: str, name: str) -> dict[str, Any]:
+def secret_state(org: Organization, account_id: str, name: str) -> dict[str, Any]:
     """What someone else's secret holds: description, tags, versions, policy (never a value)."""
-    client = secrets_client(account_id)
+    client = secrets_client(org, account_id)
     described = client.describe_secret(SecretId=name)
     return {
         "arn": described["ARN"],
@@ -541,105 +537,105 @@ def test_a_user_named_like_another_users_secret_gets_a_secret_of_its_own(stack: 
     """'ops_admin_hdc4d8368' is a valid IAM user name, and was the secret name of user 'ops,admin'."""
     account = account_doc(org, "alpha")
     alpha = account["id"]
-    create_user(alpha, "ops,admin", [KeySeed(80)])
-    create_user(alpha, "ops_admin_hdc4d8368", [KeySeed(80)])
+    org.create_user(alpha, "ops,admin", [KeySeed(80)])
+    org.create_user(alpha, "ops_admin_hdc4d8368", [KeySeed(80)])
     actions = audit(stack, account)["actions"]
 
     results = {action["userName"]: act(stack, "CreateKeyFunction", action, account) for action in actions}
 
-    assert len(secret_names(alpha)) == 2, secret_names(alpha)
-    client = secrets_client(alpha)
+    assert len(secret_names(org, alpha)) == 2, secret_names(org, alpha)
+    client = secrets_client(org, alpha)
     for user in ("ops,admin", "ops_admin_hdc4d8368"):
         (name,) = [
             secret["Name"]
             for secret in client.list_secrets()["SecretList"]
-            if {"Key": "UserId", "Value": user_id(alpha, user)} in secret.get("Tags", [])
+            if {"Key": "UserId", "Value": user_id(org, alpha, user)} in secret.get("Tags", [])
         ]
         version = results[user]["versionId"]
         stored = json.loads(client.get_secret_value(SecretId=name, VersionId=version)["SecretString"])
         assert stored["AccessKeyId"] == results[user]["newKeyId"]
         policy = json.loads(client.get_resource_policy(SecretId=name)["ResourcePolicy"])
         readers = [s["Principal"] for s in policy["Statement"] if s["Effect"] == "Allow"]
-        assert readers == [{"AWS": user_arn(alpha, user)}]
+        assert readers == [{"AWS": user_arn(org, alpha, user)}]
 
 
-def test_a_secret_someone_else_made_under_the_product_name_is_never_written(stack: Stack, org: Organization) -> None:
+def test_a_secret_someone_else_made_under_the_product_name_is_never_written(aws: LocalAws, stack: Stack, org: Organization) -> None:
     account = account_doc(org, "alpha")
     alpha, name = account["id"], secret_name(account["id"], "alice")
-    (old,) = create_user(alpha, "alice", [KeySeed(80)])
+    (old,) = org.create_user(alpha, "alice", [KeySeed(80)])
     (action,) = planned(stack, account, "alice")
     # Made by someone else, even with the tags the product would set: it is still not the product's.
-    secrets_client(alpha).create_secret(
+    secrets_client(org, alpha).create_secret(
         Name=name,
         Description="made by hand",
         SecretString="placeholder",
         Tags=[
             {"Key": "ManagedBy", "Value": "iam-key-rotation"},
             {"Key": "UserName", "Value": "alice"},
-            {"Key": "UserId", "Value": user_id(alpha, "alice")},
+            {"Key": "UserId", "Value": user_id(org, alpha, "alice")},
         ],
     )
-    before = secret_state(alpha, name)
+    before = secret_state(org, alpha, name)
 
-    with awslike.CALLS.record() as calls:
+    with aws.calls.record() as calls:
         error = invoke_error(stack, "CreateKeyFunction", {"action": action, "account": account, "run": run_doc()})
 
     assert error.error_type == "KeyRotation.SecretConflict"
     assert name in error.message and "alice" in error.message
     assert ("iam", "CreateAccessKey") not in calls
     assert [call for call in mutations(calls) if call[0] == "secretsmanager"] == []
-    assert keys_of(alpha, "alice") == {old: "Active"}
-    assert secret_state(alpha, name) == before
+    assert keys_of(org, alpha, "alice") == {old: "Active"}
+    assert secret_state(org, alpha, name) == before
     assert delivery_item(stack, alpha, "alice") is None  # no rotation was even started
 
 
 def test_a_user_recreated_under_the_same_name_does_not_get_the_old_users_secret(
-    stack: Stack, org: Organization
+    aws: LocalAws, stack: Stack, org: Organization
 ) -> None:
     account = account_doc(org, "alpha")
     alpha, name = account["id"], secret_name(account["id"], "alice")
     account, action, old, created = rotate_created(stack, org)
     act(stack, "VerifyKeyFunction", action, account, created=created)
     act(stack, "StoreSecretFunction", action, account, created=created)
-    iam = iam_client(alpha)
-    for key_id in keys_of(alpha, "alice"):
+    iam = org.client("iam", alpha)
+    for key_id in keys_of(org, alpha, "alice"):
         iam.delete_access_key(UserName="alice", AccessKeyId=key_id)
     iam.delete_user(UserName="alice")
-    (again,) = create_user(alpha, "alice", [KeySeed(80)])  # someone else, with a new UserId
+    (again,) = org.create_user(alpha, "alice", [KeySeed(80)])  # someone else, with a new UserId
     run = run_doc("run-2")
     (rotate,) = planned(stack, account, "alice", run)
     assert (rotate["type"], rotate["keyId"]) == ("rotate", again)
-    before = secret_state(alpha, name)
+    before = secret_state(org, alpha, name)
 
-    with awslike.CALLS.record() as calls:
+    with aws.calls.record() as calls:
         error = invoke_error(stack, "CreateKeyFunction", {"action": rotate, "account": account, "run": run})
 
     assert error.error_type == "KeyRotation.SecretConflict"
-    assert name in error.message and user_id(alpha, "alice") in error.message
+    assert name in error.message and user_id(org, alpha, "alice") in error.message
     assert ("iam", "CreateAccessKey") not in calls
-    assert keys_of(alpha, "alice") == {again: "Active"}
-    assert secret_state(alpha, name) == before
+    assert keys_of(org, alpha, "alice") == {again: "Active"}
+    assert secret_state(org, alpha, name) == before
 
     # A person deletes the earlier user's secret: the new user gets a secret of their own.
-    secrets_client(alpha).delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+    secrets_client(org, alpha).delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
     created = act(stack, "CreateKeyFunction", rotate, account, run)
     assert created["status"] == "created"
-    tags = {tag["Key"]: tag["Value"] for tag in secrets_client(alpha).describe_secret(SecretId=name)["Tags"]}
-    assert tags["UserId"] == user_id(alpha, "alice")
+    tags = {tag["Key"]: tag["Value"] for tag in secrets_client(org, alpha).describe_secret(SecretId=name)["Tags"]}
+    assert tags["UserId"] == user_id(org, alpha, "alice")
     record = delivery_item(stack, alpha, "alice")
-    assert record is not None and record["userId"] == user_id(alpha, "alice")
+    assert record is not None and record["userId"] == user_id(org, alpha, "alice")
     assert "deliveredKeyId" not in record, "what was delivered to the earlier alice is forgotten"
-    assert record["secretArn"] == secrets_client(alpha).describe_secret(SecretId=name)["ARN"]
+    assert record["secretArn"] == secrets_client(org, alpha).describe_secret(SecretId=name)["ARN"]
 
 
 def test_a_secret_replaced_after_create_key_is_neither_read_nor_written(stack: Stack, org: Organization) -> None:
     account, action, old, created = rotate_created(stack, org)
     alpha, name = account["id"], secret_name(account["id"], "alice")
-    client = secrets_client(alpha)
+    client = secrets_client(org, alpha)
     tags = client.describe_secret(SecretId=name).get("Tags", [])
     client.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
     client.create_secret(Name=name, Tags=tags)  # the same name and tags; not the secret the product made
-    before = secret_state(alpha, name)
+    before = secret_state(org, alpha, name)
     event = {"action": action, "account": account, "run": run_doc(), "created": created}
 
     verify = invoke_error(stack, "VerifyKeyFunction", event)
@@ -648,20 +644,20 @@ def test_a_secret_replaced_after_create_key_is_neither_read_nor_written(stack: S
 
     assert verify.error_type == store.error_type == "KeyRotation.SecretConflict"
     assert name in verify.message and name in store.message
-    assert secret_state(alpha, name) == before
+    assert secret_state(org, alpha, name) == before
     assert discarded == {"status": "discarded", "newKeyId": created["newKeyId"]}
-    assert keys_of(alpha, "alice") == {old: "Active"}
+    assert keys_of(org, alpha, "alice") == {old: "Active"}
 
 
 def test_a_secret_created_just_before_a_failure_is_known_by_its_token_on_the_retry(
-    stack: Stack, org: Organization
+    aws: LocalAws, stack: Stack, org: Organization
 ) -> None:
     """CreateKey records a token, creates the secret with it, then fails before the ARN is recorded."""
     account = account_doc(org, "alpha")
     alpha, name = account["id"], secret_name(account["id"], "alice")
-    (old,) = create_user(alpha, "alice", [KeySeed(80)])
+    (old,) = org.create_user(alpha, "alice", [KeySeed(80)])
     (action,) = planned(stack, account, "alice")
-    awslike.FAULTS.add("iam", "CreateAccessKey", "ServiceFailure", times=1, status=500)
+    aws.faults.add("iam", "CreateAccessKey", "ServiceFailure", times=1, status=500)
 
     failed = invoke_error(stack, "CreateKeyFunction", {"action": action, "account": account, "run": run_doc()})
     record = delivery_item(stack, alpha, "alice")
@@ -670,58 +666,58 @@ def test_a_secret_created_just_before_a_failure_is_known_by_its_token_on_the_ret
     assert failed.error_type == "KeyRotation.TransientAwsError"
     assert record is not None and "secretArn" not in record and record["secretToken"]
     assert created["status"] == "created"
-    assert secret_names(alpha) == [name]
-    assert delivery_item(stack, alpha, "alice")["secretArn"] == secrets_client(alpha).describe_secret(  # type: ignore[index]
+    assert secret_names(org, alpha) == [name]
+    assert delivery_item(stack, alpha, "alice")["secretArn"] == secrets_client(org, alpha).describe_secret(  # type: ignore[index]
         SecretId=name
     )["ARN"]
-    assert keys_of(alpha, "alice") == {old: "Active", created["newKeyId"]: "Active"}
+    assert keys_of(org, alpha, "alice") == {old: "Active", created["newKeyId"]: "Active"}
 
 
-def test_creating_again_creates_nothing_and_says_skipped(stack: Stack, org: Organization) -> None:
+def test_creating_again_creates_nothing_and_says_skipped(aws: LocalAws, stack: Stack, org: Organization) -> None:
     account, action, old, created = rotate_created(stack, org)
 
-    with awslike.CALLS.record() as calls:
+    with aws.calls.record() as calls:
         again = act(stack, "CreateKeyFunction", action, account)
 
     assert again["status"] == "skipped"
     assert set(again) == {"status", "reason"} and action["keyId"] in again["reason"]
     assert ("iam", "CreateAccessKey") not in calls
-    assert keys_of(account["id"], "alice") == {old: "Active", created["newKeyId"]: "Active"}
+    assert keys_of(org, account["id"], "alice") == {old: "Active", created["newKeyId"]: "Active"}
     # The run's record still says what the first call did.
     assert action_item(stack, account["id"], action)["status"] == "created"
     assert delivery_item(stack, account["id"], "alice")["pendingKeyId"] == created["newKeyId"]  # type: ignore[index]
 
 
-def test_a_user_who_made_a_second_key_since_the_audit_is_skipped(stack: Stack, org: Organization) -> None:
+def test_a_user_who_made_a_second_key_since_the_audit_is_skipped(aws: LocalAws, stack: Stack, org: Organization) -> None:
     account = account_doc(org, "alpha")
-    (old,) = create_user(account["id"], "alice", [KeySeed(80)])
+    (old,) = org.create_user(account["id"], "alice", [KeySeed(80)])
     (action,) = planned(stack, account, "alice")
-    own = add_key(account["id"], "alice", KeySeed(0))
+    own = org.add_key(account["id"], "alice", KeySeed(0))
 
-    with awslike.CALLS.record() as calls:
+    with aws.calls.record() as calls:
         result = act(stack, "CreateKeyFunction", action, account)
 
     assert result["status"] == "skipped"
     assert ("iam", "CreateAccessKey") not in calls
-    assert keys_of(account["id"], "alice") == {old: "Active", own: "Active"}
+    assert keys_of(org, account["id"], "alice") == {old: "Active", own: "Active"}
     assert delivery_item(stack, account["id"], "alice") is None
 
 
 def test_whatever_the_policy_says_a_user_with_two_keys_never_gets_a_third(
-    stack: Stack, org: Organization, monkeypatch: pytest.MonkeyPatch
+    aws: LocalAws, stack: Stack, org: Organization
 ) -> None:
     account = account_doc(org, "alpha")
-    old, newer = create_user(account["id"], "alice", [KeySeed(95), KeySeed(20)])
+    old, newer = org.create_user(account["id"], "alice", [KeySeed(95), KeySeed(20)])
     action = {"type": "rotate", "userName": "alice", "keyId": newer, "reason": "a policy bug wants it"}
-    monkeypatch.setattr(policy, "wants", lambda *args: True)  # the policy goes wrong: the backstop must hold
+    aws.lambdas.patch("keyrotation.policy", "wants", lambda *args: True)  # the policy goes wrong: the backstop must hold
 
-    with awslike.CALLS.record() as calls:
+    with aws.calls.record() as calls:
         error = invoke_error(stack, "CreateKeyFunction", {"action": action, "account": account, "run": run_doc()})
 
     assert error.error_type == "KeyRotation.NoFreeKeySlot"
     assert "alice" in error.message and account["id"] in error.message
     assert ("iam", "CreateAccessKey") not in calls
-    assert keys_of(account["id"], "alice") == {old: "Active", newer: "Active"}
+    assert keys_of(org, account["id"], "alice") == {old: "Active", newer: "Active"}
     assert delivery_item(stack, account["id"], "alice") is None  # no rotation was even started
 
 
@@ -742,11 +738,11 @@ def notices_of(stack: Stack, user: str, run_id: str) -> list[dict[str, Any]]:
     ],
 )
 def test_a_refused_create_access_key_leaves_no_rotation_behind(
-    stack: Stack, org: Organization, code: str, status: int, raised: str
+    aws: LocalAws, stack: Stack, org: Organization, code: str, status: int, raised: str
 ) -> None:
     account = account_doc(org, "alpha")
     alpha = account["id"]
-    (old,) = create_user(alpha, "alice", [KeySeed(80)])
+    (old,) = org.create_user(alpha, "alice", [KeySeed(80)])
     (action,) = planned(stack, account, "alice")
     made: list[str] = []
 
@@ -755,10 +751,10 @@ def test_a_refused_create_access_key_leaves_no_rotation_behind(
             made.append(moto_iam.iam_backends[alpha]["aws"].create_access_key("alice").access_key_id)
         return True
 
-    awslike.FAULTS.add("iam", "CreateAccessKey", code, times=1, status=status, when=refuse)
+    aws.faults.add("iam", "CreateAccessKey", code, times=1, status=status, when=refuse)
 
     error = invoke_error(stack, "CreateKeyFunction", {"action": action, "account": account, "run": run_doc()})
-    own = made[0] if made else add_key(alpha, "alice", KeySeed(0))  # the user's own key, minutes later
+    own = made[0] if made else org.add_key(alpha, "alice", KeySeed(0))  # the user's own key, minutes later
 
     assert error.error_type == raised and code in error.message
     record = delivery_item(stack, alpha, "alice")
@@ -766,19 +762,19 @@ def test_a_refused_create_access_key_leaves_no_rotation_behind(
     later = run_doc("run-2")
     assert planned(stack, account, "alice", later) == [], "the user's own key is the replacement: nothing to do"
     assert notices_of(stack, "alice", "run-2") == []
-    assert keys_of(alpha, "alice") == {old: "Active", own: "Active"}
+    assert keys_of(org, alpha, "alice") == {old: "Active", own: "Active"}
 
 
-def test_a_key_of_unknown_origin_is_never_deleted_on_a_guess(stack: Stack, org: Organization) -> None:
+def test_a_key_of_unknown_origin_is_never_deleted_on_a_guess(aws: LocalAws, stack: Stack, org: Organization) -> None:
     """CreateAccessKey timed out (it may or may not have made a key); then the user made one by hand."""
     account = account_doc(org, "alpha")
     alpha = account["id"]
-    (old,) = create_user(alpha, "alice", [KeySeed(80)])
+    (old,) = org.create_user(alpha, "alice", [KeySeed(80)])
     (action,) = planned(stack, account, "alice")
-    awslike.FAULTS.add("iam", "CreateAccessKey", "ServiceFailure", times=1, status=500)
+    aws.faults.add("iam", "CreateAccessKey", "ServiceFailure", times=1, status=500)
 
     error = invoke_error(stack, "CreateKeyFunction", {"action": action, "account": account, "run": run_doc()})
-    own = add_key(alpha, "alice", KeySeed(0))
+    own = org.add_key(alpha, "alice", KeySeed(0))
     later = run_doc("run-2")
     plan = planned(stack, account, "alice", later)
 
@@ -787,17 +783,17 @@ def test_a_key_of_unknown_origin_is_never_deleted_on_a_guess(stack: Stack, org: 
     (blocked,) = notices_of(stack, "alice", "run-2")
     assert blocked["type"] == "blocked" and own in blocked["detail"] and RUN_ID in blocked["detail"]
     assert "due" not in blocked, "it does not clear by itself: a person resolves it"
-    assert keys_of(alpha, "alice") == {old: "Active", own: "Active"}
+    assert keys_of(org, alpha, "alice") == {old: "Active", own: "Active"}
 
 
-def test_a_key_that_cannot_be_written_to_the_secret_is_taken_back(stack: Stack, org: Organization) -> None:
+def test_a_key_that_cannot_be_written_to_the_secret_is_taken_back(aws: LocalAws, stack: Stack, org: Organization) -> None:
     account = account_doc(org, "alpha")
-    (old,) = create_user(account["id"], "alice", [KeySeed(80)])
+    (old,) = org.create_user(account["id"], "alice", [KeySeed(80)])
     (action,) = planned(stack, account, "alice")
-    writes = spy("secretsmanager", "PutSecretValue")
-    awslike.FAULTS.add("secretsmanager", "PutSecretValue", "AccessDeniedException", times=1)
+    writes = spy(aws, "secretsmanager", "PutSecretValue")
+    aws.faults.add("secretsmanager", "PutSecretValue", "AccessDeniedException", times=1)
 
-    with awslike.CALLS.record() as calls:
+    with aws.calls.record() as calls:
         error = invoke_error(stack, "CreateKeyFunction", {"action": action, "account": account, "run": run_doc()})
 
     assert error.error_type == "KeyRotation.DeliveryFailed"
@@ -806,7 +802,7 @@ def test_a_key_that_cannot_be_written_to_the_secret_is_taken_back(stack: Stack, 
     assert new in error.message and secret_name(account["id"], "alice") in error.message
     assert "AccessDeniedException" in error.message
     assert json.loads(attempt["SecretString"])["SecretAccessKey"] not in error.message
-    assert keys_of(account["id"], "alice") == {old: "Active"}
+    assert keys_of(org, account["id"], "alice") == {old: "Active"}
     iam_calls = [operation for service, operation in calls if service == "iam" and operation.endswith("AccessKey")]
     assert iam_calls == ["CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"]  # disabled before deleted
     delivery = delivery_item(stack, account["id"], "alice")
@@ -817,21 +813,21 @@ def test_a_key_that_cannot_be_written_to_the_secret_is_taken_back(stack: Stack, 
 # -- verify_key ----------------------------------------------------------------------------------
 
 
-def test_verify_signs_with_the_new_key_and_says_verified(stack: Stack, org: Organization) -> None:
+def test_verify_signs_with_the_new_key_and_says_verified(aws: LocalAws, stack: Stack, org: Organization) -> None:
     account, action, old, created = rotate_created(stack, org)
 
-    with awslike.CALLS.record() as calls:
+    with aws.calls.record() as calls:
         result = act(stack, "VerifyKeyFunction", action, account, created=created)
 
     assert result == {"status": "verified"}
     assert ("sts", "GetCallerIdentity") in calls
     assert mutations(calls) == []
-    assert keys_of(account["id"], "alice") == {old: "Active", created["newKeyId"]: "Active"}
+    assert keys_of(org, account["id"], "alice") == {old: "Active", created["newKeyId"]: "Active"}
 
 
-def test_verify_says_not_yet_valid_while_sts_refuses_the_key_then_verifies(stack: Stack, org: Organization) -> None:
+def test_verify_says_not_yet_valid_while_sts_refuses_the_key_then_verifies(aws: LocalAws, stack: Stack, org: Organization) -> None:
     account, action, _, created = rotate_created(stack, org)
-    awslike.FAULTS.add("sts", "GetCallerIdentity", "InvalidClientTokenId", times=1)
+    aws.faults.add("sts", "GetCallerIdentity", "InvalidClientTokenId", times=1)
 
     error = invoke_error(stack, "VerifyKeyFunction", {"action": action, "account": account, "run": run_doc(), "created": created})
     retried = act(stack, "VerifyKeyFunction", action, account, created=created)
@@ -856,19 +852,19 @@ def test_verify_refuses_a_version_that_holds_another_key(stack: Stack, org: Orga
 # -- store_secret --------------------------------------------------------------------------------
 
 
-def test_store_makes_the_verified_version_current_and_records_the_delivery(stack: Stack, org: Organization) -> None:
+def test_store_makes_the_verified_version_current_and_records_the_delivery(aws: LocalAws, stack: Stack, org: Organization) -> None:
     account, action, old, created = rotate_created(stack, org)
     alpha, name, new = account["id"], secret_name(account["id"], "alice"), created["newKeyId"]
     act(stack, "VerifyKeyFunction", action, account, created=created)
-    policies = spy("secretsmanager", "PutResourcePolicy")
+    policies = spy(aws, "secretsmanager", "PutResourcePolicy")
 
     result = act(stack, "StoreSecretFunction", action, account, created=created)
 
     assert result == {"status": "done", "newKeyId": new}
-    assert stages(alpha, name) == {created["versionId"]: ["AWSCURRENT"]}
-    current = json.loads(secrets_client(alpha).get_secret_value(SecretId=name)["SecretString"])
+    assert stages(org, alpha, name) == {created["versionId"]: ["AWSCURRENT"]}
+    current = json.loads(secrets_client(org, alpha).get_secret_value(SecretId=name)["SecretString"])
     assert current["AccessKeyId"] == new
-    tags = {tag["Key"]: tag["Value"] for tag in secrets_client(alpha).describe_secret(SecretId=name)["Tags"]}
+    tags = {tag["Key"]: tag["Value"] for tag in secrets_client(org, alpha).describe_secret(SecretId=name)["Tags"]}
     assert {key: tags[key] for key in ("UserName", "AccessKeyId", "ManagedBy")} == {
         "UserName": "alice", "AccessKeyId": new, "ManagedBy": "iam-key-rotation"
     }
@@ -883,20 +879,20 @@ def test_store_makes_the_verified_version_current_and_records_the_delivery(stack
     assert (item["status"], item["newKeyId"]) == ("done", new)
     assert near(item["disableOn"], now + timedelta(days=15))  # I-R days after the new key: later than old + I
     assert near(item["deleteOn"], now + timedelta(days=25))
-    assert keys_of(alpha, "alice") == {old: "Active", new: "Active"}  # the old key keeps working for now
+    assert keys_of(org, alpha, "alice") == {old: "Active", new: "Active"}  # the old key keeps working for now
 
 
-def test_storing_again_leaves_the_same_current_version(stack: Stack, org: Organization) -> None:
+def test_storing_again_leaves_the_same_current_version(aws: LocalAws, stack: Stack, org: Organization) -> None:
     account, action, _, created = rotate_created(stack, org)
     name = secret_name(account["id"], "alice")
     act(stack, "StoreSecretFunction", action, account, created=created)
-    labels = stages(account["id"], name)
+    labels = stages(org, account["id"], name)
 
-    with awslike.CALLS.record() as calls:
+    with aws.calls.record() as calls:
         again = act(stack, "StoreSecretFunction", action, account, created=created)
 
     assert again == {"status": "done", "newKeyId": created["newKeyId"]}
-    assert stages(account["id"], name) == labels == {created["versionId"]: ["AWSCURRENT"]}
+    assert stages(org, account["id"], name) == labels == {created["versionId"]: ["AWSCURRENT"]}
     assert ("secretsmanager", "UpdateSecretVersionStage") not in calls
     assert action_item(stack, account["id"], action)["status"] == "done"
 
@@ -905,30 +901,30 @@ def test_a_later_rotation_keeps_the_previous_key_as_awsprevious(stack: Stack, or
     """The user already has a delivered secret: the new version is only pending until it is stored."""
     account = account_doc(org, "alpha")
     alpha, name = account["id"], secret_name(account["id"], "alice")
-    (old,) = create_user(alpha, "alice", [KeySeed(80)])
-    first = earlier.delivered_before(stack.outputs["LedgerTableName"], alpha, "alice", old)
+    (old,) = org.create_user(alpha, "alice", [KeySeed(80)])
+    first = earlier.delivered_before(stack.admin, stack.outputs["LedgerTableName"], alpha, "alice", old)
     (action,) = planned(stack, account, "alice")
 
     created = act(stack, "CreateKeyFunction", action, account)
-    pending = stages(alpha, name)
+    pending = stages(org, alpha, name)
     act(stack, "VerifyKeyFunction", action, account, created=created)
     act(stack, "StoreSecretFunction", action, account, created=created)
 
     assert pending == {first: ["AWSCURRENT"], created["versionId"]: ["AWSPENDING"]}
-    assert stages(alpha, name) == {first: ["AWSPREVIOUS"], created["versionId"]: ["AWSCURRENT"]}
+    assert stages(org, alpha, name) == {first: ["AWSPREVIOUS"], created["versionId"]: ["AWSCURRENT"]}
 
 
 def test_store_refuses_a_new_key_that_is_gone(stack: Stack, org: Organization) -> None:
     account, action, old, created = rotate_created(stack, org)
-    iam_client(account["id"]).update_access_key(UserName="alice", AccessKeyId=created["newKeyId"], Status="Inactive")
-    iam_client(account["id"]).delete_access_key(UserName="alice", AccessKeyId=created["newKeyId"])
+    org.client("iam", account["id"]).update_access_key(UserName="alice", AccessKeyId=created["newKeyId"], Status="Inactive")
+    org.client("iam", account["id"]).delete_access_key(UserName="alice", AccessKeyId=created["newKeyId"])
     event = {"action": action, "account": account, "run": run_doc(), "created": created}
 
     error = invoke_error(stack, "StoreSecretFunction", event)
 
     assert error.error_type == "KeyRotation.DeliveryFailed"
     assert created["newKeyId"] in error.message
-    assert "AWSPENDING" in stages(account["id"], secret_name(account["id"], "alice"))[created["versionId"]]
+    assert "AWSPENDING" in stages(org, account["id"], secret_name(account["id"], "alice"))[created["versionId"]]
     assert "deliveredKeyId" not in delivery_item(stack, account["id"], "alice")  # type: ignore[operator]
 
 
@@ -938,7 +934,7 @@ def test_store_refuses_a_new_key_that_is_gone(stack: Stack, org: Organization) -
 def switching_user(stack: Stack, org: Organization) -> tuple[dict[str, str], dict[str, str], str, str]:
     """A user whose old key is past its disable date: (account, planned disable, old key, new key)."""
     account = account_doc(org, "alpha")
-    old, new = create_user(account["id"], "bob", [KeySeed(95), KeySeed(20)])
+    old, new = org.create_user(account["id"], "bob", [KeySeed(95), KeySeed(20)])
     (action,) = planned(stack, account, "bob")
     assert (action["type"], action["keyId"]) == ("disable", old)
     return account, action, old, new
@@ -950,20 +946,20 @@ def test_disable_sets_the_old_key_inactive(stack: Stack, org: Organization) -> N
     result = act(stack, "DisableKeyFunction", action, account)
 
     assert result == {"status": "done"}
-    assert keys_of(account["id"], "bob") == {old: "Inactive", new: "Active"}
+    assert keys_of(org, account["id"], "bob") == {old: "Inactive", new: "Active"}
     assert action_item(stack, account["id"], action)["status"] == "done"
 
 
-def test_disabling_again_does_nothing_and_keeps_the_record_of_the_first(stack: Stack, org: Organization) -> None:
+def test_disabling_again_does_nothing_and_keeps_the_record_of_the_first(aws: LocalAws, stack: Stack, org: Organization) -> None:
     account, action, old, new = switching_user(stack, org)
     act(stack, "DisableKeyFunction", action, account)
 
-    with awslike.CALLS.record() as calls:
+    with aws.calls.record() as calls:
         again = act(stack, "DisableKeyFunction", action, account)
 
     assert again["status"] == "skipped" and old in again["reason"]
     assert ("iam", "UpdateAccessKey") not in calls
-    assert keys_of(account["id"], "bob") == {old: "Inactive", new: "Active"}
+    assert keys_of(org, account["id"], "bob") == {old: "Inactive", new: "Active"}
     # A retried step must not turn the run's record of what it did into "skipped".
     item = action_item(stack, account["id"], action)
     assert item["status"] == "done" and "skipReason" not in item
@@ -971,7 +967,7 @@ def test_disabling_again_does_nothing_and_keeps_the_record_of_the_first(stack: S
 
 def test_disable_skips_a_user_who_is_gone(stack: Stack, org: Organization) -> None:
     account, action, old, new = switching_user(stack, org)
-    iam = iam_client(account["id"])
+    iam = org.client("iam", account["id"])
     for key in (old, new):
         iam.delete_access_key(UserName="bob", AccessKeyId=key)
     iam.delete_user(UserName="bob")
@@ -989,7 +985,7 @@ def test_disable_skips_a_user_who_is_gone(stack: Stack, org: Organization) -> No
 def retired_user(stack: Stack, org: Organization) -> tuple[dict[str, str], dict[str, str], str, str]:
     """A user whose Inactive old key is past its deletion date: (account, planned delete, old key, new key)."""
     account = account_doc(org, "alpha")
-    old, new = create_user(account["id"], "carol", [KeySeed(105, "Inactive"), KeySeed(30)])
+    old, new = org.create_user(account["id"], "carol", [KeySeed(105, "Inactive"), KeySeed(30)])
     (action,) = planned(stack, account, "carol")
     assert (action["type"], action["keyId"]) == ("delete", old)
     return account, action, old, new
@@ -1001,50 +997,50 @@ def test_delete_removes_the_inactive_old_key(stack: Stack, org: Organization) ->
     result = act(stack, "DeleteKeyFunction", action, account)
 
     assert result == {"status": "done"}
-    assert keys_of(account["id"], "carol") == {new: "Active"}
+    assert keys_of(org, account["id"], "carol") == {new: "Active"}
     assert action_item(stack, account["id"], action)["status"] == "done"
 
 
-def test_deleting_again_does_nothing_and_keeps_the_record_of_the_first(stack: Stack, org: Organization) -> None:
+def test_deleting_again_does_nothing_and_keeps_the_record_of_the_first(aws: LocalAws, stack: Stack, org: Organization) -> None:
     account, action, old, new = retired_user(stack, org)
     act(stack, "DeleteKeyFunction", action, account)
 
-    with awslike.CALLS.record() as calls:
+    with aws.calls.record() as calls:
         again = act(stack, "DeleteKeyFunction", action, account)
 
     assert again["status"] == "skipped" and old in again["reason"]
     assert ("iam", "DeleteAccessKey") not in calls
-    assert keys_of(account["id"], "carol") == {new: "Active"}
+    assert keys_of(org, account["id"], "carol") == {new: "Active"}
     assert action_item(stack, account["id"], action)["status"] == "done"
 
 
-def test_a_key_re_enabled_since_the_audit_is_not_deleted(stack: Stack, org: Organization) -> None:
+def test_a_key_re_enabled_since_the_audit_is_not_deleted(aws: LocalAws, stack: Stack, org: Organization) -> None:
     account, action, old, new = retired_user(stack, org)
-    iam_client(account["id"]).update_access_key(UserName="carol", AccessKeyId=old, Status="Active")
+    org.client("iam", account["id"]).update_access_key(UserName="carol", AccessKeyId=old, Status="Active")
 
-    with awslike.CALLS.record() as calls:
+    with aws.calls.record() as calls:
         result = act(stack, "DeleteKeyFunction", action, account)
 
     assert result["status"] == "skipped"
     assert ("iam", "DeleteAccessKey") not in calls
-    assert keys_of(account["id"], "carol") == {old: "Active", new: "Active"}
+    assert keys_of(org, account["id"], "carol") == {old: "Active", new: "Active"}
 
 
 def test_whatever_the_policy_says_an_active_key_is_never_deleted(
-    stack: Stack, org: Organization, monkeypatch: pytest.MonkeyPatch
+    aws: LocalAws, stack: Stack, org: Organization
 ) -> None:
     account = account_doc(org, "alpha")
-    old, new = create_user(account["id"], "carol", [KeySeed(105), KeySeed(30)])
+    old, new = org.create_user(account["id"], "carol", [KeySeed(105), KeySeed(30)])
     action = {"type": "delete", "userName": "carol", "keyId": old, "reason": "a policy bug wants it"}
-    monkeypatch.setattr(policy, "wants", lambda *args: True)
+    aws.lambdas.patch("keyrotation.policy", "wants", lambda *args: True)
 
-    with awslike.CALLS.record() as calls:
+    with aws.calls.record() as calls:
         error = invoke_error(stack, "DeleteKeyFunction", {"action": action, "account": account, "run": run_doc()})
 
     assert error.error_type == "KeyRotation.UnsafeAction"
     assert old in error.message and "Active" in error.message
     assert ("iam", "DeleteAccessKey") not in calls
-    assert keys_of(account["id"], "carol") == {old: "Active", new: "Active"}
+    assert keys_of(org, account["id"], "carol") == {old: "Active", new: "Active"}
 
 
 def test_deleting_an_undelivered_key_clears_the_pending_rotation(stack: Stack, org: Organization) -> None:
@@ -1058,7 +1054,7 @@ def test_deleting_an_undelivered_key_clears_the_pending_rotation(stack: Stack, o
     results = [act(stack, f"{a['type'].capitalize()}KeyFunction", a, account, run) for a in actions[:2]]
 
     assert results == [{"status": "done"}, {"status": "done"}]
-    assert keys_of(account["id"], "alice") == {old: "Active"}
+    assert keys_of(org, account["id"], "alice") == {old: "Active"}
     delivery = delivery_item(stack, account["id"], "alice")
     assert delivery is not None and not {"pendingKeyId", "pendingSince", "pendingRunId"} & set(delivery)
     statuses = {(item["type"], item["keyId"]): item["status"] for item in action_items(stack, "run-2")}
@@ -1076,42 +1072,42 @@ def test_discard_takes_back_a_first_rotations_key_that_never_reached_its_user(st
     result = act(stack, "DiscardNewKeyFunction", action, account, created=created)
 
     assert result == {"status": "discarded", "newKeyId": created["newKeyId"]}
-    assert keys_of(account["id"], "alice") == {old: "Active"}
+    assert keys_of(org, account["id"], "alice") == {old: "Active"}
     delivery = delivery_item(stack, account["id"], "alice")
     assert delivery is not None and not {"pendingKeyId", "pendingSince", "pendingRunId"} & set(delivery)
     item = action_item(stack, account["id"], action)
     assert (item["status"], item["newKeyId"]) == ("discarded", created["newKeyId"])
 
 
-def test_discard_takes_back_a_pending_key_beside_a_delivered_one(stack: Stack, org: Organization) -> None:
+def test_discard_takes_back_a_pending_key_beside_a_delivered_one(aws: LocalAws, stack: Stack, org: Organization) -> None:
     account = account_doc(org, "alpha")
     alpha, name = account["id"], secret_name(account["id"], "alice")
-    (old,) = create_user(alpha, "alice", [KeySeed(80)])
-    earlier.delivered_before(stack.outputs["LedgerTableName"], alpha, "alice", old)
+    (old,) = org.create_user(alpha, "alice", [KeySeed(80)])
+    earlier.delivered_before(stack.admin, stack.outputs["LedgerTableName"], alpha, "alice", old)
     (action,) = planned(stack, account, "alice")
     created = act(stack, "CreateKeyFunction", action, account)
 
-    with awslike.CALLS.record() as calls:
+    with aws.calls.record() as calls:
         result = act(stack, "DiscardNewKeyFunction", action, account, created=created)
 
     assert result == {"status": "discarded", "newKeyId": created["newKeyId"]}
-    assert keys_of(alpha, "alice") == {old: "Active"}
+    assert keys_of(org, alpha, "alice") == {old: "Active"}
     iam_calls = [operation for service, operation in calls if service == "iam" and operation.endswith("AccessKey")]
     assert iam_calls == ["UpdateAccessKey", "DeleteAccessKey"]  # disabled before deleted
-    assert json.loads(secrets_client(alpha).get_secret_value(SecretId=name)["SecretString"])["AccessKeyId"] == old
+    assert json.loads(secrets_client(org, alpha).get_secret_value(SecretId=name)["SecretString"])["AccessKeyId"] == old
 
 
-def test_discard_refuses_a_key_whose_version_is_already_current(stack: Stack, org: Organization) -> None:
+def test_discard_refuses_a_key_whose_version_is_already_current(aws: LocalAws, stack: Stack, org: Organization) -> None:
     account, action, old, created = rotate_created(stack, org)
     act(stack, "StoreSecretFunction", action, account, created=created)
 
-    with awslike.CALLS.record() as calls:
+    with aws.calls.record() as calls:
         result = act(stack, "DiscardNewKeyFunction", action, account, created=created)
 
     assert result["status"] == "skipped"
     assert created["newKeyId"] in result["reason"] and "current" in result["reason"]
     assert mutations(calls) == []
-    assert keys_of(account["id"], "alice") == {old: "Active", created["newKeyId"]: "Active"}
+    assert keys_of(org, account["id"], "alice") == {old: "Active", created["newKeyId"]: "Active"}
     assert delivery_item(stack, account["id"], "alice")["deliveredKeyId"] == created["newKeyId"]  # type: ignore[index]
     assert action_item(stack, account["id"], action)["status"] == "done"
 
@@ -1123,7 +1119,7 @@ def test_discarding_again_changes_nothing(stack: Stack, org: Organization) -> No
     again = act(stack, "DiscardNewKeyFunction", action, account, created=created)
 
     assert again == first == {"status": "discarded", "newKeyId": created["newKeyId"]}
-    assert keys_of(account["id"], "alice") == {old: "Active"}
+    assert keys_of(org, account["id"], "alice") == {old: "Active"}
     assert [item["status"] for item in action_items(stack)] == ["discarded"]
 
 
@@ -1132,7 +1128,7 @@ def test_discarding_again_changes_nothing(stack: Stack, org: Organization) -> No
 
 def some_action(org: Organization, type_: str = "rotate") -> tuple[dict[str, str], dict[str, str], str]:
     account = account_doc(org, "alpha")
-    (old,) = create_user(account["id"], "alice", [KeySeed(110, "Inactive" if type_ == "delete" else "Active")])
+    (old,) = org.create_user(account["id"], "alice", [KeySeed(110, "Inactive" if type_ == "delete" else "Active")])
     return account, {"type": type_, "userName": "alice", "keyId": old, "reason": "planned"}, old
 
 
@@ -1148,26 +1144,26 @@ MUTATING_HANDLERS = [
 
 @pytest.mark.parametrize(("logical_id", "type_", "extra"), MUTATING_HANDLERS)
 def test_in_a_dry_run_no_action_handler_mutates_anything(
-    stack: Stack, org: Organization, logical_id: str, type_: str, extra: dict[str, Any]
+    aws: LocalAws, stack: Stack, org: Organization, logical_id: str, type_: str, extra: dict[str, Any]
 ) -> None:
     account, action, old = some_action(org, type_)
-    before = keys_of(account["id"], "alice")
+    before = keys_of(org, account["id"], "alice")
 
-    with awslike.CALLS.record() as calls:
+    with aws.calls.record() as calls:
         error = invoke_error(stack, logical_id, {"action": action, "account": account, "run": run_doc(dry_run=True), **extra})
 
     assert error.error_type == "KeyRotation.UnsafeAction"
     assert "dry run" in error.message and old in error.message
     assert mutations(calls) == []
-    assert keys_of(account["id"], "alice") == before
-    assert secret_names(account["id"]) == []
+    assert keys_of(org, account["id"], "alice") == before
+    assert secret_names(org, account["id"]) == []
     assert stack.ledger_items() == []
 
 
 @pytest.mark.parametrize("logical_id", ACCOUNT_HANDLERS)
 def test_a_missing_member_role_is_named_with_its_account(stack: Stack, org: Organization, logical_id: str) -> None:
     norole = account_doc(org, "norole")
-    create_user(norole["id"], "nora", [KeySeed(80)])
+    org.create_user(norole["id"], "nora", [KeySeed(80)])
     action = {"type": "rotate", "userName": "nora", "keyId": "AKIAIOSFODNN7EXAMPLE", "reason": "due"}
 
     error = invoke_error(
@@ -1177,7 +1173,7 @@ def test_a_missing_member_role_is_named_with_its_account(stack: Stack, org: Orga
     assert error.error_type == "KeyRotation.MemberRoleUnavailable"
     assert f"arn:aws:iam::{norole['id']}:role/{ROLE}" in error.message
     assert f"account {norole['id']}" in error.message
-    assert len(keys_of(norole["id"], "nora")) == 1
+    assert len(keys_of(org, norole["id"], "nora")) == 1
     assert stack.ledger_items() == []
 
 
@@ -1230,24 +1226,24 @@ MALFORMED = [
 
 @pytest.mark.parametrize(("logical_id", "event"), MALFORMED)
 def test_a_malformed_event_is_refused_as_invalid_input(
-    stack: Stack, org: Organization, logical_id: str, event: dict[str, Any]
+    aws: LocalAws, stack: Stack, org: Organization, logical_id: str, event: dict[str, Any]
 ) -> None:
     event = json.loads(json.dumps(event).replace(ACCOUNT["id"], org.account("alpha")))  # a real account, role and all
-    create_user(org.account("alpha"), "alice", [KeySeed(110)])
+    org.create_user(org.account("alpha"), "alice", [KeySeed(110)])
 
-    with awslike.CALLS.record() as calls:
+    with aws.calls.record() as calls:
         error = invoke_error(stack, logical_id, event)
 
     assert error.error_type == "KeyRotation.InvalidInput"
     assert mutations(calls) == []
-    assert len(keys_of(org.account("alpha"), "alice")) == 1
+    assert len(keys_of(org, org.account("alpha"), "alice")) == 1
     assert stack.ledger_items() == []
 
 
 def test_a_misconfigured_stack_makes_every_key_function_stop(aws: LocalAws, org: Organization) -> None:
     stack = aws.deploy({"DryRun": "false", "RotationPeriodDays": "90", "InactivePeriodDays": "90"})
     account = account_doc(org, "alpha")
-    (old,) = create_user(account["id"], "alice", [KeySeed(120)])
+    (old,) = org.create_user(account["id"], "alice", [KeySeed(120)])
     action = {"type": "rotate", "userName": "alice", "keyId": old, "reason": "due"}
     event = {"action": action, "account": account, "run": run_doc(), "created": CREATED}
 
@@ -1259,7 +1255,7 @@ def test_a_misconfigured_stack_makes_every_key_function_stop(aws: LocalAws, org:
     }
 
     assert set(errors.values()) == {"KeyRotation.InvalidConfiguration"}
-    assert keys_of(account["id"], "alice") == {old: "Active"}
+    assert keys_of(org, account["id"], "alice") == {old: "Active"}
     assert stack.ledger_items() == []
 
 
@@ -1269,7 +1265,7 @@ def test_a_misconfigured_stack_makes_every_key_function_stop(aws: LocalAws, org:
 def write_account_list(stack: Stack, run_id: str, account_ids: list[str]) -> dict[str, Any]:
     bucket, key = stack.outputs["RunBucketName"], f"runs/{run_id}/accounts.json"
     body = [{"id": account_id, "name": account_id, "email": f"{account_id}@example.com"} for account_id in account_ids]
-    admin_client("s3", DEFAULT_ACCOUNT_ID).put_object(Bucket=bucket, Key=key, Body=json.dumps(body).encode())
+    stack.admin.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(body).encode())
     return {"bucket": bucket, "key": key, "count": len(account_ids)}
 
 
@@ -1287,7 +1283,7 @@ def record_result(
     if notify_error:
         expression += ", notifyError = :notifyError, notifyCause = :notifyCause"
         values.update({":notifyError": {"S": notify_error}, ":notifyCause": {"S": "SES refused"}})
-    admin_client("dynamodb", DEFAULT_ACCOUNT_ID).update_item(
+    stack.admin.client("dynamodb").update_item(
         TableName=stack.outputs["LedgerTableName"],
         Key={"pk": {"S": f"RUN#{run_id}"}, "sk": {"S": f"ACCOUNT#{account_id}"}},
         UpdateExpression=expression,
@@ -1310,14 +1306,14 @@ def carry_out(stack: Stack, account: dict[str, str], run: dict[str, Any]) -> Non
 def test_summarize_counts_from_the_ledger_and_replays_exactly_the_failed_accounts(stack: Stack, org: Organization) -> None:
     alpha, beta, gamma = (account_doc(org, name) for name in ("alpha", "beta", "gamma"))
     run = run_doc("run-s")
-    create_user(alpha["id"], "due", [KeySeed(80)])
-    create_user(alpha["id"], "switching", [KeySeed(95), KeySeed(20)])
-    create_user(alpha["id"], "retired", [KeySeed(105, "Inactive"), KeySeed(30)])
-    create_user(alpha["id"], "holiday", [KeySeed(200)], tags={"key-rotation:exempt": "true"})
-    create_user(alpha["id"], "soon", [KeySeed(85), KeySeed(10)])  # its old key is disabled in 5 days
+    org.create_user(alpha["id"], "due", [KeySeed(80)])
+    org.create_user(alpha["id"], "switching", [KeySeed(95), KeySeed(20)])
+    org.create_user(alpha["id"], "retired", [KeySeed(105, "Inactive"), KeySeed(30)])
+    org.create_user(alpha["id"], "holiday", [KeySeed(200)], tags={"key-rotation:exempt": "true"})
+    org.create_user(alpha["id"], "soon", [KeySeed(85), KeySeed(10)])  # its old key is disabled in 5 days
     carry_out(stack, alpha, run)
     carry_out(stack, alpha, run)  # a retried account changes no count
-    create_user(gamma["id"], "other-run", [KeySeed(95), KeySeed(20)])
+    org.create_user(gamma["id"], "other-run", [KeySeed(95), KeySeed(20)])
     carry_out(stack, gamma, run_doc("run-other"))  # another run's items are not this run's
     record_result(stack, "run-s", alpha["id"], notify_error="KeyRotation.Throttled")  # emails failed, keys done
     record_result(stack, "run-s", beta["id"], "KeyRotation.MemberRoleUnavailable", "cannot assume the role " + "x" * 600)
@@ -1370,8 +1366,8 @@ def test_summarize_of_a_clean_run_has_nothing_to_replay(stack: Stack, org: Organ
 def test_summarize_of_a_dry_run_counts_the_planned_actions_and_replays_dry(stack: Stack, org: Organization) -> None:
     alpha, beta = account_doc(org, "alpha"), account_doc(org, "beta")
     run = run_doc("run-dry", dry_run=True)
-    create_user(alpha["id"], "due", [KeySeed(80)])
-    create_user(alpha["id"], "switching", [KeySeed(95), KeySeed(20)])
+    org.create_user(alpha["id"], "due", [KeySeed(80)])
+    org.create_user(alpha["id"], "switching", [KeySeed(95), KeySeed(20)])
     audit(stack, alpha, run)
     record_result(stack, "run-dry", alpha["id"])
     listing = write_account_list(stack, "run-dry", [alpha["id"], beta["id"]])
