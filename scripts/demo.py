@@ -5,13 +5,19 @@ users have keys of many ages, and runs the real state machine on day 0, day 16 a
 so the runs show rotation, then disabling, then deletion. One account has no member role:
 its run fails, the replay input is printed, the role is "fixed" and the account replayed.
 No AWS account, no Docker; nothing leaves this process.
+
+``--repeat N`` runs it N times without printing the tables and checks that every time the results are
+the same and only ``legacy`` fails (for its missing role) until it is replayed.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,7 +54,39 @@ def seed(org: Organization) -> None:
     org.create_user(org.account("legacy"), "mainframe", [KeySeed(300, used_days_ago=5)])
 
 
-def account_table(stack: Stack, org: Organization, execution: Execution) -> str:
+@dataclass(frozen=True)
+class Row:
+    """One account's result in one run, as the ledger records it."""
+
+    name: str
+    account_id: str
+    status: str
+    rotated: int
+    disabled: int
+    deleted: int
+    warned: int
+    exempt: int
+    error: str
+
+
+@dataclass(frozen=True)
+class Run:
+    title: str
+    execution: Execution
+    rows: tuple[Row, ...]
+
+    def outcome(self) -> tuple[Any, ...]:
+        """What must be the same every time the demo runs (account ids and execution names aside)."""
+        accounts = tuple(
+            (r.name, r.status, r.rotated, r.disabled, r.deleted, r.warned, r.exempt, r.error) for r in self
+        )
+        return (self.title, self.execution.status, self.execution.error, accounts)
+
+    def __iter__(self) -> Any:
+        return iter(self.rows)
+
+
+def account_rows(stack: Stack, org: Organization, execution: Execution) -> tuple[Row, ...]:
     names = {account_id: name for name, account_id in org.accounts.items()}
     names[org.management_account] = "management"
     items = [item for item in stack.ledger_items() if item["pk"] == f"RUN#{execution.name}"]
@@ -60,24 +98,42 @@ def account_table(stack: Stack, org: Organization, execution: Execution) -> str:
             done.setdefault(item["accountId"], Counter())[item["type"]] += 1
         elif kind is None:  # an account's result (the run's replay list has kind "replay")
             status[item["accountId"]] = item
-    rows = [
+    rows = []
+    for account_id in sorted(status, key=lambda a: names.get(a, a)):
+        counts = done.get(account_id, Counter())
+        rows.append(
+            Row(
+                names.get(account_id, "?"),
+                account_id,
+                status[account_id]["status"],
+                counts["rotate"],
+                counts["disable"],
+                counts["delete"],
+                counts["disable-soon"],
+                counts["exempt"],
+                status[account_id].get("error", ""),
+            )
+        )
+    return tuple(rows)
+
+
+def account_table(rows: tuple[Row, ...]) -> str:
+    lines = [
         f"  {'account':<12} {'id':<13} {'result':<10} {'rotated':>7} {'disabled':>8} {'deleted':>7} "
         f"{'warned':>6} {'exempt':>6}  error"
     ]
-    for account_id in sorted(status, key=lambda a: names.get(a, a)):
-        counts = done.get(account_id, Counter())
-        error = status[account_id].get("error", "")
-        rows.append(
-            f"  {names.get(account_id, '?'):<12} {account_id:<13} {status[account_id]['status']:<10} "
-            f"{counts['rotate']:>7} {counts['disable']:>8} {counts['delete']:>7} {counts['disable-soon']:>6} "
-            f"{counts['exempt']:>6}  {error}"
+    for row in rows:
+        lines.append(
+            f"  {row.name:<12} {row.account_id:<13} {row.status:<10} {row.rotated:>7} {row.disabled:>8} "
+            f"{row.deleted:>7} {row.warned:>6} {row.exempt:>6}  {row.error}"
         )
-    return "\n".join(rows)
+    return "\n".join(lines)
 
 
-def report(title: str, stack: Stack, org: Organization, execution: Execution) -> None:
-    print(f"\n=== {title}: execution {execution.name} ended {execution.status}")
-    print(account_table(stack, org, execution))
+def report(run: Run) -> None:
+    execution = run.execution
+    print(f"\n=== {run.title}: execution {execution.name} ended {execution.status}")
+    print(account_table(run.rows))
     if execution.status == "SUCCEEDED":
         print("  summary:", json.dumps(execution.output))
     else:
@@ -93,7 +149,22 @@ def report(title: str, stack: Stack, org: Organization, execution: Execution) ->
         print("  replay input (paste into Start execution):", json.dumps(cause["replayInput"]))
 
 
-def main() -> int:
+def scenario(show: bool = True) -> list[Run]:
+    """Seed, deploy, run on days 0, 16 and 26, fix the missing role, replay; print each run if ``show``."""
+
+    def say(text: str) -> None:
+        if show:
+            print(text)
+
+    runs: list[Run] = []
+
+    def run(title: str, document: dict[str, Any], name: str) -> Execution:
+        execution = stack.run(document, name=name)
+        runs.append(Run(title, execution, account_rows(stack, org, execution)))
+        if show:
+            report(runs[-1])
+        return execution
+
     day0 = datetime.now(UTC).replace(hour=6, minute=0, second=0, microsecond=0)
     with LocalAws(quiet=True) as aws:
         with time_machine.travel(day0, tick=True):
@@ -101,12 +172,11 @@ def main() -> int:
             aws.verify_sender(SENDER)
             seed(org)
             stack = aws.deploy({"DryRun": "false", "SenderEmail": SENDER, "SecurityTeamEmail": SECURITY})
-            print(
+            say(
                 f"Organization {org.id}: management account {org.management_account} + {len(ACCOUNTS)} members "
                 f"(legacy has no member role). Stack deployed from template.yaml, DryRun=false."
             )
-            first = stack.run({}, name="day-000")
-        report("Day 0: keys past 75 days are rotated", stack, org, first)
+            first = run("Day 0: keys past 75 days are rotated", {}, "day-000")
         # The schedule fires at the same time each day; a key rotated a few seconds after 06:00 on day 0
         # reaches its 15 days of grace just after 06:00 on day 15, so it is disabled by the day-16 run.
         for day, title in (
@@ -114,23 +184,70 @@ def main() -> int:
             (26, "Day 26: disabled keys are deleted once 100 days old and 10 days after disabling"),
         ):
             with time_machine.travel(day0 + timedelta(days=day), tick=True):
-                report(title, stack, org, stack.run({}, name=f"day-{day:03d}"))
+                run(title, {}, f"day-{day:03d}")
         with time_machine.travel(day0 + timedelta(days=26, hours=1), tick=True):
             replay_input = first.cause_json["replayInput"] if first.status == "FAILED" else {}
             org.deploy_member_role(org.account("legacy"))
-            print("\nThe operator deploys member-account/role.yaml to legacy and replays it.")
-            replay = stack.run(replay_input, name="day-026-replay")
-            report("Replay of the failed account", stack, org, replay)
-        sent = _sent_emails()
-        print(f"\nEmails sent through SES over the four runs: {sent} (digests to owners, one run report per run).")
+            say("\nThe operator deploys member-account/role.yaml to legacy and replays it.")
+            run("Replay of the failed account", replay_input, "day-026-replay")
+        sent = _sent_emails(aws)
+        say(f"\nEmails sent through SES over the four runs: {sent} (digests to owners, one run report per run).")
+    return runs
+
+
+def unexpected(runs: list[Run]) -> list[str]:
+    """What no run of the demo may show: an account failing but ``legacy`` before its role is deployed, or
+    failing for another reason than its missing role, or a replay that does not succeed."""
+    problems = []
+    for run in runs:
+        replay = run.title.startswith("Replay")
+        for row in run:
+            if row.status != "SUCCEEDED" and (replay or row.name != "legacy"):
+                problems.append(f"{run.title}: {row.name} {row.status} {row.error}")
+            elif row.status != "SUCCEEDED" and row.error != "KeyRotation.MemberRoleUnavailable":
+                problems.append(f"{run.title}: legacy failed with {row.error}")
+        if replay and run.execution.status != "SUCCEEDED":
+            problems.append(f"{run.title}: {run.execution.status} {run.execution.error}")
+    return problems
+
+
+def repeat(times: int) -> int:
+    """Run the demo ``times`` times; every run must show the same results and no unexpected failure."""
+    first: list[tuple[Any, ...]] | None = None
+    failed = 0
+    for n in range(1, times + 1):
+        started = time.perf_counter()
+        runs = scenario(show=False)
+        outcome = [run.outcome() for run in runs]
+        problems = unexpected(runs)
+        if first is None:
+            first = outcome
+        elif outcome != first:
+            differing = [mine[0] for mine, theirs in zip(outcome, first, strict=False) if mine != theirs]
+            problems.append(f"differs from the first demo in: {', '.join(differing) or 'the number of runs'}")
+        failed += bool(problems)
+        verdict = "as expected" if not problems else "UNEXPECTED: " + "; ".join(problems)
+        print(f"demo {n}/{times} ({time.perf_counter() - started:.1f}s): {verdict}", flush=True)
+    print(f"{times - failed} of {times} demos as expected")
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--repeat", type=int, metavar="N", help="run the demo N times, quietly, and check each shows the same results"
+    )
+    args = parser.parse_args(argv)
+    if args.repeat:
+        return repeat(args.repeat)
+    scenario(show=True)
     return 0
 
 
-def _sent_emails() -> int:
-    from moto.core import DEFAULT_ACCOUNT_ID
+def _sent_emails(aws: LocalAws) -> int:
     from moto.ses.models import ses_backends
 
-    return len(ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages)
+    return len(ses_backends[aws.deployment_account][aws.region].sent_messages)
 
 
 if __name__ == "__main__":
