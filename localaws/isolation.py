@@ -14,6 +14,11 @@ invocation in a thread of moto's Step Functions interpreter, so this module give
   through a ``__builtins__`` whose ``__import__`` knows the mapping. :class:`PrivateFinder` (on
   ``sys.meta_path`` for a LocalAws's lifetime) finds them.
 
+What stays the process's, as the runtime's own would be in a Lambda process: the rest of the standard
+library, boto3 and botocore (which moto patches), and whatever private code imports through
+``importlib.import_module`` rather than an ``import`` statement (Powertools loads the X-Ray SDK that way,
+and only when tracing is on; it is off here).
+
     >>> import os
     >>> with overlay_environ():
     ...     with variables({"ONLY": "mine"}):
@@ -168,12 +173,6 @@ class PrivateModules:
             sys.modules.pop(private, None)
             raise
         return module
-
-    def modules(self) -> dict[str, ModuleType]:
-        """Every module of this environment imported so far, by its usual name."""
-        return {
-            self.public_name(name): module for name, module in list(sys.modules.items()) if name.startswith(self.prefix)
-        }
 
     def discard(self) -> None:
         """Forget the environment's modules (its process ended)."""
