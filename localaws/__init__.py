@@ -2,9 +2,11 @@
 
 It deploys ``template.yaml`` into moto the way SAM and CloudFormation would
 (parameters validated, Globals merged, intrinsics and DefinitionSubstitutions
-resolved, layers on the path) and runs the real ``statemachine/*.asl.json``
-with moto's Step Functions interpreter, calling the real handlers in process,
-each function in execution environments of its own (see :mod:`localaws.lambdas`).
+resolved) and runs the real ``statemachine/*.asl.json`` with moto's Step
+Functions interpreter, calling the real handlers in process, concurrently, each
+function in execution environments of its own with its layers' packages and its
+own environment variables, as in Lambda (see :mod:`localaws.lambdas`).
+Everything it changes in the process is put back when the ``with`` block ends.
 
     >>> from localaws import KeySeed, LocalAws                # doctest: +SKIP
     >>> with LocalAws() as aws:                               # doctest: +SKIP
