@@ -9,15 +9,23 @@ invocation in a thread of moto's Step Functions interpreter, so this module give
   (see :func:`variables`) it is that invocation's own dictionary; anywhere else it is the process's.
   Installed by :func:`overlay_environ` for a :class:`~localaws.LocalAws`'s lifetime, then taken away.
 - :class:`PrivateModules`: one environment's own instances of the modules named *private* (the
-  function's code, its layers' packages, ``logging``), imported under names of their own
+  function's code, its layers' packages and their requirements), imported under names of their own
   (``_localaws_<n>__keyrotation.audit``) and bound to their usual names inside that environment's code
   through a ``__builtins__`` whose ``__import__`` knows the mapping. :class:`PrivateFinder` (on
   ``sys.meta_path`` for a LocalAws's lifetime) finds them.
 
-What stays the process's, as the runtime's own would be in a Lambda process: the rest of the standard
-library, boto3 and botocore (which moto patches), and whatever private code imports through
-``importlib.import_module`` rather than an ``import`` statement (Powertools loads the X-Ray SDK that way,
-and only when tracing is on; it is off here).
+What stays the process's, as the runtime's own would be in a Lambda process: the standard library, boto3
+and botocore (which moto patches), and whatever private code imports through ``importlib.import_module``
+rather than an ``import`` statement (Powertools loads the X-Ray SDK that way, and only when tracing is on;
+it is off here).
+
+``logging`` is among them because botocore logs through it and the product sets the SDK's loggers through
+it. What an environment configures there is the process's while the LocalAws lasts, and
+:func:`restored_logging` takes it back at the end; meanwhile two environments of one function share their
+Powertools Logger's Python logger (named for the service), its handler and the keys appended to it.
+
+When quiet, :func:`silent_invocations` drops what invocations write to ``sys.stdout`` or leave to
+``logging.lastResort``.
 
     >>> import os
     >>> with overlay_environ():
@@ -36,7 +44,6 @@ import io
 import itertools
 import logging
 import os
-import re
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
@@ -136,7 +143,7 @@ class PrivateModules:
 
     ``roots`` are the top-level names that are the environment's own (a module or package of that name,
     and everything under it); ``paths`` are searched for them before ``sys.path``. Every other import
-    (the standard library but ``logging``, boto3, moto) is the process's, as the runtime's would be.
+    (the standard library, boto3, moto) is the process's, as the runtime's would be.
     """
 
     def __init__(self, roots: Iterable[str], paths: Sequence[Path]) -> None:
@@ -280,23 +287,72 @@ def private_imports() -> Iterator[PrivateFinder]:
 # -- logging ---------------------------------------------------------------------------------------------------------
 
 
-class ToProcessLogging(logging.Handler):
-    """The Lambda service's log capture, for an environment's own ``logging``: every record the environment's
-    loggers let through goes on to the process's logger of the same name (where pytest's ``caplog`` is).
+def _private(thing: object) -> bool:
+    """Whether ``thing`` is an instance of a class of some environment's own modules."""
+    return type(thing).__module__.startswith(_PREFIX)
 
-    It takes every record: the filters Powertools adds to root handlers (against duplicates on the
-    root's console handlers) do not apply to it.
+
+def _loggers() -> list[logging.Logger]:
+    found = [one for one in list(logging.Logger.manager.loggerDict.values()) if isinstance(one, logging.Logger)]
+    return [logging.root, *found]
+
+
+_PLAIN_LOGGER = frozenset(vars(logging.Logger("a plain logger")))
+
+
+def _drop_private(logger: logging.Logger) -> bool:
+    """Take off ``logger`` the filters and handlers an environment's modules made; say whether there were any."""
+    dropped = False
+    for one in list(logger.filters):
+        if _private(one):
+            logger.removeFilter(one)
+            dropped = True
+    for handler in list(logger.handlers):
+        if _private(handler) or _private(handler.formatter):
+            logger.removeHandler(handler)
+            dropped = True
+            continue
+        for one in list(handler.filters):
+            if _private(one):
+                handler.removeFilter(one)
+    return dropped
+
+
+@contextmanager
+def restored_logging() -> Iterator[None]:
+    """Leave ``logging`` as the block found it.
+
+    ``logging`` is the process's, not an environment's own: botocore (the process's too) logs through it,
+    and the product sets the SDK's loggers through it (their levels and filters), as it does in its own
+    process in Lambda. So what the environments configure there (those SDK levels and filters, their
+    Powertools Loggers' handlers and the filters these add to the root logger's handlers, the loggers of
+    their own modules) is the process's until the block ends; then it goes: the loggers that were there
+    get back their level, and nothing made by an environment's modules stays on any logger.
     """
+    before = {logger: (logger.level, logger.propagate, logger.disabled, set(vars(logger))) for logger in _loggers()}
+    try:
+        yield
+    finally:
+        with _LOGGING_LOCK:
+            manager = logging.Logger.manager
+            for name in [name for name in list(manager.loggerDict) if name.startswith(_PREFIX)]:
+                del manager.loggerDict[name]
+        for logger in _loggers():
+            dropped = _drop_private(logger)
+            if logger in before:
+                level, propagate, disabled, attributes = before[logger]
+                logger.setLevel(level)
+                logger.propagate, logger.disabled = propagate, disabled
+            elif dropped:  # a logger an environment configured (a Powertools Logger's, named for its service)
+                attributes = set(_PLAIN_LOGGER)
+                logger.setLevel(logging.NOTSET)
+            else:
+                continue
+            for name in set(vars(logger)) - attributes:  # e.g. the marks a Powertools Logger leaves
+                delattr(logger, name)
 
-    def addFilter(self, filter: Any) -> None:  # noqa: N802, A002 - logging's own API
-        return None
 
-    def emit(self, record: logging.LogRecord) -> None:
-        name = _PRIVATE_NAME.sub("", record.name)  # the logger's usual name, not its private module's
-        logging.getLogger(name).handle(logging.makeLogRecord({**vars(record), "name": name}))
-
-
-_PRIVATE_NAME = re.compile(rf"^{_PREFIX}\d+{_SEPARATOR}")
+_LOGGING_LOCK: Any = getattr(logging, "_lock")  # noqa: B009 - logging's own lock over its loggers
 
 
 # -- standard output -------------------------------------------------------------------------------------------------
@@ -329,12 +385,29 @@ class _SilentInInvocations(io.TextIOBase):
         return self.process.encoding
 
 
+class _LastResortOutsideInvocations(logging.Handler):
+    """``logging.lastResort`` (used when no handler takes a record), but for records made in an invocation."""
+
+    def __init__(self, original: logging.Handler) -> None:
+        super().__init__(original.level)
+        self.original = original
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        return False if in_invocation() else bool(self.original.handle(record))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.original.emit(record)
+
+
 @contextmanager
 def silent_invocations() -> Iterator[None]:
-    """What handlers print (Powertools' JSON logs, EMF metrics) goes nowhere; everyone else's output stays."""
-    original = sys.stdout
+    """What handlers print or log (Powertools' JSON logs, EMF metrics, a record no handler takes) goes nowhere;
+    everyone else's output stays."""
+    original, last_resort = sys.stdout, logging.lastResort
     sys.stdout = _SilentInInvocations(original)
+    if last_resort is not None:
+        logging.lastResort = _LastResortOutsideInvocations(last_resort)
     try:
         yield
     finally:
-        sys.stdout = original
+        sys.stdout, logging.lastResort = original, last_resort

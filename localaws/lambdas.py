@@ -7,10 +7,10 @@ including the unhandled-error envelope the state machine's Retry and Catch match
 
 An :class:`ExecutionEnvironment` stands for a Lambda process (see :mod:`localaws.isolation`): it sees
 only its function's environment variables and the runtime's, and it has its own instances of the
-handler's module, of its layers' packages and their requirements (``keyrotation``, Powertools, Jinja)
-and of ``logging``. It is started (the handler imported, "init") on its first invocation and kept warm
-for the next; it is thrown away if its init fails or its "process dies" (a ``BaseException`` that is not
-an ``Exception`` escapes the handler).
+handler's module, of its layers' packages and their requirements (``keyrotation``, Powertools, Jinja).
+It is started (the handler imported, "init") on its first invocation and kept warm for the next; it is
+thrown away if its init fails or its "process dies" (a ``BaseException`` that is not an ``Exception``
+escapes the handler).
 
     >>> runtime = LambdaRuntime()                                        # doctest: +SKIP
     >>> result, error = runtime.invoke(runtime.lookup("my-function"), {"x": 1})  # doctest: +SKIP
@@ -85,11 +85,8 @@ class ExecutionEnvironment:
     invocations, as in a warm Lambda process). :meth:`module` gives its instance of a module.
     """
 
-    def __init__(
-        self, spec: FunctionSpec, variables: dict[str, str], private: frozenset[str], ship_logs: bool = True
-    ) -> None:
+    def __init__(self, spec: FunctionSpec, variables: dict[str, str], private: frozenset[str]) -> None:
         self.spec = spec
-        self.ship_logs = ship_logs
         self.number = next(_numbers)
         self.variables = dict(variables)
         self.variables["AWS_LAMBDA_LOG_STREAM_NAME"] = (
@@ -107,8 +104,6 @@ class ExecutionEnvironment:
 
     def init(self) -> None:
         """Lambda's init phase: import the handler (and with it everything it imports) in this environment."""
-        own_logging = self.modules.import_module("logging")
-        own_logging.root.addHandler(isolation.ToProcessLogging() if self.ship_logs else own_logging.NullHandler())
         module = self.modules.load_file(
             self.spec.module_name, self.spec.code_dir / (self.spec.module_name.replace(".", "/") + ".py")
         )
@@ -134,17 +129,14 @@ class LambdaRuntime:
     - ``before_invoke``: hooks called inside the environment before the handler, with ``(spec, event)``;
       a hook may raise (the invocation fails as if the handler had) or wait.
     - ``overrides``: variables applied over every function's own.
-    - ``ship_logs``: whether the records the environments log go on to the process's ``logging`` (where
-      ``caplog`` is); what they print goes to ``sys.stdout`` either way.
     """
 
-    def __init__(self, runtime_variables: dict[str, str] | None = None, ship_logs: bool = True) -> None:
+    def __init__(self, runtime_variables: dict[str, str] | None = None) -> None:
         self.functions: dict[str, FunctionSpec] = {}
         self.invocations: list[Invocation] = []
         self.before_invoke: list[Hook] = []
         self.overrides: dict[str, str] = {}
         self.runtime_variables = dict(runtime_variables or {})
-        self.ship_logs = ship_logs
         self._free: dict[str, list[ExecutionEnvironment]] = {}
         self._all: dict[str, list[ExecutionEnvironment]] = {}
         self._private: dict[str, frozenset[str]] = {}
@@ -216,7 +208,6 @@ class LambdaRuntime:
                 spec,
                 {**spec.environment, **self._runtime_variables(spec), **self.overrides},
                 self._private[spec.arn],
-                self.ship_logs,
             )
             self._all.setdefault(spec.arn, []).append(environment)
         if self._finder is not None:
@@ -331,17 +322,14 @@ class LambdaContext:
 
 # -- what is private to an environment ---------------------------------------------------------------------------
 
-# Not in a layer but part of a Lambda process all the same, and holding state the handler changes
-# (its loggers, their handlers and levels).
-RUNTIME_PRIVATE = frozenset({"logging"})
-
 
 def private_modules(spec: FunctionSpec) -> frozenset[str]:
     """The top-level modules an environment of ``spec`` has its own instances of: those of its code and
     its layers, the packages its layers' ``requirements.txt`` install (as ``sam build`` would put them in
-    the layer), and :data:`RUNTIME_PRIVATE`. An extra's packages (``aws-xray-sdk`` for Powertools' tracer)
-    and everything else stay the process's."""
-    names = set(RUNTIME_PRIVATE)
+    the layer). An extra's packages (``aws-xray-sdk`` for Powertools' tracer) and everything else stay the
+    process's: the standard library, boto3 and botocore, and ``logging`` with them, since botocore logs
+    through it and the product sets the SDK's loggers through it (see :func:`isolation.restored_logging`)."""
+    names: set[str] = set()
     for directory in [spec.code_dir, *spec.layer_dirs]:
         names |= _top_level_names(directory)
         requirements = directory / "requirements.txt"

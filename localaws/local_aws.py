@@ -59,7 +59,7 @@ class LocalAws:
     def __init__(self, fast_retries: bool = True, quiet: bool = False) -> None:
         self.deployment_account = DEPLOYMENT_ACCOUNT
         self.region = REGION
-        self.lambdas = LambdaRuntime(_RUNTIME_VARIABLES, ship_logs=not quiet)
+        self.lambdas = LambdaRuntime(_RUNTIME_VARIABLES)
         self.awslike = AwsLike()
         self._fast_retries = fast_retries
         self._quiet = quiet
@@ -88,6 +88,7 @@ class LocalAws:
         with ExitStack() as entering:
             for name, value in _PROCESS_VARIABLES.items():
                 entering.enter_context(_process_variable(name, value))
+            entering.enter_context(isolation.restored_logging())
             entering.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
             entering.enter_context(shared_service_models())
             entering.enter_context(self.awslike.installed(self._fast_retries))

@@ -65,7 +65,6 @@ Resources:
 """
 
 HANDLER = '''
-import logging
 import os
 
 import probe_meeting  # not in the function or its layer: the process's own, where invocations can meet
@@ -80,7 +79,6 @@ def lambda_handler(event, context):
         "variables": dict(os.environ),
         "seen": list(state.seen),
         "state": id(state),
-        "logging": id(logging),
     }
 '''
 
@@ -125,7 +123,7 @@ def test_two_functions_running_at_once_each_see_only_their_own_variables_and_mod
     assert red["variables"]["AWS_LAMBDA_FUNCTION_NAME"] == stack.functions["RedFunction"].name
     assert blue["variables"]["AWS_LAMBDA_FUNCTION_NAME"] == stack.functions["BlueFunction"].name
     assert red["seen"] == [1] and blue["seen"] == [2], "the layer's module is each environment's own"
-    assert red["state"] != blue["state"] and red["logging"] != blue["logging"]
+    assert red["state"] != blue["state"]
     # Only the function's variables and the runtime's: nothing of the process (the test runner's, say).
     assert "PYTEST_CURRENT_TEST" not in red["variables"] and "PYTEST_CURRENT_TEST" in os.environ
     assert set(red["variables"]) == set(blue["variables"])
@@ -167,7 +165,7 @@ def test_each_product_function_has_powertools_of_its_own_configured_from_its_own
     assert audit_observability.metrics.namespace == create_observability.metrics.namespace == "KeyRotation"
     assert audit_observability.metrics.service == "audit_keys" and create_observability.metrics.service == "create_key"
     assert type(audit_observability.metrics) is not type(create_observability.metrics), "Powertools is each one's own"
-    assert sys.modules["logging"] is logging and audit.module("logging") is not logging
+    assert audit.module("logging") is logging, "logging is the runtime's: botocore logs through it"
 
 
 def _process_state() -> dict[str, Any]:
@@ -183,7 +181,8 @@ def _process_state() -> dict[str, Any]:
         "retrier_decl.time": retrier_decl.time,
         "botocore.session.create_loader": botocore.session.create_loader,
         "botocore initializers": list(getattr(botocore, "_INITIALIZERS", [])),
-        "log levels": [logging.getLogger(name).level for name in ("moto", "botocore", "aws_lambda_powertools")],
+        "logging.lastResort": logging.lastResort,
+        "log levels": [logging.getLogger(name).level for name in ("moto", "botocore", "boto3", "urllib3")],
     }
 
 
@@ -205,11 +204,21 @@ def test_leaving_puts_back_every_object_it_replaced(quiet: bool) -> None:
         stack.runtime.invoke(stack.functions["AuditKeysFunction"], {})  # an execution environment is started
         assert aws.lambdas.environments("AuditKeysFunction")
         during = _process_state()
+        assert logging.getLogger("botocore").level >= logging.INFO, "the product held the SDK's loggers at INFO"
 
     after = _process_state()
     changed = {name for name in before if not _same(during[name], before[name])}
     assert {"os.environ", "LambdaBackend.invoke", "BaseClient._make_api_call", "sys.meta_path"} <= changed
-    assert quiet is ("sys.stdout" in changed)
+    assert quiet is ("sys.stdout" in changed) is ("logging.lastResort" in changed)
     assert [name for name in before if not _same(after[name], before[name])] == [], "not put back"
     assert dict(os.environ) == variables
     assert not [name for name in sys.modules if name.startswith("_localaws_")], "an environment's modules remain"
+    loggers = [logging.root, *(one for one in logging.Logger.manager.loggerDict.values() if hasattr(one, "filters"))]
+    assert not [name for name in logging.Logger.manager.loggerDict if name.startswith("_localaws_")]
+    made_by_an_environment = [
+        thing
+        for logger in loggers
+        for thing in [*logger.filters, *logger.handlers, *(one.formatter for one in logger.handlers)]
+        if type(thing).__module__.startswith("_localaws_")
+    ]
+    assert made_by_an_environment == [], "the product's logging set-up outlived its environments"
