@@ -44,6 +44,22 @@ Settled (after a run that was not disturbed):
   has come at the account's audit is done by the end of the run (a rotation may
   instead be announced as blocked).
 
+Compliance (:meth:`Watch.compliance_problems`, for tests that run on the schedule):
+what Prowler's ``iam_rotate_access_key_90_days`` (CIS 1.14, Security Hub
+IAM.3) and ``iam_user_two_active_access_key`` would report after the run,
+less the exceptions the README's "Key lifecycle" states:
+
+- no Active key is 90 days old or older (the benchmark's 90 days, not the
+  stack's InactivePeriodDays), unless the user is exempt (or has an
+  unreadable tag), a blocked notice was recorded for the user in that run,
+  the key's replacement came late (when the key was already R days old: the
+  old key then keeps its I-R days of grace after the replacement), or a
+  person re-enabled the key after the product disabled it (honoured for D-I
+  days from the day of the first run that found it Active again);
+- a user has two Active keys only while the older one waits for its disable
+  date (the later of I days after its creation and I-R days after the newer
+  key's), or while a person's re-enable of it is honoured.
+
 Delivered: a key counts as delivered once a secret's ``AWSCURRENT`` version
 holds it without ``AWSPENDING`` (Secrets Manager labels a secret's first
 version ``AWSCURRENT`` by itself; the product removes ``AWSPENDING`` when it
@@ -67,7 +83,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -82,8 +98,11 @@ from moto.secretsmanager.models import secretsmanager_backends
 from keyrotation.naming import secret_name
 from localaws import awslike, lambdas
 from localaws.environment import REGION, Stack
-from localaws.organization import KeySeed, add_key
+from localaws.organization import KeySeed, add_key, iam_client
 
+#: Prowler's iam_rotate_access_key_90_days (CIS AWS Foundations 1.14, Security Hub IAM.3) fails an Active key
+#: this old: the benchmark's number, not the stack's InactivePeriodDays.
+CIS_MAX_KEY_AGE = timedelta(days=90)
 CURRENT = "AWSCURRENT"
 PENDING = "AWSPENDING"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -346,6 +365,9 @@ class Watch:
     previous: Snapshot | None = None
     runs: int = 0
     counts: dict[str, int] = field(default_factory=dict)  # rotated/disabled/deleted/blocked-survivals, for the tests
+    first_seen_age: dict[str, timedelta] = field(default_factory=dict)  # key id -> its age at the first photograph
+    reenabled_by_hand: dict[str, datetime] = field(default_factory=dict)  # key id -> when a person re-enabled it
+    reenable_found: dict[str, datetime] = field(default_factory=dict)  # key id -> audit of the run that found it
     _seen_calls: int = 0
 
     @property
@@ -376,6 +398,7 @@ class Watch:
             self.hand_made.update(user.keys)
             if user.secret_key_id:
                 self.delivered.add(user.secret_key_id)
+        self._note_first_seen(self.previous)
         self._seen_calls = len(self.calls)
         return self.previous
 
@@ -386,6 +409,24 @@ class Watch:
         if self.previous is not None:
             self.previous = self.photograph()
         return key_id
+
+    def set_status_by_hand(self, account_id: str, user_name: str, key_id: str, status: str) -> None:
+        """A person changes a key's status between runs (the next run is checked against the changed state)."""
+        iam_client(account_id).update_access_key(UserName=user_name, AccessKeyId=key_id, Status=status)
+        user = self.last.users[(account_id, user_name)]
+        keys = dict(user.keys)
+        keys[key_id] = replace(keys[key_id], status=status)
+        users = dict(self.last.users)
+        users[(account_id, user_name)] = replace(user, keys=keys)
+        self.previous = replace(self.last, users=users)
+        if status == "Active":
+            self.reenabled_by_hand[key_id] = datetime.now(UTC)
+            self.reenable_found.pop(key_id, None)
+
+    def _note_first_seen(self, photo: Snapshot) -> None:
+        for user in photo.users.values():
+            for key in user.keys.values():
+                self.first_seen_age.setdefault(key.key_id, photo.taken - key.created)
 
     def readable(self, user: User, key: Key) -> bool:
         return key.key_id in self.hand_made or key.key_id in self.delivered
@@ -411,6 +452,12 @@ class Watch:
         problems += self._taken_for_undelivered(cur, calls, run_id)
         if settled:
             problems += self._settled(prev, cur, calls, run_id)
+        self._note_first_seen(cur)
+        audits = self._audits(calls)
+        for where, user in cur.users.items():
+            for key_id in user.keys:
+                if key_id in self.reenabled_by_hand and key_id not in self.reenable_found and where[0] in audits:
+                    self.reenable_found[key_id] = audits[where[0]]
         self.previous, self._seen_calls = cur, len(self.calls)
         self.runs += 1
         return problems
@@ -585,12 +632,18 @@ class Watch:
 
     # -- settled ------------------------------------------------------------------------------------------
 
-    def _settled(self, prev: Snapshot, cur: Snapshot, calls: list[Call], run_id: str | None) -> list[str]:
-        s, problems = self.schedule, []
+    @staticmethod
+    def _audits(calls: list[Call]) -> dict[str, datetime]:
+        """The start of the latest audit of each account among ``calls``."""
         audits: dict[str, datetime] = {}
         for call in calls:
             if call.function == "AuditKeysFunction" and call.account_id:
                 audits[call.account_id] = max(audits.get(call.account_id, call.started), call.started)
+        return audits
+
+    def _settled(self, prev: Snapshot, cur: Snapshot, calls: list[Call], run_id: str | None) -> list[str]:
+        s, problems = self.schedule, []
+        audits = self._audits(calls)
         notices = self._blocked_notices(run_id)
         for where, after in cur.users.items():
             label = after.key_label
@@ -670,6 +723,42 @@ class Watch:
                     f"{label}: key {current.key_id} was due for rotation; neither rotated nor announced blocked"
                 )
         return problems
+
+    # -- compliance -----------------------------------------------------------------------------------------
+
+    def compliance_problems(self, run_id: str) -> list[str]:
+        """What Prowler would report on the latest photograph, less the README's exceptions (module docstring)."""
+        s, photo, problems = self.schedule, self.last, []
+        blocked = self._blocked_notices(run_id)
+        for user in photo.users.values():
+            if exemption(user.tags, user.groups, photo.taken.date(), s) is not None:
+                continue
+            active = sorted((k for k in user.keys.values() if k.active), key=lambda k: (k.created, k.key_id))
+            for key in active:
+                age = photo.taken - key.created
+                if age < CIS_MAX_KEY_AGE or (user.account_id, user.name) in blocked or self._honoured(key, photo):
+                    continue
+                newer = [k for k in active if (k.created, k.key_id) > (key.created, key.key_id)]
+                late = newer and newer[-1].created - key.created >= s.R
+                if late and photo.taken < newer[-1].created + (s.I - s.R):
+                    continue  # replaced late: the old key keeps its I-R days of grace
+                problems.append(f"{user.key_label}: Active key {key.key_id} is {age} old after the run")
+            if len(active) == 2:
+                older, newer_key = active
+                waits = photo.taken < max(older.created + s.I, newer_key.created + (s.I - s.R))
+                if not waits and not self._honoured(older, photo):
+                    problems.append(
+                        f"{user.key_label}: two Active keys ({older.key_id}, {newer_key.key_id}) after the older "
+                        "one's disable date"
+                    )
+        return problems
+
+    def _honoured(self, key: Key, photo: Snapshot) -> bool:
+        """A person's first re-enable of ``key`` is honoured for D-I days from the day the run that found it began."""
+        found = self.reenable_found.get(key.key_id)
+        if found is None:
+            return False
+        return photo.taken < start_of_day(found) + (self.schedule.D - self.schedule.I)
 
 
 # -- the end state the fault tests ask for ------------------------------------------------------------

@@ -25,7 +25,7 @@ each planned action re-read the state, decide again, and mutate only if
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 
 from keyrotation.config import LifecycleConfig
@@ -225,22 +225,31 @@ class RunResult:
     after: UserSnapshot
     origins_after: dict[str, Origin]
     final: Decision  # decide() on the state after the run, same moment, before notices are remembered
+    ended: datetime | None = None  # when the run's last step was done (``now`` plus its steps)
 
 
-def run(user: SimUser, now: datetime, config: LifecycleConfig) -> RunResult:
-    """One run for one user, carried out like the state machine and its action functions do."""
+def run(user: SimUser, now: datetime, config: LifecycleConfig, step: timedelta = timedelta(0)) -> RunResult:
+    """One run for one user, carried out like the state machine and its action functions do.
+
+    The plan is made at ``now`` (the audit). With ``step`` the clock runs as it does in a real run:
+    the n-th action's function reads the state, decides and acts ``n * step`` after the audit (so a
+    key the run creates is a little younger than the run), and the final decision is made after the
+    last one.
+    """
     before = user.snapshot()
     origins_before = user.origins()
     decision = decide(before, user.delivery(), now, config)
     steps = []
+    moment = now
     for action in decision.actions:
+        moment += step
         state = user.snapshot()
-        fresh = decide(state, user.delivery(), now, config)
+        fresh = decide(state, user.delivery(), moment, config)
         carried_out = wants(fresh, action.type, action.key_id)
         steps.append(Step(action, state, user.origins(), dict(user.disabled), fresh, carried_out))
         if carried_out:
-            user.apply(action, now)
+            user.apply(action, moment)
     after = user.snapshot()
-    final = decide(after, user.delivery(), now, config)
+    final = decide(after, user.delivery(), moment + step, config)
     user.remember(decision)
-    return RunResult(now, before, origins_before, decision, tuple(steps), after, user.origins(), final)
+    return RunResult(now, before, origins_before, decision, tuple(steps), after, user.origins(), final, moment + step)
