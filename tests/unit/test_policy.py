@@ -312,7 +312,7 @@ def test_two_expired_keys_no_active_key_is_deleted() -> None:
 
 def test_short_rotation_period_rotates_instead_of_deleting() -> None:
     """The old tool deleted a lone key older than the delete age when the periods were short."""
-    config = default_lifecycle(rotation_days=1, inactive_days=2, delete_days=3)
+    config = default_lifecycle(rotation_days=1, inactive_days=2, delete_days=3, run_interval=timedelta(hours=1))
     only = key("AKIAONLY", 30)
     assert plan(decide(user(only), Delivery(), NOW, config)) == [(ROTATE, "AKIAONLY")]
 

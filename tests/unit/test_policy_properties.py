@@ -55,13 +55,22 @@ SECONDS_PER_DAY = 86400
 # --------------------------------------------------------------------------
 
 
+RUN_INTERVALS = [timedelta(0), timedelta(hours=1), timedelta(hours=6), timedelta(days=1), timedelta(days=3), timedelta(days=7)]
+
+
 @st.composite
 def configs(draw: st.DrawFn) -> LifecycleConfig:
     rotation = draw(st.integers(1, 120))
     inactive = draw(st.integers(rotation + 1, rotation + 90))
     delete = draw(st.integers(inactive + 1, inactive + 90))
+    shortest = timedelta(days=min(rotation, inactive - rotation))
+    run_interval = draw(st.sampled_from([interval for interval in RUN_INTERVALS if interval < shortest]))
     return default_lifecycle(
-        rotation_days=rotation, inactive_days=inactive, delete_days=delete, warning_days=draw(st.integers(0, 14))
+        rotation_days=rotation,
+        inactive_days=inactive,
+        delete_days=delete,
+        warning_days=draw(st.integers(0, 14)),
+        run_interval=run_interval,
     )
 
 
