@@ -115,7 +115,7 @@ def ledger_items(dry_run: bool) -> list[dict[str, object]]:
             "type": "disable-soon",
             "userName": "alice",
             "keyId": "AKIASOON000000000001",
-            "detail": "Key AKIASOON000000000001 of user alice will be disabled on 2026-01-20. "
+            "detail": "Key AKIASOON000000000001 of user alice will be disabled by 2026-01-20. "
             "Ünïcödé ✓ and \u200fRTL\u200f.",
             "due": _iso(5),
             "ownerEmail": "alice@example.com",

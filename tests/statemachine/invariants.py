@@ -31,18 +31,25 @@ Safety (after every run, even one that failed):
   no sooner than D days after its creation, D-R days after its replacement's,
   and D-I calendar days after the day the product disabled it; a key is
   replaced no sooner than R days after its creation, only when it is the
-  user's current key and only when nothing else is left beside it.
+  user's current key and only when nothing else is left beside it. Each
+  event happens at the last run before its date, so each age and each grace
+  after a replacement may come one run interval (the longest gap between two
+  runs of the stack's ScheduleExpression) early; the D-I calendar days never
+  do, and a person's first re-enable of a key the product disabled is
+  honoured for D-I calendar days from the day of the run that found it.
 
 Settled (after a run that was not disturbed):
 
 - no intent is left pending in the ledger, and every key the product created
   is or was delivered (nothing orphaned);
-- no Active key older than I remains, unless the user is exempt (or has an
-  unreadable tag), a blocked notice was recorded for the user in that run, or
-  it is an old key still inside its grace period;
+- no Active key reaching I days within a run interval of the audit remains,
+  unless the user is exempt (or has an unreadable tag), a blocked notice was
+  recorded for the user in that run, it is an old key still inside its grace
+  period, or a person's re-enable of it is honoured;
 - nothing due is left undone: every rotation, disable and delete whose date
-  has come at the account's audit is done by the end of the run (a rotation may
-  instead be announced as blocked).
+  comes within a run interval of the account's audit is done by the end of
+  the run (a rotation may instead be announced as blocked; a re-enabled key
+  may be honoured).
 
 Compliance (:meth:`Watch.compliance_problems`, for tests that run on the schedule):
 what Prowler's ``iam_rotate_access_key_90_days`` (CIS 1.14, Security Hub
@@ -119,6 +126,7 @@ class Schedule:
     delete: int = 100
     exempt_tag_key: str = "key-rotation:exempt"
     exempt_group: str = "IAMKeyRotationExemptionGroup"
+    interval: timedelta = timedelta(0)  # the longest gap between two scheduled runs
 
     @classmethod
     def of(cls, stack: Stack) -> Schedule:
@@ -129,6 +137,7 @@ class Schedule:
             delete=int(p["DeletePeriodDays"]),
             exempt_tag_key=p["ExemptTagKey"],
             exempt_group=p["ExemptGroupName"],
+            interval=_run_interval(p["ScheduleExpression"]),
         )
 
     @property
@@ -142,6 +151,18 @@ class Schedule:
     @property
     def D(self) -> timedelta:  # noqa: N802
         return timedelta(days=self.delete)
+
+
+def _run_interval(expression: str) -> timedelta:
+    """The longest gap between two runs of the schedules these tests deploy (restated, not the product's parser)."""
+    if re.fullmatch(r"cron\([0-9]+ [0-9]+ \* \* \? \*\)", expression):
+        return timedelta(days=1)  # once a day at a fixed time
+    rate = re.fullmatch(r"rate\(([0-9]+) (minute|hour|day)s?\)", expression)
+    if rate:
+        return int(rate.group(1)) * {"minute": timedelta(minutes=1), "hour": timedelta(hours=1)}.get(
+            rate.group(2), timedelta(days=1)
+        )
+    raise ValueError(f"the invariants do not know the run interval of {expression!r}")
 
 
 def exemption(tags: Mapping[str, str], groups: Iterable[str], on: date, schedule: Schedule) -> str | None:
@@ -366,7 +387,7 @@ class Watch:
     runs: int = 0
     counts: dict[str, int] = field(default_factory=dict)  # rotated/disabled/deleted/blocked-survivals, for the tests
     first_seen_age: dict[str, timedelta] = field(default_factory=dict)  # key id -> its age at the first photograph
-    reenabled_by_hand: dict[str, datetime] = field(default_factory=dict)  # key id -> when a person re-enabled it
+    reenabled_by_hand: dict[str, int] = field(default_factory=dict)  # key id -> how often a person re-enabled it
     reenable_found: dict[str, datetime] = field(default_factory=dict)  # key id -> audit of the run that found it
     _seen_calls: int = 0
 
@@ -420,7 +441,7 @@ class Watch:
         users[(account_id, user_name)] = replace(user, keys=keys)
         self.previous = replace(self.last, users=users)
         if status == "Active":
-            self.reenabled_by_hand[key_id] = datetime.now(UTC)
+            self.reenabled_by_hand[key_id] = self.reenabled_by_hand.get(key_id, 0) + 1
             self.reenable_found.pop(key_id, None)
 
     def _note_first_seen(self, photo: Snapshot) -> None:
@@ -448,16 +469,16 @@ class Watch:
         for user in cur.users.values():
             if user.secret_key_id and user.secret_key_id in user.keys:
                 self.delivered.add(user.secret_key_id)
+        audits = self._audits(calls)
+        for where, user in prev.users.items():  # a run that audits a key a person re-enabled finds it
+            for key_id in user.keys:
+                if key_id in self.reenabled_by_hand and key_id not in self.reenable_found and where[0] in audits:
+                    self.reenable_found[key_id] = audits[where[0]]
         problems = self._safety(prev, cur, calls)
         problems += self._taken_for_undelivered(cur, calls, run_id)
         if settled:
             problems += self._settled(prev, cur, calls, run_id)
         self._note_first_seen(cur)
-        audits = self._audits(calls)
-        for where, user in cur.users.items():
-            for key_id in user.keys:
-                if key_id in self.reenabled_by_hand and key_id not in self.reenable_found and where[0] in audits:
-                    self.reenable_found[key_id] = audits[where[0]]
         self.previous, self._seen_calls = cur, len(self.calls)
         self.runs += 1
         return problems
@@ -577,10 +598,10 @@ class Watch:
         when = self._lower_bound(calls, "DeleteKeyFunction", before, key.key_id, "delete")
         if when is None:
             return [f"{label}: key {key.key_id} was deleted with no DeleteKey action for it"]
-        problems = []
-        if when < key.created + s.D:
-            problems.append(f"{label}: key {key.key_id} deleted before it was D days old")
-        if current is not None and current.created > key.created and when < current.created + (s.D - s.R):
+        problems, early = [], s.interval
+        if when < key.created + s.D - early:
+            problems.append(f"{label}: key {key.key_id} deleted before the last run before it was D days old")
+        if current is not None and current.created > key.created and when < current.created + (s.D - s.R) - early:
             problems.append(
                 f"{label}: key {key.key_id} deleted less than D-R days after its replacement {current.key_id}"
             )
@@ -603,15 +624,19 @@ class Watch:
         if when is None:
             return [f"{label}: key {key.key_id} was disabled with no DisableKey action for it"]
         replacement = after.newest_active(k for k in after.keys.values() if self.readable(after, k))
-        problems = []
+        problems, early = [], s.interval
         if replacement is None or replacement.created <= key.created:
             problems.append(f"{label}: key {key.key_id} was disabled with no newer Active key to replace it")
-        elif when < replacement.created + (s.I - s.R):
+        elif when < replacement.created + (s.I - s.R) - early:
             problems.append(
-                f"{label}: key {key.key_id} disabled less than I-R days after its replacement {replacement.key_id}"
+                f"{label}: key {key.key_id} disabled less than I-R days (less a run interval) after its "
+                f"replacement {replacement.key_id}"
             )
-        if when < key.created + s.I:
-            problems.append(f"{label}: key {key.key_id} disabled before it was I days old")
+        if when < key.created + s.I - early:
+            problems.append(f"{label}: key {key.key_id} disabled before the last run before it was I days old")
+        honoured = self._honoured_until(key.key_id)
+        if honoured is not None and when < honoured:
+            problems.append(f"{label}: key {key.key_id} disabled while a person's re-enable of it was honoured")
         return problems
 
     def _created(self, before: User, after: User, key: Key, current: Key | None, calls: list[Call]) -> list[str]:
@@ -623,8 +648,8 @@ class Watch:
             return [f"{label}: key {key.key_id} appeared with no CreateKey action for the current key {current.key_id}"]
         self._count("rotated")
         problems = []
-        if when < current.created + s.R:
-            problems.append(f"{label}: key {current.key_id} replaced before it was R days old")
+        if when < current.created + s.R - s.interval:
+            problems.append(f"{label}: key {current.key_id} replaced before the last run before it was R days old")
         left = set(after.keys) - {key.key_id, current.key_id}
         if left:
             problems.append(f"{label}: key {key.key_id} was created while keys {sorted(left)} were still there")
@@ -680,11 +705,13 @@ class Watch:
         s, problems = self.schedule, []
         readable = [k for k in user.keys.values() if self.readable(user, k)]
         for key in user.keys.values():
-            if not key.active or audited - key.created < s.I:
+            if not key.active or audited - key.created < s.I - s.interval:
                 continue
             newer = user.newest_active(k for k in readable if k.created > key.created)
-            if newer is not None and audited < max(key.created + s.I, newer.created + (s.I - s.R)):
+            if newer is not None and audited < max(key.created + s.I, newer.created + (s.I - s.R)) - s.interval:
                 continue  # an old key inside its grace period
+            if newer is not None and self._honours(key.key_id, audited):
+                continue  # a person re-enabled it: honoured for D-I days
             if newer is None and blocked and len(user.keys) == 2:
                 self._count("blocked-survivals")
                 continue  # the current key, whose rotation waits for the second slot (announced)
@@ -693,7 +720,7 @@ class Watch:
 
     def _due(self, before: User, after: User, audited: datetime, blocked: bool) -> list[str]:
         """Every action whose date had come at the audit was carried out (or, for a rotation, announced blocked)."""
-        s, label, problems = self.schedule, before.key_label, []
+        s, label, problems, early = self.schedule, before.key_label, [], self.schedule.interval
         readable = [k for k in before.keys.values() if self.readable(before, k)]
         current = before.newest_active(readable)
         for key in before.keys.values():
@@ -703,20 +730,22 @@ class Watch:
                 continue
             if key.active and current is not None and current.created > key.created:
                 if (
-                    audited >= max(key.created + s.I, current.created + (s.I - s.R))
+                    audited >= max(key.created + s.I, current.created + (s.I - s.R)) - early
                     and after.keys.get(key.key_id, key).active
+                    and not self._honours(key.key_id, audited)
                 ):
                     problems.append(f"{label}: key {key.key_id} was due to be disabled and is still Active")
             elif not key.active:
                 due = key.created + s.D
                 if current is not None and current.created > key.created:
                     due = max(due, current.created + (s.D - s.R))
+                due -= early
                 disabled = self.disabled_by_product.get(key.key_id)
                 if disabled is not None:
                     due = max(due, start_of_day(disabled) + (s.D - s.I))
                 if audited >= due and key.key_id in after.keys:
                     problems.append(f"{label}: key {key.key_id} was due to be deleted and is still there")
-        if current is not None and audited >= current.created + s.R:
+        if current is not None and audited >= current.created + s.R - early:
             rotated = any(k not in before.keys and k not in self.hand_made for k in after.keys)
             if not rotated and not blocked:
                 problems.append(
@@ -754,11 +783,19 @@ class Watch:
         return problems
 
     def _honoured(self, key: Key, photo: Snapshot) -> bool:
-        """A person's first re-enable of ``key`` is honoured for D-I days from the day the run that found it began."""
-        found = self.reenable_found.get(key.key_id)
-        if found is None:
-            return False
-        return photo.taken < start_of_day(found) + (self.schedule.D - self.schedule.I)
+        return self._honours(key.key_id, photo.taken)
+
+    def _honours(self, key_id: str, at: datetime) -> bool:
+        """Whether a person's re-enable of the key is honoured at ``at``."""
+        until = self._honoured_until(key_id)
+        return until is not None and at < until
+
+    def _honoured_until(self, key_id: str) -> datetime | None:
+        """A person's first re-enable of a key is honoured for D-I days from the day of the run that found it."""
+        found = self.reenable_found.get(key_id)
+        if found is None or self.reenabled_by_hand.get(key_id) != 1:
+            return None  # not found yet, or re-enabled a second time: not honoured
+        return start_of_day(found) + (self.schedule.D - self.schedule.I)
 
 
 # -- the end state the fault tests ask for ------------------------------------------------------------

@@ -58,7 +58,6 @@ def daily(aws: LocalAws) -> dict[str, Any]:
     return {"stack": stack, "watch": watch}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13.4: keys made by a run stay Active past 90 days")
 def test_over_200_daily_runs_no_active_key_reaches_90_days(daily: dict[str, Any]) -> None:
     stack: Stack = daily["stack"]
     watch: Watch = daily["watch"]

@@ -8,7 +8,11 @@
    this replaces, each rule of the lifecycle, exemptions, warnings and the
    per-account limit.
 3. Whole schedules replayed day by day (default numbers, a late rotation, a
-   short rotation period), with the exact day of every action.
+   short rotation period), with the exact day of every action, and the
+   default schedule's runs as they meet keys made at any time of day.
+
+The template's schedule runs daily, so every date is acted on at the last
+run before it: one run interval (RUN days) before it at the earliest.
 """
 
 from __future__ import annotations
@@ -48,8 +52,10 @@ from localaws.defaults import default_lifecycle, parameter_defaults
 
 from .policy_sim import Origin, SimKey, SimUser, run
 
-CONFIG = default_lifecycle()  # the template's; the cases below were written for R=75, I=90, D=100, W=7
+CONFIG = default_lifecycle()  # the template's; the cases below were written for R=75, I=90, D=100, W=7, daily runs
 R, I, D, W = CONFIG.rotation_days, CONFIG.inactive_days, CONFIG.delete_days, CONFIG.warning_days
+RUN = CONFIG.run_interval / timedelta(days=1)  # the longest gap between two runs, in days
+ACTION_STEP = timedelta(seconds=1)  # in a run, each action comes a little after the audit (and after the last)
 NOW = datetime(2030, 6, 1, 2, 0, tzinfo=UTC)
 TAG = CONFIG.exempt_tag_key
 GROUP = CONFIG.exempt_group_name
@@ -220,17 +226,17 @@ def expected(case: Case) -> tuple[list[tuple[ActionType, str]], set[NoticeKind]]
         replacement = current if current is not None and current.age < spec.age else None
         if spec.active and replacement is not None:  # retired Active key
             days_left = max(I - spec.age, (I - R) - replacement.age)
-            if days_left <= 0:
+            if days_left <= RUN:  # the last run before its disable date
                 actions.append((DISABLE, spec.key_id))
-            elif days_left <= W:
+            elif days_left <= RUN + W:
                 notices.add(NoticeKind.DISABLE_SOON)
         elif not spec.active:  # retired or spare Inactive key
             days_left = D - spec.age
             if replacement is not None:
                 days_left = max(days_left, (D - R) - replacement.age)
-            if days_left <= 0:
+            if days_left <= RUN:
                 actions.append((DELETE, spec.key_id))
-    if current is not None and current.age >= R:
+    if current is not None and current.age >= R - RUN:
         others_left = [s for s in case.keys if s is not current and (DELETE, s.key_id) not in actions]
         if others_left:
             notices.add(NoticeKind.BLOCKED)
@@ -469,11 +475,27 @@ def test_rotation_of_a_hand_made_current_key() -> None:
 # -- the schedule's edges -------------------------------------------------------
 
 
-def test_thresholds_are_inclusive_to_the_second() -> None:
-    just_due = AccessKey("AKIAONLY", ACTIVE, NOW - days(R))
-    not_yet = AccessKey("AKIAONLY", ACTIVE, NOW - days(R) + timedelta(seconds=1))
+def test_thresholds_are_inclusive_to_the_second_one_run_interval_before_each_age() -> None:
+    just_due = AccessKey("AKIAONLY", ACTIVE, NOW - days(R - RUN))  # R days old exactly one run interval from now
+    not_yet = AccessKey("AKIAONLY", ACTIVE, NOW - days(R - RUN) + timedelta(seconds=1))
     assert plan(decide(user(just_due), Delivery(), NOW, CONFIG)) == [(ROTATE, "AKIAONLY")]
     assert plan(decide(user(not_yet), Delivery(), NOW, CONFIG)) == []
+    exact = default_lifecycle(run_interval=timedelta(0))  # runs at any moment: each date itself
+    assert plan(decide(user(AccessKey("AKIAONLY", ACTIVE, NOW - days(R))), Delivery(), NOW, exact)) == [
+        (ROTATE, "AKIAONLY")
+    ]
+    assert plan(decide(user(just_due), Delivery(), NOW, exact)) == []
+
+
+def test_a_date_is_acted_on_at_the_last_run_before_it() -> None:
+    """With a daily run, a key turning R days old a second after tomorrow's run is rotated by tomorrow's run."""
+    after_tomorrows_run = AccessKey("AKIAONLY", ACTIVE, NOW - days(R - 1) + timedelta(seconds=1))
+    at_tomorrows_run = AccessKey("AKIAONLY", ACTIVE, NOW - days(R - 1))
+    assert CONFIG.run_interval == timedelta(days=1)
+    assert plan(decide(user(after_tomorrows_run), Delivery(), NOW, CONFIG)) == []
+    assert plan(decide(user(after_tomorrows_run), Delivery(), NOW + days(1), CONFIG)) == [(ROTATE, "AKIAONLY")]
+    assert plan(decide(user(at_tomorrows_run), Delivery(), NOW, CONFIG)) == [(ROTATE, "AKIAONLY")]
+    assert policy.act_from(NOW, CONFIG) == NOW - days(1)
 
 
 def test_delete_and_disable_dates_are_d_minus_i_apart() -> None:
@@ -483,9 +505,9 @@ def test_delete_and_disable_dates_are_d_minus_i_apart() -> None:
         assert delete_on(old, replacement, CONFIG) - disable_on(old, replacement, CONFIG) == days(D - I)
 
 
-def test_lone_inactive_key_is_deleted_at_the_delete_age_only() -> None:
-    assert plan(decide(user(key("AKIAONLY", D - 0.01, INACTIVE)), Delivery(), NOW, CONFIG)) == []
-    assert plan(decide(user(key("AKIAONLY", D, INACTIVE)), Delivery(), NOW, CONFIG)) == [(DELETE, "AKIAONLY")]
+def test_lone_inactive_key_is_deleted_at_the_last_run_before_the_delete_age_only() -> None:
+    assert plan(decide(user(key("AKIAONLY", D - RUN - 0.01, INACTIVE)), Delivery(), NOW, CONFIG)) == []
+    assert plan(decide(user(key("AKIAONLY", D - RUN, INACTIVE)), Delivery(), NOW, CONFIG)) == [(DELETE, "AKIAONLY")]
 
 
 def test_two_inactive_keys_are_both_deleted_oldest_first_and_nothing_is_rotated() -> None:
@@ -504,8 +526,9 @@ def test_older_active_key_in_grace_blocks_the_rotation_with_dates_and_advice() -
     assert decision.actions == ()
     blocked = notice(decision, NoticeKind.BLOCKED)
     assert blocked.key_id == "AKIACUR"
-    assert blocked.due == delete_on(old, current, CONFIG)
-    assert "disabled on 2030-06-06" in blocked.detail and "stop using key AKIAOLD and delete it" in blocked.detail
+    assert blocked.due == policy.act_from(delete_on(old, current, CONFIG), CONFIG)  # the last run before it
+    assert "disabled at the first run on or after 2030-06-05" in blocked.detail  # the last run before 06-06
+    assert "stop using key AKIAOLD and delete it" in blocked.detail
     assert "last used on 2030-05-31 with s3 in eu-west-1" in blocked.detail
 
 
@@ -514,7 +537,7 @@ def test_newer_inactive_key_holds_the_slot_until_it_is_d_days_old() -> None:
     decision = decide(user(current, spare), Delivery("AKIACUR"), NOW, CONFIG)
     assert decision.actions == ()
     blocked = notice(decision, NoticeKind.BLOCKED)
-    assert blocked.key_id == "AKIACUR" and blocked.due == spare.created + days(D)
+    assert blocked.key_id == "AKIACUR" and blocked.due == spare.created + days(D - RUN)
     assert "re-enable it" in blocked.detail and "delete it" in blocked.detail
 
     aged = key("AKIASPARE", D, INACTIVE)
@@ -649,7 +672,8 @@ def test_disable_soon_is_sent_once_with_the_date_and_how_the_key_is_used() -> No
     assert decision.actions == ()
     warning = notice(decision, NoticeKind.DISABLE_SOON)
     assert warning.key_id == "AKIAOLD" and warning.due == old.created + days(I)
-    assert "disabled on 2030-06-06" in warning.detail and "deleted on 2030-06-16" in warning.detail
+    assert "disabled by 2030-06-06" in warning.detail and "deleted by 2030-06-16" in warning.detail
+    assert "must switch to key AKIACUR before 2030-06-05" in warning.detail  # the last run may be the day before
     assert "last used on 2030-05-31 with dynamodb in us-east-1" in warning.detail
     assert "switch to key AKIACUR" in warning.detail
 
@@ -668,11 +692,14 @@ def test_usage_without_service_or_region_is_described_plainly() -> None:
     assert "Key AKIAOLD was last used on 2030-05-29." in detail
 
 
-@pytest.mark.parametrize(("old_age", "warned"), [(82.9, False), (83, True), (89.9, True), (90, False)])
-def test_disable_soon_window_is_the_w_days_before_the_disable_date(old_age: float, warned: bool) -> None:
+@pytest.mark.parametrize(
+    ("old_age", "warned"),
+    [(I - RUN - W - 0.1, False), (I - RUN - W, True), (I - RUN - 0.1, True), (I - RUN, False)],
+)
+def test_disable_soon_window_is_the_w_days_before_the_disable(old_age: float, warned: bool) -> None:
     decision = decide(user(key("AKIAOLD", old_age), key("AKIACUR", 20)), Delivery(), NOW, CONFIG)
     assert (NoticeKind.DISABLE_SOON in kinds(decision)) == warned
-    assert plan(decision) == ([(DISABLE, "AKIAOLD")] if old_age >= I else [])
+    assert plan(decision) == ([(DISABLE, "AKIAOLD")] if old_age >= I - RUN else [])
 
 
 def test_no_warnings_when_warning_days_is_zero() -> None:
@@ -752,11 +779,11 @@ def test_wants_only_the_next_action() -> None:
 
 
 def replay(sim: SimUser, start: datetime, days_to_run: int, config: LifecycleConfig = CONFIG) -> dict[int, list[str]]:
-    """Run once a day; for each day with something to report, what was done and announced."""
+    """Run once a day, each action a second after the one before; for each day with news, what was done and told."""
     log: dict[int, list[str]] = {}
     for day in range(days_to_run):
-        result = run(sim, start + days(day), config)
-        assert all(step.carried_out for step in result.steps) and result.final.actions == ()
+        result = run(sim, start + days(day), config, ACTION_STEP)
+        assert all(step.carried_out for step in result.steps)
         entries = [f"{a.type.value} {a.key_id}" for a in result.decision.actions]
         entries += [f"{n.kind.value} {n.key_id}" for n in result.decision.notices]
         if entries:
@@ -765,8 +792,9 @@ def replay(sim: SimUser, start: datetime, days_to_run: int, config: LifecycleCon
 
 
 def test_default_schedule_day_by_day() -> None:
-    """Key created day 0 -> rotated day 75 -> warned day 83 -> disabled day 90 -> deleted day 100."""
-    sim = SimUser(keys=[SimKey("AKIAFIRST", ACTIVE, NOW, Origin.DELIVERED)], delivered_key_id="AKIAFIRST")
+    """Key created by day 0's run -> rotated day 75 -> warned day 83 -> disabled day 90 -> deleted day 100."""
+    first = SimKey("AKIAFIRST", ACTIVE, NOW + ACTION_STEP, Origin.DELIVERED)  # made by the run, as its own are
+    sim = SimUser(keys=[first], delivered_key_id="AKIAFIRST")
     second, third = "AKIASIM0000000000001", "AKIASIM0000000000002"
     assert replay(sim, NOW, 251) == {
         75: ["rotate AKIAFIRST"],
@@ -798,7 +826,8 @@ def test_late_rotation_keeps_the_grace_periods() -> None:
 def test_rotation_waits_for_the_old_key_when_r_is_short() -> None:
     """With 2R < D the next rotation waits until the previous old key is deleted: every D-R days."""
     config = default_lifecycle(rotation_days=30, inactive_days=60, delete_days=90, warning_days=0)
-    sim = SimUser(keys=[SimKey("AKIAFIRST", ACTIVE, NOW, Origin.DELIVERED)], delivered_key_id="AKIAFIRST")
+    first = SimKey("AKIAFIRST", ACTIVE, NOW + ACTION_STEP, Origin.DELIVERED)
+    sim = SimUser(keys=[first], delivered_key_id="AKIAFIRST")
     log = replay(sim, NOW, 151, config)
     actions = {day: [e for e in entries if not e.startswith("blocked")] for day, entries in log.items()}
     second = "AKIASIM0000000000001"
@@ -817,8 +846,7 @@ def test_rotation_waits_for_the_old_key_when_r_is_short() -> None:
 #: CIS AWS Foundations 1.14, Security Hub IAM.3 and Prowler's iam_rotate_access_key_90_days fail an Active key
 #: this old: the benchmark's number, not the template's InactivePeriodDays.
 CIS_MAX_KEY_AGE = timedelta(days=90)
-AUDIT_LAG = timedelta(seconds=2)  # a run's audit starts a little after the scheduled moment...
-ACTION_STEP = timedelta(seconds=1)  # ...and each of its actions a little after that
+AUDIT_LAG = timedelta(seconds=2)  # a run's audit starts a little after the scheduled moment (ACTION_STEP: its actions)
 SCHEDULE_START = datetime(2030, 1, 1, tzinfo=UTC)
 
 
@@ -831,7 +859,6 @@ def default_runs(count: int) -> list[datetime]:
     return [first + days(n) for n in range(count)]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13.4: a key made a second after the run is Active past 90 days")
 @pytest.mark.parametrize(
     ("created_after_audit", "late_by"),
     [
@@ -873,7 +900,11 @@ def test_default_schedule_keeps_every_active_key_younger_than_the_cis_age(
         "disable AKIAFIRST": [I - late_by],
         "delete AKIAFIRST": [D - late_by],
     }
-    assert len(events) >= 4 * 3  # three cycles at least, each rotate, warn, disable, delete
+    rotated = {name.split()[1]: when[0] for name, when in events.items() if name.startswith("rotate ")}
+    assert len(rotated) >= 3  # three cycles at least
+    for key_id, day in rotated.items():  # the grace, in runs: I-R runs to the disable, D-R to the delete
+        assert events.get(f"disable {key_id}", [day + I - R]) == [day + I - R]
+        assert events.get(f"delete {key_id}", [day + D - R]) == [day + D - R]
 
 
 # ==========================================================================
