@@ -65,7 +65,6 @@ def notices(stack: Stack, run_id: str, kind: str) -> list[dict[str, Any]]:
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13.5: the next run disables a re-enabled key again")
 def test_the_first_re_enable_is_honoured_for_d_minus_i_days_and_a_second_one_is_not(
     reenabled: dict[str, Any],
 ) -> None:

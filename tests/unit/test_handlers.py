@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iam import models as moto_iam
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
@@ -420,6 +421,7 @@ def test_audit_plans_in_user_order_and_records_the_plan(stack: Stack, org: Organ
         "exempt": 1,
         "exemption-expiring": 0,
         "invalid-tag": 0,
+        "reenabled": 0,
     }
     recorded = {item["sk"]: item for item in stack.ledger_items() if item["pk"] == f"RUN#{RUN_ID}"}
     assert {item["status"] for item in recorded.values() if item["kind"] == "action"} == {"planned"}
@@ -456,6 +458,32 @@ def test_a_dry_run_audit_still_records_the_planned_actions(stack: Stack, org: Or
     (item,) = action_items(stack)
     assert (item["status"], item["dryRun"], item["keyId"]) == ("planned", True, old)
     assert keys_of(account["id"], "alice") == {old: "Active"}
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_audit_records_a_re_enable_it_finds_once_and_only_in_a_real_run(
+    stack: Stack, org: Organization, dry_run: bool
+) -> None:
+    from keyrotation.ledger import Ledger
+
+    account = account_doc(org, "alpha")
+    alpha = account["id"]
+    old, current = create_user(alpha, "alice", [KeySeed(93), KeySeed(20)])
+    ledger = Ledger(stack.outputs["LedgerTableName"])
+    with time_machine.travel(datetime.now(UTC) - timedelta(days=2)):
+        ledger.record_disabled(alpha, "alice", old)  # the product disabled it; a person re-enabled it since
+
+    first = audit(stack, account, run_doc(dry_run=dry_run))
+    again = audit(stack, account, run_doc("run-2", dry_run=dry_run))
+
+    assert first["actions"] == again["actions"] == []  # the first re-enable is honoured
+    assert first["counts"]["reenabled"] == 1
+    found = {key_id for key_id, _ in ledger.delivery(alpha, "alice").reenabled}
+    assert found == (set() if dry_run else {old})
+    assert again["counts"]["reenabled"] == (1 if dry_run else 0)  # told once, in a real run
+    notices = [item for item in stack.ledger_items() if item.get("type") == "reenabled"]
+    assert notices and all(item["keyId"] == old for item in notices)
+    assert keys_of(alpha, "alice") == {old: "Active", current: "Active"}
 
 
 def test_auditing_twice_plans_the_same_and_records_it_once(stack: Stack, org: Organization) -> None:
@@ -1338,7 +1366,7 @@ def test_summarize_counts_from_the_ledger_and_replays_exactly_the_failed_account
             ],
             "notices": {
                 "exempt": 1, "blocked": 0, "deferred": 0, "invalidTags": 0, "exemptionsExpiring": 0,
-                "notificationFailures": 1,
+                "reenabled": 0, "notificationFailures": 1,
             },
         },
         "replayInput": {"accounts": [beta["id"], gamma["id"]]},

@@ -558,6 +558,78 @@ def test_a_key_the_product_disabled_today_is_not_deleted_today() -> None:
     ]
 
 
+# -- a key the product disabled, re-enabled by a person ----------------------------------
+
+DISABLED_AT = NOW - days(2)  # the product disabled AKIAOLD two days ago; a person has re-enabled it since
+REENABLED = (key("AKIAOLD", 93, used=0.5), key("AKIACUR", 20))
+
+
+def test_the_run_that_finds_a_re_enabled_key_honours_it_for_d_minus_i_days_and_says_so() -> None:
+    record = Delivery("AKIACUR", disabled=frozenset({("AKIAOLD", DISABLED_AT)}))
+    decision = decide(user(*REENABLED), record, NOW, CONFIG)
+    assert decision.actions == ()
+    found = notice(decision, NoticeKind.REENABLED)
+    assert found.key_id == "AKIAOLD" and found.due == datetime(2030, 6, 1 + D - I, tzinfo=UTC)
+    assert "disabled on 2030-05-30" in found.detail and "stays Active until 2030-06-11" in found.detail
+    assert "will not be honoured" in found.detail and "last used on 2030-05-31" in found.detail
+    assert policy.unrecorded_reenables(user(*REENABLED), record) == ("AKIAOLD",)
+
+    recorded = Delivery("AKIACUR", disabled=record.disabled, reenabled=frozenset({("AKIAOLD", NOW)}))
+    assert policy.unrecorded_reenables(user(*REENABLED), recorded) == ()
+    assert decide(user(*REENABLED), recorded, NOW, CONFIG) == Decision()  # told once: the run recorded it
+    assert decide(user(*REENABLED), recorded, found.due - timedelta(seconds=1), CONFIG) == Decision()
+    again = decide(user(*REENABLED), recorded, found.due, CONFIG)  # honoured D-I days, a grace: never shortened
+    assert plan(again) == [(DISABLE, "AKIAOLD")] and again.notices == ()
+    assert "re-enable was honoured until 2030-06-11" in again.actions[0].reason
+
+
+def test_a_second_re_enable_is_not_honoured() -> None:
+    first_found, disabled_again = NOW - days(15), NOW - days(3)
+    record = Delivery(
+        "AKIACUR",
+        disabled=frozenset({("AKIAOLD", NOW - days(20)), ("AKIAOLD", disabled_again)}),
+        reenabled=frozenset({("AKIAOLD", first_found)}),
+    )
+    decision = decide(user(*REENABLED), record, NOW, CONFIG)
+    assert plan(decision) == [(DISABLE, "AKIAOLD")]
+    assert "only a key's first re-enable is honoured" in decision.actions[0].reason
+    refused = notice(decision, NoticeKind.REENABLED)
+    assert refused.key_id == "AKIAOLD" and "not honoured" in refused.detail
+    assert "deleted no sooner than 2030-06-11" in refused.detail
+    assert policy.unrecorded_reenables(user(*REENABLED), record) == ()
+
+
+def test_a_re_enabled_key_is_deleted_d_minus_i_days_after_it_is_disabled_again() -> None:
+    old, current = key("AKIAOLD", 110, INACTIVE), key("AKIACUR", 30)
+    disabled_again = NOW - days(D - I) + timedelta(hours=1)  # an hour after the run of D-I days ago
+    record = Delivery(
+        "AKIACUR",
+        disabled=frozenset({("AKIAOLD", NOW - days(20)), ("AKIAOLD", disabled_again)}),
+        reenabled=frozenset({("AKIAOLD", NOW - days(19))}),
+    )
+    assert plan(decide(user(old, current), record, NOW - timedelta(hours=3), CONFIG)) == []
+    assert plan(decide(user(old, current), record, NOW, CONFIG)) == [(DELETE, "AKIAOLD")]
+
+
+def test_a_rotation_blocked_by_an_honoured_re_enable_waits_for_it() -> None:
+    old, current = key("AKIAOLD", 160), key("AKIACUR", 80)  # the current key is due, the old one re-enabled
+    record = Delivery(
+        "AKIACUR", disabled=frozenset({("AKIAOLD", NOW - days(1))}), reenabled=frozenset({("AKIAOLD", NOW)})
+    )
+    blocked = notice(decide(user(old, current), record, NOW, CONFIG), NoticeKind.BLOCKED)
+    honoured = datetime(2030, 6, 1 + D - I, tzinfo=UTC)
+    assert blocked.due == honoured + days(D - I)  # disabled when the re-enable stops being honoured, then kept
+    assert "disabled at the first run on or after 2030-06-11" in blocked.detail
+
+
+def test_a_re_enabled_key_that_became_the_current_one_is_rotated_not_disabled() -> None:
+    only = key("AKIAOLD", 120)  # re-enabled, and its replacement deleted by hand
+    record = Delivery("AKIAGONE", disabled=frozenset({("AKIAOLD", NOW - days(5))}))
+    decision = decide(user(only), record, NOW, CONFIG)
+    assert plan(decision) == [(ROTATE, "AKIAOLD")] and decision.notices == ()
+    assert policy.unrecorded_reenables(user(only), record) == ()
+
+
 def test_a_user_without_keys_gets_nothing() -> None:
     assert decide(user(), Delivery(), NOW, CONFIG) == Decision()
 

@@ -228,6 +228,20 @@ def check_fixed_point(result: RunResult) -> None:
     assert result.final.actions == (), f"a second run at {result.now} would do {result.final.actions}"
 
 
+def _honour_ends(key: AccessKey, record: Delivery, now: datetime, config: LifecycleConfig) -> datetime | None:
+    """When a person's re-enable of ``key`` stops being honoured (None: nothing to honour), restated from the README:
+    a key the product disabled that is Active again; its first re-enable only; D-I days from the day of the run
+    that found it (``now`` if no run recorded it yet)."""
+    disables = sorted(moment for key_id, moment in record.disabled if key_id == key.key_id)
+    if not key.active or not disables:
+        return None
+    finds = sorted(moment for key_id, moment in record.reenabled if key_id == key.key_id)
+    if any(found <= disables[-1] for found in finds):
+        return None  # re-enabled once before, and disabled again since: not honoured again
+    found = next((moment for moment in finds if moment > disables[-1]), now)
+    return _start_of_day(found) + _days(config.delete_days - config.inactive_days)
+
+
 def check_no_unsafe_actions(result: RunResult, config: LifecycleConfig) -> None:
     """Deletes, disables and rotations only where the safety rules allow them (the simulator refuses the rest).
 
@@ -248,6 +262,8 @@ def check_no_unsafe_actions(result: RunResult, config: LifecycleConfig) -> None:
             assert replacement is not None, f"{key.key_id} disabled with no Active replacement"
             assert now >= key.created + _days(config.inactive_days) - early
             assert now >= replacement.created + _days(config.disable_grace_days) - early
+            honoured = _honour_ends(key, step.record, now, config)
+            assert honoured is None or now >= honoured, f"{key.key_id}'s re-enable was not honoured D-I days"
         if action.type is ActionType.DELETE:
             assert key.key_id not in active_at_start, f"{key.key_id} was Active at the start of the run"
             assert now >= key.created + _days(config.delete_days) - early
@@ -269,14 +285,14 @@ def check_user_keeps_a_key(result: RunResult) -> None:
     assert len(result.after.keys) <= 2
 
 
-def check_no_stale_active_key(result: RunResult, config: LifecycleConfig) -> None:
+def check_no_stale_active_key(result: RunResult, user: SimUser, config: LifecycleConfig) -> None:
     """No Active key whose I-day age comes before the next run could survives a run, except:
 
     - the user is exempt, or has an unreadable exemption tag, or the run was
       blocked for the whole user (BLOCKED notice without a key id); or
     - it is a retired key inside its guaranteed grace period: a newer Active
       readable key exists and the run is before the last one before
-      disable_on(key, that key); or
+      disable_on(key, that key), or a person's re-enable of it is honoured; or
     - it is the current key and a BLOCKED notice names it (its rotation waits
       for the other key to be deleted on schedule).
     """
@@ -293,7 +309,11 @@ def check_no_stale_active_key(result: RunResult, config: LifecycleConfig) -> Non
             continue
         assert result.origins_after[key.key_id].readable, f"undelivered {key.key_id} survived"
         replacement = _newer_active_readable(key, result.after, result.origins_after)
-        in_grace = replacement is not None and result.now < disable_on(key, replacement, config) - early
+        honoured = _honour_ends(key, user.delivery(), result.now, config)
+        in_grace = replacement is not None and (
+            result.now < disable_on(key, replacement, config) - early
+            or (honoured is not None and result.now < honoured)
+        )
         assert in_grace or key.key_id in blocked, f"{key.key_id} is Active, stale, and not explained"
 
 
@@ -302,7 +322,8 @@ def check_schedule_kept(result: RunResult, user: SimUser, config: LifecycleConfi
 
     - the current key (newest Active readable key) is R days old no sooner than one run interval from
       now, or a BLOCKED notice names it;
-    - every retired Active key is before the last run before its disable date;
+    - every retired Active key is before the last run before its disable date, or a person's re-enable
+      of it is honoured;
     - every Inactive readable key is before the last run before its deletion date (D days old, D-R days
       after its replacement), or before D-I calendar days after the product disabled it.
     """
@@ -320,7 +341,9 @@ def check_schedule_kept(result: RunResult, user: SimUser, config: LifecycleConfi
     for key in readable:
         replacement = _newer_active_readable(key, state, origins)
         if key.active and replacement is not None:
-            assert now < disable_on(key, replacement, config) - early, f"{key.key_id} not disabled"
+            honoured = _honour_ends(key, user.delivery(), now, config)
+            last = disable_on(key, replacement, config) - early
+            assert now < (last if honoured is None else max(last, honoured)), f"{key.key_id} not disabled"
         if not key.active:
             deadline = key.created + _days(config.delete_days)
             if replacement is not None:
@@ -424,7 +447,7 @@ def test_every_run_is_safe_idempotent_and_a_fixed_point(config: LifecycleConfig,
         check_fixed_point(result)
         check_no_unsafe_actions(result, config)
         check_user_keeps_a_key(result)
-        check_no_stale_active_key(result, config)
+        check_no_stale_active_key(result, user, config)
         check_schedule_kept(result, user, config)
         check_exemptions(result)
         check_sentences(result)
@@ -448,6 +471,8 @@ def test_left_alone_every_key_is_rotated_and_retired_on_time(config: LifecycleCo
     - Every key the product creates is disabled once it is
       max(R, D - R) + (I - R) days old: with 2R >= D that is I; with a short
       R the rotation waits D - R days for the previous key to be deleted.
+    - Both bounds are D - I days longer for each key a person re-enabled
+      after the product disabled it (each re-enable is honoured that long).
     """
     t0 = BASE + timedelta(minutes=data.draw(st.integers(0, 24 * 60 - 1), label="time of day"))
     user = data.draw(users(t0, config, unknown_origin=False), label="user")  # that waits for a person
@@ -455,8 +480,10 @@ def test_left_alone_every_key_is_rotated_and_retired_on_time(config: LifecycleCo
     user.groups.clear()
     initial = {key.key_id for key in user.keys}
     cycle = max(config.rotation_days, config.delete_days - config.rotation_days)
-    longest_active_life = _days(cycle + config.inactive_days - config.rotation_days)
-    initial_gone_by = t0 + _days(config.delete_days + (config.delete_days - config.rotation_days) + 2)
+    honoured = sum(1 for key in user.keys if key.active and key.key_id in user.disabled)
+    extra = honoured * _days(config.delete_days - config.inactive_days)
+    longest_active_life = _days(cycle + config.inactive_days - config.rotation_days) + extra
+    initial_gone_by = t0 + _days(config.delete_days + (config.delete_days - config.rotation_days) + 2) + extra
     for day in range(2 * config.delete_days + config.rotation_days + 3):
         now = t0 + _days(day)
         result = run(user, now, config)

@@ -42,6 +42,9 @@ Words used throughout:
 - A **spare** key is an Inactive readable key that no newer Active key
   replaces (a lone Inactive key, or an Inactive key newer than the current
   key). It is deleted once it is D days old.
+- A **re-enabled** key is a retired key the product disabled that is Active
+  again: a person re-enabled it. Its first re-enable is honoured for D-I days
+  from the day a run found it (:func:`honoured_until`); a second is not.
 
 Safety rules that hold for every input (proved by
 ``tests/unit/test_policy_properties.py``):
@@ -248,9 +251,93 @@ def deleted_from(
     return start if quarantine is None else max(start, quarantine)
 
 
-def disabled_from(old: AccessKey, replacement: AccessKey, config: LifecycleConfig) -> datetime:
-    """The first moment a run disables a retired Active key: the last run before :func:`disable_on`."""
-    return act_from(disable_on(old, replacement, config), config)
+def reenable_found(key: AccessKey, delivery: Delivery) -> datetime | None:
+    """When a run first found ``key`` Active after the product last disabled it, or None if no run recorded it."""
+    disabled = disabled_by_product_on(key, delivery)
+    if disabled is None:
+        return None
+    found = [moment for key_id, moment in delivery.reenabled if key_id == key.key_id and moment > disabled]
+    return min(found) if found else None
+
+
+def reenabled_before(key: AccessKey, delivery: Delivery) -> bool:
+    """Whether a person re-enabled ``key`` once already, and the product disabled it again since."""
+    disabled = disabled_by_product_on(key, delivery)
+    return disabled is not None and any(
+        key_id == key.key_id and moment <= disabled for key_id, moment in delivery.reenabled
+    )
+
+
+def honoured_until(key: AccessKey, delivery: Delivery, now: datetime, config: LifecycleConfig) -> datetime | None:
+    """Until when a person's re-enable of a key the product disabled is honoured; None if there is none to honour.
+
+    The first re-enable of a key is honoured for D-I calendar days (UTC) from
+    the day of the run that found it Active (``now`` if no run recorded it
+    yet), the time the product leaves between disabling a key and deleting it.
+    None for a key that is not Active, that the product never disabled, or that
+    was re-enabled once already: a second re-enable is not honoured.
+
+    Example:
+        >>> from keyrotation.model import AccessKey, KeyStatus
+        >>> key = AccessKey("AKIAOLD", KeyStatus.ACTIVE, datetime(2025, 1, 1, tzinfo=UTC))
+        >>> disabled = datetime(2025, 4, 1, 6, 0, tzinfo=UTC)
+        >>> found = datetime(2025, 4, 3, 6, 0, tzinfo=UTC)
+        >>> schedule = LifecycleConfig(75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup")
+        >>> record = Delivery(disabled=frozenset({("AKIAOLD", disabled)}), reenabled=frozenset({("AKIAOLD", found)}))
+        >>> honoured_until(key, record, found + days(1), schedule)
+        datetime.datetime(2025, 4, 13, 0, 0, tzinfo=datetime.timezone.utc)
+        >>> again = Delivery(disabled=frozenset({("AKIAOLD", disabled + days(12))}), reenabled=record.reenabled)
+        >>> honoured_until(key, again, found + days(13), schedule) is None  # re-enabled a second time
+        True
+    """
+    if not key.active or disabled_by_product_on(key, delivery) is None or reenabled_before(key, delivery):
+        return None
+    found = reenable_found(key, delivery) or now
+    return _start_of_day(found) + days(config.quarantine_days)
+
+
+def disabled_from(
+    old: AccessKey, replacement: AccessKey, delivery: Delivery, now: datetime, config: LifecycleConfig
+) -> datetime:
+    """The first moment a run disables a retired Active key.
+
+    The last run before :func:`disable_on` (:func:`act_from`), and not before a
+    person's re-enable of it stops being honoured (:func:`honoured_until`).
+    """
+    start = act_from(disable_on(old, replacement, config), config)
+    honoured = honoured_until(old, delivery, now, config)
+    return start if honoured is None else max(start, honoured)
+
+
+def unrecorded_reenables(user: UserSnapshot, delivery: Delivery) -> tuple[str, ...]:
+    """The keys of ``user`` a run finds re-enabled by a person and must record (see ``Delivery.reenabled``).
+
+    Readable retired keys the product disabled that are Active again, and whose
+    re-enable no run recorded yet. The audit records them in a real run, so the
+    honoured D-I days count from the first run that found them.
+
+    Example:
+        >>> from keyrotation.model import AccessKey, KeyStatus
+        >>> old = AccessKey("AKIAOLD", KeyStatus.ACTIVE, datetime(2025, 1, 1, tzinfo=UTC))
+        >>> new = AccessKey("AKIANEW", KeyStatus.ACTIVE, datetime(2025, 3, 17, tzinfo=UTC))
+        >>> alice = UserSnapshot("alice", "arn:aws:iam::111122223333:user/alice", keys=(old, new))
+        >>> disabled = Delivery(disabled=frozenset({("AKIAOLD", datetime(2025, 4, 1, tzinfo=UTC))}))
+        >>> unrecorded_reenables(alice, disabled)
+        ('AKIAOLD',)
+    """
+    undelivered = undelivered_keys(user.keys, delivery)
+    if len(undelivered) > 1:
+        return ()  # the user is blocked: no decision is made on its keys
+    ring = key_ring(user.keys, undelivered[0] if undelivered else None)
+    return tuple(
+        key.key_id
+        for key in ring.readable
+        if key.active
+        and ring.replacement_of(key) is not None
+        and disabled_by_product_on(key, delivery) is not None
+        and not reenabled_before(key, delivery)
+        and reenable_found(key, delivery) is None
+    )
 
 
 # --------------------------------------------------------------------------
@@ -493,8 +580,10 @@ def decide(user: UserSnapshot, delivery: Delivery, now: datetime, config: Lifecy
        action, until a person resolves it.
     4. The undelivered key, if any, is discarded: DISABLE (if Active), DELETE.
     5. Each readable key, oldest first: a retired Active key is disabled from
-       :func:`disabled_from` (with a DISABLE_SOON notice W days before); a
-       retired or spare Inactive key is deleted from :func:`deleted_from`.
+       :func:`disabled_from` (with a DISABLE_SOON notice W days before, and a
+       REENABLED notice when a run first finds a person re-enabled it, or
+       re-enabled it a second time); a retired or spare Inactive key is
+       deleted from :func:`deleted_from`.
     6. The current key is rotated at the last run before it is R days old,
        provided every other key is deleted by the steps above; otherwise a
        BLOCKED notice says when the rotation will happen and what the user
@@ -562,17 +651,34 @@ def _retire_active(
     now: datetime,
     config: LifecycleConfig,
 ) -> Decision:
-    """Step 5, retired Active key: DISABLE from its moment, DISABLE_SOON once in the W days before."""
+    """Step 5, retired Active key: DISABLE from its moment, DISABLE_SOON once in the W days before.
+
+    A key the product disabled that is Active again was re-enabled by a person:
+    the run that first finds it says how long the re-enable is honoured, and a
+    second re-enable is announced as not honoured, with the DISABLE.
+    """
     when = disable_on(key, replacement, config)
-    start = disabled_from(key, replacement, config)
+    start = disabled_from(key, replacement, delivery, now, config)
+    disabled = disabled_by_product_on(key, delivery)
+    honoured = honoured_until(key, delivery, now, config)
+    notices: tuple[Notice, ...] = ()
+    if disabled is not None and honoured is None:
+        detail = wording.reenabled_again_detail(user, key, disabled, _start_of_day(now) + days(config.quarantine_days))
+        notices = (Notice(NoticeKind.REENABLED, user.user_name, key.key_id, detail),)  # not honoured: no date
+    elif disabled is not None and honoured is not None and reenable_found(key, delivery) is None:
+        detail = wording.reenabled_detail(user, key, disabled, honoured, config)
+        notices = (Notice(NoticeKind.REENABLED, user.user_name, key.key_id, detail, due=honoured),)
     if now >= start:
-        reason = wording.disable_reason(key, replacement, when, now, config)
-        return Decision(actions=(Action(ActionType.DISABLE, user.user_name, key.key_id, reason),))
+        if disabled is None:
+            reason = wording.disable_reason(key, replacement, when, now, config)
+        else:
+            reason = wording.disable_again_reason(key, disabled, honoured)
+        return Decision(actions=(Action(ActionType.DISABLE, user.user_name, key.key_id, reason),), notices=notices)
     warned = (key.key_id, NoticeKind.DISABLE_SOON.value) in delivery.warned
-    if now >= start - days(config.warning_days) and not warned:
+    if now >= start - days(config.warning_days) and not warned and disabled is None:
         detail = wording.disable_soon_detail(user, key, replacement, when, delete_on(key, replacement, config), start)
-        return Decision(notices=(Notice(NoticeKind.DISABLE_SOON, user.user_name, key.key_id, detail, due=when),))
-    return Decision()
+        notices += (Notice(NoticeKind.DISABLE_SOON, user.user_name, key.key_id, detail, due=when),)
+    return Decision(notices=notices)
 
 
 def _delete_inactive(
@@ -613,7 +719,7 @@ def _rotate_current(
         return Decision(actions=(Action(ActionType.ROTATE, user.user_name, current.key_id, reason),))
     blocker = left[0]
     frees_on = _expected_deletion(blocker, current, planned, delivery, now, config)
-    detail = _blocked_detail(user, current, blocker, frees_on, now, config)
+    detail = _blocked_detail(user, current, blocker, frees_on, delivery, now, config)
     return Decision(notices=(Notice(NoticeKind.BLOCKED, user.user_name, current.key_id, detail, due=frees_on),))
 
 
@@ -622,13 +728,14 @@ def _blocked_detail(
     current: AccessKey,
     blocker: AccessKey,
     frees_on: datetime,
+    delivery: Delivery,
     now: datetime,
     config: LifecycleConfig,
 ) -> str:
     """Step 6's BLOCKED notice, worded for the role the other key plays (see :func:`_expected_deletion`)."""
     due = rotate_on(current, config)
     if blocker.active:
-        disable_from = max(now, disabled_from(blocker, current, config))
+        disable_from = max(now, disabled_from(blocker, current, delivery, now, config))
         return wording.blocked_by_retired_key(user, current, due, blocker, disable_from, frees_on, now)
     if creation_order(blocker) < creation_order(current):
         return wording.blocked_by_inactive_key(user, current, due, blocker, frees_on, now)
@@ -654,7 +761,7 @@ def _expected_deletion(
         replacement = current if creation_order(blocker) < creation_order(current) else None
         return deleted_from(blocker, replacement, delivery, config)
     disabled_in_plan = any(a.type is ActionType.DISABLE and a.key_id == blocker.key_id for a in planned)
-    disable_day = now if disabled_in_plan else disabled_from(blocker, current, config)
+    disable_day = now if disabled_in_plan else disabled_from(blocker, current, delivery, now, config)
     quarantine = _start_of_day(disable_day) + days(config.quarantine_days)
     return max(act_from(delete_on(blocker, current, config), config), quarantine)
 

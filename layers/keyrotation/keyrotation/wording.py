@@ -166,6 +166,21 @@ def disable_reason(
     )
 
 
+def disable_again_reason(key: AccessKey, disabled: datetime, honoured: datetime | None) -> str:
+    """Why a key the product disabled, and a person re-enabled, is disabled again.
+
+    ``honoured`` is when its first re-enable stopped being honoured; None for a second re-enable.
+    """
+    if honoured is None:
+        why = "it was re-enabled a second time, and only a key's first re-enable is honoured"
+    else:
+        why = f"its re-enable was honoured until {_day(honoured)}"
+    return (
+        f"Key {key.key_id} (created {_day(key.created)}) was disabled by this product on {_day(disabled)} "
+        f"and re-enabled by a person since; {why}: it is disabled again. {describe_last_use(key)}"
+    )
+
+
 def delete_reason(
     key: AccessKey,
     replacement: AccessKey | None,
@@ -224,6 +239,29 @@ def disable_soon_detail(
         f"{_day(when)} and deleted by {_day(delete_day)}, each at the last scheduled run before that date; its "
         f"replacement is key {replacement.key_id}, created {_day(replacement.created)}. {describe_last_use(key)} "
         f"Anything still using key {key.key_id} must switch to key {replacement.key_id} before {_day(earliest)}."
+    )
+
+
+def reenabled_detail(
+    user: UserSnapshot, key: AccessKey, disabled: datetime, honoured: datetime, config: LifecycleConfig
+) -> str:
+    """The REENABLED notice for a key's first re-enable: honoured until ``honoured``."""
+    return (
+        f"Key {key.key_id} of user {user.user_name} (created {_day(key.created)}), which this product disabled "
+        f"on {_day(disabled)}, is Active again: someone re-enabled it. The re-enable is honoured: the key stays "
+        f"Active until {_day(honoured)}, is then disabled again at the first run, and is deleted "
+        f"{config.quarantine_days} days after that. A second re-enable of this key will not be honoured; to keep "
+        f"it longer, exempt the user. {describe_last_use(key)}"
+    )
+
+
+def reenabled_again_detail(user: UserSnapshot, key: AccessKey, disabled: datetime, deleted_from: datetime) -> str:
+    """The REENABLED notice for a second re-enable: not honoured, the key is disabled again in this run."""
+    return (
+        f"Key {key.key_id} of user {user.user_name} (created {_day(key.created)}), which this product disabled "
+        f"again on {_day(disabled)} after honouring one re-enable, was re-enabled again. This re-enable is not "
+        f"honoured: the key is disabled again in this run, and deleted no sooner than {_day(deleted_from)}. "
+        f"To keep it, exempt the user. {describe_last_use(key)}"
     )
 
 
