@@ -96,6 +96,7 @@ class SimUser:
     warned: set[tuple[str, str]] = field(default_factory=set)
     disabled: dict[str, datetime] = field(default_factory=dict)
     disabled_before: set[tuple[str, datetime]] = field(default_factory=set)  # earlier disables of the same keys
+    disabled_done: set[tuple[str, datetime]] = field(default_factory=set)  # the disables that happened
     reenabled: set[tuple[str, datetime]] = field(default_factory=set)
     created_count: int = 0
 
@@ -117,6 +118,7 @@ class SimUser:
             pending_since=self.pending_since,
             warned=frozenset(self.warned),
             disabled=frozenset(self.disabled.items()) | frozenset(self.disabled_before),
+            disabled_done=frozenset(self.disabled_done),
             reenabled=frozenset(self.reenabled),
         )
 
@@ -166,6 +168,7 @@ class SimUser:
         if key_id in self.disabled:
             self.disabled_before.add((key_id, self.disabled[key_id]))
         self.disabled[key_id] = now
+        self.disabled_done.add((key_id, now))
 
     def delete(self, key_id: str) -> None:
         key = self.key(key_id)

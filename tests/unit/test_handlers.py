@@ -470,8 +470,9 @@ def test_audit_records_a_re_enable_it_finds_once_and_only_in_a_real_run(
     alpha = account["id"]
     old, current = create_user(alpha, "alice", [KeySeed(93), KeySeed(20)])
     ledger = Ledger(stack.outputs["LedgerTableName"])
-    with time_machine.travel(datetime.now(UTC) - timedelta(days=2)):
-        ledger.record_disabled(alpha, "alice", old)  # the product disabled it; a person re-enabled it since
+    with time_machine.travel(datetime.now(UTC) - timedelta(days=2)):  # the product disabled it...
+        ledger.record_disable_done(alpha, "alice", old, ledger.record_disabled(alpha, "alice", old))
+    # ...and a person re-enabled it since (the seeded key is Active)
 
     first = audit(stack, account, run_doc(dry_run=dry_run))
     again = audit(stack, account, run_doc("run-2", dry_run=dry_run))
@@ -980,6 +981,25 @@ def test_disable_sets_the_old_key_inactive(stack: Stack, org: Organization) -> N
     assert result == {"status": "done"}
     assert keys_of(account["id"], "bob") == {old: "Inactive", new: "Active"}
     assert action_item(stack, account["id"], action)["status"] == "done"
+
+
+def test_disable_records_its_moment_before_the_change_and_that_it_happened_after(
+    stack: Stack, org: Organization
+) -> None:
+    from keyrotation.ledger import Ledger
+
+    account, action, old, _ = switching_user(stack, org)
+    ledger = Ledger(stack.outputs["LedgerTableName"])
+    awslike.FAULTS.add("iam", "UpdateAccessKey", "ServiceFailure", times=1)
+    with pytest.raises(FunctionError):
+        act(stack, "DisableKeyFunction", action, account)
+    failed = ledger.delivery(account["id"], "bob")
+    assert [key_id for key_id, _ in failed.disabled] == [old] and failed.disabled_done == frozenset()
+
+    act(stack, "DisableKeyFunction", action, account)  # the retry: the key was never Inactive, so no re-enable
+
+    done = ledger.delivery(account["id"], "bob")
+    assert failed.disabled <= done.disabled and done.disabled_done == {max(done.disabled)}
 
 
 def test_disabling_again_does_nothing_and_keeps_the_record_of_the_first(stack: Stack, org: Organization) -> None:

@@ -564,8 +564,14 @@ DISABLED_AT = NOW - days(2)  # the product disabled AKIAOLD two days ago; a pers
 REENABLED = (key("AKIAOLD", 93, used=0.5), key("AKIACUR", 20))
 
 
+def disabled(*moments: datetime, done: bool = True) -> dict[str, frozenset[tuple[str, datetime]]]:
+    """Delivery fields: the product disabled AKIAOLD at each of ``moments`` (and each disable happened)."""
+    entries = frozenset(("AKIAOLD", moment) for moment in moments)
+    return {"disabled": entries, "disabled_done": entries if done else frozenset()}
+
+
 def test_the_run_that_finds_a_re_enabled_key_honours_it_for_d_minus_i_days_and_says_so() -> None:
-    record = Delivery("AKIACUR", disabled=frozenset({("AKIAOLD", DISABLED_AT)}))
+    record = Delivery("AKIACUR", **disabled(DISABLED_AT))
     decision = decide(user(*REENABLED), record, NOW, CONFIG)
     assert decision.actions == ()
     found = notice(decision, NoticeKind.REENABLED)
@@ -574,7 +580,7 @@ def test_the_run_that_finds_a_re_enabled_key_honours_it_for_d_minus_i_days_and_s
     assert "will not be honoured" in found.detail and "last used on 2030-05-31" in found.detail
     assert policy.unrecorded_reenables(user(*REENABLED), record) == ("AKIAOLD",)
 
-    recorded = Delivery("AKIACUR", disabled=record.disabled, reenabled=frozenset({("AKIAOLD", NOW)}))
+    recorded = Delivery("AKIACUR", **disabled(DISABLED_AT), reenabled=frozenset({("AKIAOLD", NOW)}))
     assert policy.unrecorded_reenables(user(*REENABLED), recorded) == ()
     assert decide(user(*REENABLED), recorded, NOW, CONFIG) == Decision()  # told once: the run recorded it
     assert decide(user(*REENABLED), recorded, found.due - timedelta(seconds=1), CONFIG) == Decision()
@@ -586,9 +592,7 @@ def test_the_run_that_finds_a_re_enabled_key_honours_it_for_d_minus_i_days_and_s
 def test_a_second_re_enable_is_not_honoured() -> None:
     first_found, disabled_again = NOW - days(15), NOW - days(3)
     record = Delivery(
-        "AKIACUR",
-        disabled=frozenset({("AKIAOLD", NOW - days(20)), ("AKIAOLD", disabled_again)}),
-        reenabled=frozenset({("AKIAOLD", first_found)}),
+        "AKIACUR", **disabled(NOW - days(20), disabled_again), reenabled=frozenset({("AKIAOLD", first_found)})
     )
     decision = decide(user(*REENABLED), record, NOW, CONFIG)
     assert plan(decision) == [(DISABLE, "AKIAOLD")]
@@ -603,9 +607,7 @@ def test_a_re_enabled_key_is_deleted_d_minus_i_days_after_it_is_disabled_again()
     old, current = key("AKIAOLD", 110, INACTIVE), key("AKIACUR", 30)
     disabled_again = NOW - days(D - I) + timedelta(hours=1)  # an hour after the run of D-I days ago
     record = Delivery(
-        "AKIACUR",
-        disabled=frozenset({("AKIAOLD", NOW - days(20)), ("AKIAOLD", disabled_again)}),
-        reenabled=frozenset({("AKIAOLD", NOW - days(19))}),
+        "AKIACUR", **disabled(NOW - days(20), disabled_again), reenabled=frozenset({("AKIAOLD", NOW - days(19))})
     )
     assert plan(decide(user(old, current), record, NOW - timedelta(hours=3), CONFIG)) == []
     assert plan(decide(user(old, current), record, NOW, CONFIG)) == [(DELETE, "AKIAOLD")]
@@ -613,9 +615,7 @@ def test_a_re_enabled_key_is_deleted_d_minus_i_days_after_it_is_disabled_again()
 
 def test_a_rotation_blocked_by_an_honoured_re_enable_waits_for_it() -> None:
     old, current = key("AKIAOLD", 160), key("AKIACUR", 80)  # the current key is due, the old one re-enabled
-    record = Delivery(
-        "AKIACUR", disabled=frozenset({("AKIAOLD", NOW - days(1))}), reenabled=frozenset({("AKIAOLD", NOW)})
-    )
+    record = Delivery("AKIACUR", **disabled(NOW - days(1)), reenabled=frozenset({("AKIAOLD", NOW)}))
     blocked = notice(decide(user(old, current), record, NOW, CONFIG), NoticeKind.BLOCKED)
     honoured = datetime(2030, 6, 1 + D - I, tzinfo=UTC)
     assert blocked.due == honoured + days(D - I)  # disabled when the re-enable stops being honoured, then kept
@@ -624,10 +624,18 @@ def test_a_rotation_blocked_by_an_honoured_re_enable_waits_for_it() -> None:
 
 def test_a_re_enabled_key_that_became_the_current_one_is_rotated_not_disabled() -> None:
     only = key("AKIAOLD", 120)  # re-enabled, and its replacement deleted by hand
-    record = Delivery("AKIAGONE", disabled=frozenset({("AKIAOLD", NOW - days(5))}))
+    record = Delivery("AKIAGONE", **disabled(NOW - days(5)))
     decision = decide(user(only), record, NOW, CONFIG)
     assert plan(decision) == [(ROTATE, "AKIAOLD")] and decision.notices == ()
     assert policy.unrecorded_reenables(user(only), record) == ()
+
+
+def test_a_disable_whose_call_failed_is_no_re_enable_and_is_done_again() -> None:
+    """The disable is recorded before UpdateAccessKey: if that call failed, the key is Active and never was not."""
+    record = Delivery("AKIACUR", **disabled(NOW - timedelta(minutes=1), done=False))
+    decision = decide(user(*REENABLED), record, NOW, CONFIG)
+    assert plan(decision) == [(DISABLE, "AKIAOLD")] and decision.notices == ()
+    assert policy.unrecorded_reenables(user(*REENABLED), record) == ()
 
 
 def test_a_user_without_keys_gets_nothing() -> None:

@@ -123,6 +123,8 @@ def users(draw: st.DrawFn, t0: datetime, config: LifecycleConfig, unknown_origin
         if draw(st.integers(0, 3)) == 0:  # the product disabled it once (maybe re-enabled by hand since)
             span = max(1, int((t0 - created).total_seconds()))
             user.disabled[key.key_id] = created + timedelta(seconds=draw(st.integers(0, span)))
+            if draw(st.integers(0, 3)) > 0:  # and the disable happened (else its UpdateAccessKey failed)
+                user.disabled_done.add((key.key_id, user.disabled[key.key_id]))
 
     if pending in ("with-id", "without-id"):
         assert window_start is not None
@@ -230,10 +232,10 @@ def check_fixed_point(result: RunResult) -> None:
 
 def _honour_ends(key: AccessKey, record: Delivery, now: datetime, config: LifecycleConfig) -> datetime | None:
     """When a person's re-enable of ``key`` stops being honoured (None: nothing to honour), restated from the README:
-    a key the product disabled that is Active again; its first re-enable only; D-I days from the day of the run
-    that found it (``now`` if no run recorded it yet)."""
+    a key the product disabled (and the disable happened) that is Active again; its first re-enable only; D-I
+    days from the day of the run that found it (``now`` if no run recorded it yet)."""
     disables = sorted(moment for key_id, moment in record.disabled if key_id == key.key_id)
-    if not key.active or not disables:
+    if not key.active or not disables or (key.key_id, disables[-1]) not in record.disabled_done:
         return None
     finds = sorted(moment for key_id, moment in record.reenabled if key_id == key.key_id)
     if any(found <= disables[-1] for found in finds):

@@ -236,9 +236,21 @@ class Ledger:
             account_id, user_name, user_id, {}, remove=("pendingKeyId", "pendingSince", "pendingRunId")
         )
 
-    def record_disabled(self, account_id: str, user_name: str, key_id: str) -> None:
-        """Written just before UpdateAccessKey(Inactive): the policy waits D-I days from here to delete."""
-        self._add_to_set(account_id, user_name, "disabled", {f"{key_id}#{clock.to_iso(clock.now())}"})
+    def record_disabled(self, account_id: str, user_name: str, key_id: str) -> datetime:
+        """Written just before UpdateAccessKey(Inactive): the policy waits D-I days from here to delete.
+
+        Returns the moment recorded, for :meth:`record_disable_done`.
+        """
+        moment = clock.from_iso(clock.to_iso(clock.now()))  # to the second, as it is stored
+        self._add_to_set(account_id, user_name, "disabled", {f"{key_id}#{clock.to_iso(moment)}"})
+        return moment
+
+    def record_disable_done(self, account_id: str, user_name: str, key_id: str, moment: datetime) -> None:
+        """Written once UpdateAccessKey(Inactive) succeeded: the disable recorded at ``moment`` happened.
+
+        Only then is the key, if it is Active again later, one a person re-enabled.
+        """
+        self._add_to_set(account_id, user_name, "disabledDone", {f"{key_id}#{clock.to_iso(moment)}"})
 
     def record_reenabled(self, account_id: str, user_name: str, key_ids: Iterable[str]) -> None:
         """A run found these keys, which the product disabled, Active again: a re-enable is honoured from here."""
@@ -339,6 +351,7 @@ def _delivery(record: Mapping[str, Any]) -> Delivery:
         pending_since=clock.from_iso(pending_since) if pending_since else None,
         warned=frozenset(warned),
         disabled=_moments(record.get("disabled", set())),
+        disabled_done=_moments(record.get("disabledDone", set())),
         reenabled=_moments(record.get("reenabled", set())),
         user_id=record.get("userId"),
         secret_arn=record.get("secretArn"),

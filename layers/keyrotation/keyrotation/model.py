@@ -89,6 +89,10 @@ class Delivery:
     recorded by the disable function. The policy deletes such a key no sooner
     than DeletePeriodDays - InactivePeriodDays calendar days after that day, so
     a key that was in use is never disabled and deleted on the same day.
+    ``disabled_done``: the entries of ``disabled`` whose UpdateAccessKey
+    succeeded (recorded right after it). A key found Active after a disable
+    that is not done was not disabled at all (the call failed): it is no
+    re-enable.
     ``reenabled``: (key id, when) for each time a run found Active a key the
     product had disabled (a person re-enabled it), recorded by the audit. The
     policy honours a key's first re-enable for D-I days from that day.
@@ -105,6 +109,7 @@ class Delivery:
     pending_since: datetime | None = None
     warned: frozenset[tuple[str, str]] = frozenset()
     disabled: frozenset[tuple[str, datetime]] = frozenset()
+    disabled_done: frozenset[tuple[str, datetime]] = frozenset()
     reenabled: frozenset[tuple[str, datetime]] = frozenset()
     user_id: str | None = None
     secret_arn: str | None = None
@@ -127,7 +132,13 @@ class Delivery:
         """
         if not user_id or self.user_id in (None, user_id):
             return self
-        return Delivery(warned=self.warned, disabled=self.disabled, reenabled=self.reenabled, user_id=user_id)
+        return Delivery(
+            warned=self.warned,
+            disabled=self.disabled,
+            disabled_done=self.disabled_done,
+            reenabled=self.reenabled,
+            user_id=user_id,
+        )
 
 
 @dataclass(frozen=True)

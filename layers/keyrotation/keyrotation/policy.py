@@ -251,6 +251,18 @@ def deleted_from(
     return start if quarantine is None else max(start, quarantine)
 
 
+def undone_disable(key: AccessKey, delivery: Delivery) -> datetime | None:
+    """When the product disabled ``key``, if a person has set it Active since; None otherwise.
+
+    The product's latest disable of the key must be done (``Delivery.disabled_done``):
+    a disable whose UpdateAccessKey failed left the key Active, and is no re-enable.
+    """
+    disabled = disabled_by_product_on(key, delivery)
+    if not key.active or disabled is None or (key.key_id, disabled) not in delivery.disabled_done:
+        return None
+    return disabled
+
+
 def reenable_found(key: AccessKey, delivery: Delivery) -> datetime | None:
     """When a run first found ``key`` Active after the product last disabled it, or None if no run recorded it."""
     disabled = disabled_by_product_on(key, delivery)
@@ -274,7 +286,7 @@ def honoured_until(key: AccessKey, delivery: Delivery, now: datetime, config: Li
     The first re-enable of a key is honoured for D-I calendar days (UTC) from
     the day of the run that found it Active (``now`` if no run recorded it
     yet), the time the product leaves between disabling a key and deleting it.
-    None for a key that is not Active, that the product never disabled, or that
+    None for a key that nobody re-enabled (see :func:`undone_disable`), or that
     was re-enabled once already: a second re-enable is not honoured.
 
     Example:
@@ -283,14 +295,16 @@ def honoured_until(key: AccessKey, delivery: Delivery, now: datetime, config: Li
         >>> disabled = datetime(2025, 4, 1, 6, 0, tzinfo=UTC)
         >>> found = datetime(2025, 4, 3, 6, 0, tzinfo=UTC)
         >>> schedule = LifecycleConfig(75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup")
-        >>> record = Delivery(disabled=frozenset({("AKIAOLD", disabled)}), reenabled=frozenset({("AKIAOLD", found)}))
+        >>> done = frozenset({("AKIAOLD", disabled)})
+        >>> record = Delivery(disabled=done, disabled_done=done, reenabled=frozenset({("AKIAOLD", found)}))
         >>> honoured_until(key, record, found + days(1), schedule)
         datetime.datetime(2025, 4, 13, 0, 0, tzinfo=datetime.timezone.utc)
-        >>> again = Delivery(disabled=frozenset({("AKIAOLD", disabled + days(12))}), reenabled=record.reenabled)
-        >>> honoured_until(key, again, found + days(13), schedule) is None  # re-enabled a second time
+        >>> again = done | {("AKIAOLD", disabled + days(12))}
+        >>> second = Delivery(disabled=again, disabled_done=again, reenabled=record.reenabled)
+        >>> honoured_until(key, second, found + days(13), schedule) is None  # re-enabled a second time
         True
     """
-    if not key.active or disabled_by_product_on(key, delivery) is None or reenabled_before(key, delivery):
+    if undone_disable(key, delivery) is None or reenabled_before(key, delivery):
         return None
     found = reenable_found(key, delivery) or now
     return _start_of_day(found) + days(config.quarantine_days)
@@ -321,9 +335,11 @@ def unrecorded_reenables(user: UserSnapshot, delivery: Delivery) -> tuple[str, .
         >>> old = AccessKey("AKIAOLD", KeyStatus.ACTIVE, datetime(2025, 1, 1, tzinfo=UTC))
         >>> new = AccessKey("AKIANEW", KeyStatus.ACTIVE, datetime(2025, 3, 17, tzinfo=UTC))
         >>> alice = UserSnapshot("alice", "arn:aws:iam::111122223333:user/alice", keys=(old, new))
-        >>> disabled = Delivery(disabled=frozenset({("AKIAOLD", datetime(2025, 4, 1, tzinfo=UTC))}))
-        >>> unrecorded_reenables(alice, disabled)
+        >>> done = frozenset({("AKIAOLD", datetime(2025, 4, 1, tzinfo=UTC))})
+        >>> unrecorded_reenables(alice, Delivery(disabled=done, disabled_done=done))
         ('AKIAOLD',)
+        >>> unrecorded_reenables(alice, Delivery(disabled=done))  # the disable failed: AKIAOLD was never Inactive
+        ()
     """
     undelivered = undelivered_keys(user.keys, delivery)
     if len(undelivered) > 1:
@@ -334,7 +350,7 @@ def unrecorded_reenables(user: UserSnapshot, delivery: Delivery) -> tuple[str, .
         for key in ring.readable
         if key.active
         and ring.replacement_of(key) is not None
-        and disabled_by_product_on(key, delivery) is not None
+        and undone_disable(key, delivery) is not None
         and not reenabled_before(key, delivery)
         and reenable_found(key, delivery) is None
     )
@@ -659,7 +675,7 @@ def _retire_active(
     """
     when = disable_on(key, replacement, config)
     start = disabled_from(key, replacement, delivery, now, config)
-    disabled = disabled_by_product_on(key, delivery)
+    disabled = undone_disable(key, delivery)
     honoured = honoured_until(key, delivery, now, config)
     notices: tuple[Notice, ...] = ()
     if disabled is not None and honoured is None:
