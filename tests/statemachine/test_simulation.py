@@ -2,7 +2,7 @@
 
 The clock is moved forward with time-machine; moto and the functions both read it. Every run is at
 06:00 UTC. A day on which no lifecycle date can fall (computed from the keys as they are, see
-:func:`lifecycle_dates`) is skipped, but never more than six in a row: about 135 run days in the year,
+:func:`lifecycle_dates`) is skipped, but never more than three in a row: about 130 run days in the year,
 each checked with :class:`~tests.statemachine.invariants.Watch`. Once a week, a day that acted is run a
 second time at the very same moment, which must act on nothing.
 """
@@ -90,9 +90,9 @@ def lifecycle_dates(watch: Watch) -> Iterator[datetime]:
 
 
 def next_run_day(watch: Watch, day: int) -> int:
-    """The first day whose run comes at or after the next lifecycle date (at least one run a week, and the days
-    the test itself acts). Skipped days are days on which no key action can fall due."""
-    candidates = [day + 7, REFUSED_ON, HAND_MADE_FROM, TAG_FIXED_ON, DAYS]
+    """The first day whose run comes at or after the next lifecycle date (at least one run every four days, and the
+    days the test itself acts). Skipped days are days on which no key action can fall due."""
+    candidates = [day + 4, REFUSED_ON, HAND_MADE_FROM, TAG_FIXED_ON, DAYS]
     for moment in lifecycle_dates(watch):
         candidates.append(-((START - moment) // timedelta(days=1)))  # ceil: the first run at or after it
     return min(c for c in candidates if c > day)
