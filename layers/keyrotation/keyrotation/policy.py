@@ -341,9 +341,9 @@ def unrecorded_reenables(user: UserSnapshot, delivery: Delivery) -> tuple[str, .
         >>> unrecorded_reenables(alice, Delivery(disabled=done))  # the disable failed: AKIAOLD was never Inactive
         ()
     """
-    undelivered = undelivered_keys(user.keys, delivery)
-    if len(undelivered) > 1:
+    if len(user.keys) > MAX_KEYS_PER_USER or unknown_origin_keys(user.keys, delivery):
         return ()  # the user is blocked: no decision is made on its keys
+    undelivered = undelivered_keys(user.keys, delivery)
     ring = key_ring(user.keys, undelivered[0] if undelivered else None)
     return tuple(
         key.key_id
