@@ -1,7 +1,7 @@
 """`make demo`: the product's daily job, on an in-memory AWS organization.
 
 Deploys template.yaml into moto (DryRun off), seeds an organization of 9 accounts whose
-users have keys of many ages, and runs the real state machine on day 0, day 16 and day 26,
+users have keys of many ages, and runs the real state machine on day 0, day 15 and day 25,
 so the runs show rotation, then disabling, then deletion. One account has no member role:
 its run fails, the replay input is printed, the role is "fixed" and the account replayed.
 No AWS account, no Docker; nothing leaves this process.
@@ -177,19 +177,20 @@ def scenario(show: bool = True) -> list[Run]:
                 f"(legacy has no member role). Stack deployed from template.yaml, DryRun=false."
             )
             first = run("Day 0: keys past 75 days are rotated", {}, "day-000")
-        # The schedule fires at the same time each day; a key rotated a few seconds after 06:00 on day 0
-        # reaches its 15 days of grace just after 06:00 on day 15, so it is disabled by the day-16 run.
+        # The schedule fires at the same time each day, and each date is acted on at the last run before it:
+        # a key rotated a few seconds after 06:00 on day 0 is 15 days old a few seconds after 06:00 on day 15,
+        # so the old key is disabled by the day-15 run, and deleted by the day-25 run.
         for day, title in (
-            (16, "Day 16: old keys are disabled once 90 days old and 15 days after their replacement"),
-            (26, "Day 26: disabled keys are deleted once 100 days old and 10 days after disabling"),
+            (15, "Day 15: old keys are disabled by the last run before they are 90 days old and 15 days replaced"),
+            (25, "Day 25: disabled keys are deleted by the last run before they are 100 days old, 10 days disabled"),
         ):
             with time_machine.travel(day0 + timedelta(days=day), tick=True):
                 run(title, {}, f"day-{day:03d}")
-        with time_machine.travel(day0 + timedelta(days=26, hours=1), tick=True):
+        with time_machine.travel(day0 + timedelta(days=25, hours=1), tick=True):
             replay_input = first.cause_json["replayInput"] if first.status == "FAILED" else {}
             org.deploy_member_role(org.account("legacy"))
             say("\nThe operator deploys member-account/role.yaml to legacy and replays it.")
-            run("Replay of the failed account", replay_input, "day-026-replay")
+            run("Replay of the failed account", replay_input, "day-025-replay")
         sent = _sent_emails(aws)
         say(f"\nEmails sent through SES over the four runs: {sent} (digests to owners, one run report per run).")
     return runs

@@ -115,7 +115,7 @@ def ledger_items(dry_run: bool) -> list[dict[str, object]]:
             "type": "disable-soon",
             "userName": "alice",
             "keyId": "AKIASOON000000000001",
-            "detail": "Key AKIASOON000000000001 of user alice will be disabled on 2026-01-20. "
+            "detail": "Key AKIASOON000000000001 of user alice will be disabled by 2026-01-20. "
             "Ünïcödé ✓ and \u200fRTL\u200f.",
             "due": _iso(5),
             "ownerEmail": "alice@example.com",
@@ -148,6 +148,23 @@ def ledger_items(dry_run: bool) -> list[dict[str, object]]:
         },
         {
             "kind": "notice",
+            "type": "reenabled",
+            "userName": "alice",
+            "keyId": "AKIAREENABLED0000001",
+            "detail": f"Key AKIAREENABLED0000001, disabled on 2026-01-13, is Active again. {HOSTILE}",
+            "due": _iso(10),
+            "ownerEmail": "alice@example.com",
+        },
+        {
+            "kind": "notice",
+            "type": "reenabled",
+            "userName": LONG_USER,
+            "keyId": "AKIAREENABLED0000002",
+            "detail": "Re-enabled a second time: not honoured.",
+            "ownerEmail": OWNER,
+        },
+        {
+            "kind": "notice",
             "type": "exemption-expiring",
             "userName": "erin",
             "detail": f"Ends after 2026-01-20. {HOSTILE}",
@@ -172,6 +189,23 @@ def run_items(dry_run: bool) -> Iterator[dict[str, object]]:
             "keyId": f"AKIADEFER{number:011d}",
             "detail": f"Waits for a later run. {HOSTILE}",
         }
+    yield {
+        "kind": "notice",
+        "type": "reenabled",
+        "accountId": ACCOUNT.account_id,
+        "userName": "alice",
+        "keyId": "AKIAREENABLED0000001",
+        "detail": f"Active again after this product disabled it. {HOSTILE}",
+        "due": _iso(10),
+    }
+    yield {
+        "kind": "notice",
+        "type": "reenabled",
+        "accountId": ACCOUNT.account_id,
+        "userName": LONG_USER,
+        "keyId": "AKIAREENABLED0000002",
+        "detail": "Re-enabled a second time: not honoured.",
+    }
     yield {
         "kind": "notice",
         "type": "exempt",

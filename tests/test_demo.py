@@ -14,6 +14,6 @@ def test_the_demo_runs_every_day_and_the_replay_succeeds() -> None:
         [sys.executable, str(REPO / "scripts" / "demo.py")], cwd=REPO, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    assert "=== Replay of the failed account: execution day-026-replay ended SUCCEEDED" in result.stdout
-    for day in ("Day 0", "Day 16", "Day 26"):
+    assert "=== Replay of the failed account: execution day-025-replay ended SUCCEEDED" in result.stdout
+    for day in ("Day 0", "Day 15", "Day 25"):
         assert f"=== {day}:" in result.stdout

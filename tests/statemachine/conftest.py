@@ -205,9 +205,13 @@ class LeakCheck:
         return "\n".join(self._log_text)
 
 
+LONG_SIMULATIONS = ("test_simulation.py", "test_daily_schedule.py")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The year-long simulation goes first, so that with ``-n 2`` one worker runs it while the other runs the rest."""
-    items.sort(key=lambda item: "test_simulation.py" not in item.nodeid)
+    """The two long simulations (a year of runs, 210 daily runs) go first, so that with ``-n 2`` each worker starts
+    with one of them and the rest is shared out after."""
+    items.sort(key=lambda item: not any(name in item.nodeid for name in LONG_SIMULATIONS))
 
 
 def _remember_every_key(check: LeakCheck, monkeypatch: pytest.MonkeyPatch) -> None:

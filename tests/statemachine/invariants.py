@@ -31,18 +31,41 @@ Safety (after every run, even one that failed):
   no sooner than D days after its creation, D-R days after its replacement's,
   and D-I calendar days after the day the product disabled it; a key is
   replaced no sooner than R days after its creation, only when it is the
-  user's current key and only when nothing else is left beside it.
+  user's current key and only when nothing else is left beside it. Each
+  event happens at the last run before its date, so each age and each grace
+  after a replacement may come one run interval (the longest gap between two
+  runs of the stack's ScheduleExpression) early; the D-I calendar days never
+  do, and a person's first re-enable of a key the product disabled is
+  honoured for D-I calendar days from the day of the run that found it.
 
 Settled (after a run that was not disturbed):
 
 - no intent is left pending in the ledger, and every key the product created
   is or was delivered (nothing orphaned);
-- no Active key older than I remains, unless the user is exempt (or has an
-  unreadable tag), a blocked notice was recorded for the user in that run, or
-  it is an old key still inside its grace period;
+- no Active key reaching I days within a run interval of the audit remains,
+  unless the user is exempt (or has an unreadable tag), a blocked notice was
+  recorded for the user in that run, it is an old key still inside its grace
+  period, or a person's re-enable of it is honoured;
 - nothing due is left undone: every rotation, disable and delete whose date
-  has come at the account's audit is done by the end of the run (a rotation may
-  instead be announced as blocked).
+  comes within a run interval of the account's audit is done by the end of
+  the run (a rotation may instead be announced as blocked; a re-enabled key
+  may be honoured).
+
+Compliance (:meth:`Watch.compliance_problems`, for tests that run on the schedule):
+what Prowler's ``iam_rotate_access_key_90_days`` (CIS 1.14, Security Hub
+IAM.3) and ``iam_user_two_active_access_key`` would report after the run,
+less the exceptions the README's "Key lifecycle" states:
+
+- no Active key is 90 days old or older (the benchmark's 90 days, not the
+  stack's InactivePeriodDays), unless the user is exempt (or has an
+  unreadable tag), a blocked notice was recorded for the user in that run,
+  the key's replacement came late (when the key was already R days old: the
+  old key then keeps its I-R days of grace after the replacement), or a
+  person re-enabled the key after the product disabled it (honoured for D-I
+  days from the day of the first run that found it Active again);
+- a user has two Active keys only while the older one waits for its disable
+  date (the later of I days after its creation and I-R days after the newer
+  key's), or while a person's re-enable of it is honoured.
 
 Delivered: a key counts as delivered once a secret's ``AWSCURRENT`` version
 holds it without ``AWSPENDING`` (Secrets Manager labels a secret's first
@@ -67,7 +90,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -84,6 +107,9 @@ from localaws import REGION, FunctionSpec, KeySeed, LocalAws, Stack
 from localaws.lambdas import LambdaRuntime
 from localaws.organization import add_key
 
+#: Prowler's iam_rotate_access_key_90_days (CIS AWS Foundations 1.14, Security Hub IAM.3) fails an Active key
+#: this old: the benchmark's number, not the stack's InactivePeriodDays.
+CIS_MAX_KEY_AGE = timedelta(days=90)
 CURRENT = "AWSCURRENT"
 PENDING = "AWSPENDING"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -100,6 +126,7 @@ class Schedule:
     delete: int = 100
     exempt_tag_key: str = "key-rotation:exempt"
     exempt_group: str = "IAMKeyRotationExemptionGroup"
+    interval: timedelta = timedelta(0)  # the longest gap between two scheduled runs
 
     @classmethod
     def of(cls, stack: Stack) -> Schedule:
@@ -110,6 +137,7 @@ class Schedule:
             delete=int(p["DeletePeriodDays"]),
             exempt_tag_key=p["ExemptTagKey"],
             exempt_group=p["ExemptGroupName"],
+            interval=_run_interval(p["ScheduleExpression"]),
         )
 
     @property
@@ -123,6 +151,18 @@ class Schedule:
     @property
     def D(self) -> timedelta:  # noqa: N802
         return timedelta(days=self.delete)
+
+
+def _run_interval(expression: str) -> timedelta:
+    """The longest gap between two runs of the schedules these tests deploy (restated, not the product's parser)."""
+    if re.fullmatch(r"cron\([0-9]+ [0-9]+ \* \* \? \*\)", expression):
+        return timedelta(days=1)  # once a day at a fixed time
+    rate = re.fullmatch(r"rate\(([0-9]+) (minute|hour|day)s?\)", expression)
+    if rate:
+        return int(rate.group(1)) * {"minute": timedelta(minutes=1), "hour": timedelta(hours=1)}.get(
+            rate.group(2), timedelta(days=1)
+        )
+    raise ValueError(f"the invariants do not know the run interval of {expression!r}")
 
 
 def exemption(tags: Mapping[str, str], groups: Iterable[str], on: date, schedule: Schedule) -> str | None:
@@ -346,6 +386,9 @@ class Watch:
     previous: Snapshot | None = None
     runs: int = 0
     counts: dict[str, int] = field(default_factory=dict)  # rotated/disabled/deleted/blocked-survivals, for the tests
+    first_seen_age: dict[str, timedelta] = field(default_factory=dict)  # key id -> its age at the first photograph
+    reenabled_by_hand: dict[str, int] = field(default_factory=dict)  # key id -> how often a person re-enabled it
+    reenable_found: dict[str, datetime] = field(default_factory=dict)  # key id -> audit of the run that found it
     _seen_calls: int = 0
 
     @property
@@ -376,6 +419,7 @@ class Watch:
             self.hand_made.update(user.keys)
             if user.secret_key_id:
                 self.delivered.add(user.secret_key_id)
+        self._note_first_seen(self.previous)
         self._seen_calls = len(self.calls)
         return self.previous
 
@@ -386,6 +430,24 @@ class Watch:
         if self.previous is not None:
             self.previous = self.photograph()
         return key_id
+
+    def set_status_by_hand(self, account_id: str, user_name: str, key_id: str, status: str) -> None:
+        """A person changes a key's status between runs (the next run is checked against the changed state)."""
+        self.stack.admin.client("iam", account_id).update_access_key(UserName=user_name, AccessKeyId=key_id, Status=status)
+        user = self.last.users[(account_id, user_name)]
+        keys = dict(user.keys)
+        keys[key_id] = replace(keys[key_id], status=status)
+        users = dict(self.last.users)
+        users[(account_id, user_name)] = replace(user, keys=keys)
+        self.previous = replace(self.last, users=users)
+        if status == "Active":
+            self.reenabled_by_hand[key_id] = self.reenabled_by_hand.get(key_id, 0) + 1
+            self.reenable_found.pop(key_id, None)
+
+    def _note_first_seen(self, photo: Snapshot) -> None:
+        for user in photo.users.values():
+            for key in user.keys.values():
+                self.first_seen_age.setdefault(key.key_id, photo.taken - key.created)
 
     def readable(self, user: User, key: Key) -> bool:
         return key.key_id in self.hand_made or key.key_id in self.delivered
@@ -407,10 +469,16 @@ class Watch:
         for user in cur.users.values():
             if user.secret_key_id and user.secret_key_id in user.keys:
                 self.delivered.add(user.secret_key_id)
+        audits = self._audits(calls)
+        for where, user in prev.users.items():  # a run that audits a key a person re-enabled finds it
+            for key_id in user.keys:
+                if key_id in self.reenabled_by_hand and key_id not in self.reenable_found and where[0] in audits:
+                    self.reenable_found[key_id] = audits[where[0]]
         problems = self._safety(prev, cur, calls)
         problems += self._taken_for_undelivered(cur, calls, run_id)
         if settled:
             problems += self._settled(prev, cur, calls, run_id)
+        self._note_first_seen(cur)
         self.previous, self._seen_calls = cur, len(self.calls)
         self.runs += 1
         return problems
@@ -530,10 +598,10 @@ class Watch:
         when = self._lower_bound(calls, "DeleteKeyFunction", before, key.key_id, "delete")
         if when is None:
             return [f"{label}: key {key.key_id} was deleted with no DeleteKey action for it"]
-        problems = []
-        if when < key.created + s.D:
-            problems.append(f"{label}: key {key.key_id} deleted before it was D days old")
-        if current is not None and current.created > key.created and when < current.created + (s.D - s.R):
+        problems, early = [], s.interval
+        if when < key.created + s.D - early:
+            problems.append(f"{label}: key {key.key_id} deleted before the last run before it was D days old")
+        if current is not None and current.created > key.created and when < current.created + (s.D - s.R) - early:
             problems.append(
                 f"{label}: key {key.key_id} deleted less than D-R days after its replacement {current.key_id}"
             )
@@ -556,15 +624,19 @@ class Watch:
         if when is None:
             return [f"{label}: key {key.key_id} was disabled with no DisableKey action for it"]
         replacement = after.newest_active(k for k in after.keys.values() if self.readable(after, k))
-        problems = []
+        problems, early = [], s.interval
         if replacement is None or replacement.created <= key.created:
             problems.append(f"{label}: key {key.key_id} was disabled with no newer Active key to replace it")
-        elif when < replacement.created + (s.I - s.R):
+        elif when < replacement.created + (s.I - s.R) - early:
             problems.append(
-                f"{label}: key {key.key_id} disabled less than I-R days after its replacement {replacement.key_id}"
+                f"{label}: key {key.key_id} disabled less than I-R days (less a run interval) after its "
+                f"replacement {replacement.key_id}"
             )
-        if when < key.created + s.I:
-            problems.append(f"{label}: key {key.key_id} disabled before it was I days old")
+        if when < key.created + s.I - early:
+            problems.append(f"{label}: key {key.key_id} disabled before the last run before it was I days old")
+        honoured = self._honoured_until(key.key_id)
+        if honoured is not None and when < honoured:
+            problems.append(f"{label}: key {key.key_id} disabled while a person's re-enable of it was honoured")
         return problems
 
     def _created(self, before: User, after: User, key: Key, current: Key | None, calls: list[Call]) -> list[str]:
@@ -576,8 +648,8 @@ class Watch:
             return [f"{label}: key {key.key_id} appeared with no CreateKey action for the current key {current.key_id}"]
         self._count("rotated")
         problems = []
-        if when < current.created + s.R:
-            problems.append(f"{label}: key {current.key_id} replaced before it was R days old")
+        if when < current.created + s.R - s.interval:
+            problems.append(f"{label}: key {current.key_id} replaced before the last run before it was R days old")
         left = set(after.keys) - {key.key_id, current.key_id}
         if left:
             problems.append(f"{label}: key {key.key_id} was created while keys {sorted(left)} were still there")
@@ -585,12 +657,18 @@ class Watch:
 
     # -- settled ------------------------------------------------------------------------------------------
 
-    def _settled(self, prev: Snapshot, cur: Snapshot, calls: list[Call], run_id: str | None) -> list[str]:
-        s, problems = self.schedule, []
+    @staticmethod
+    def _audits(calls: list[Call]) -> dict[str, datetime]:
+        """The start of the latest audit of each account among ``calls``."""
         audits: dict[str, datetime] = {}
         for call in calls:
             if call.function == "AuditKeysFunction" and call.account_id:
                 audits[call.account_id] = max(audits.get(call.account_id, call.started), call.started)
+        return audits
+
+    def _settled(self, prev: Snapshot, cur: Snapshot, calls: list[Call], run_id: str | None) -> list[str]:
+        s, problems = self.schedule, []
+        audits = self._audits(calls)
         notices = self._blocked_notices(run_id)
         for where, after in cur.users.items():
             label = after.key_label
@@ -627,11 +705,13 @@ class Watch:
         s, problems = self.schedule, []
         readable = [k for k in user.keys.values() if self.readable(user, k)]
         for key in user.keys.values():
-            if not key.active or audited - key.created < s.I:
+            if not key.active or audited - key.created < s.I - s.interval:
                 continue
             newer = user.newest_active(k for k in readable if k.created > key.created)
-            if newer is not None and audited < max(key.created + s.I, newer.created + (s.I - s.R)):
+            if newer is not None and audited < max(key.created + s.I, newer.created + (s.I - s.R)) - s.interval:
                 continue  # an old key inside its grace period
+            if newer is not None and self._honours(key.key_id, audited):
+                continue  # a person re-enabled it: honoured for D-I days
             if newer is None and blocked and len(user.keys) == 2:
                 self._count("blocked-survivals")
                 continue  # the current key, whose rotation waits for the second slot (announced)
@@ -640,7 +720,7 @@ class Watch:
 
     def _due(self, before: User, after: User, audited: datetime, blocked: bool) -> list[str]:
         """Every action whose date had come at the audit was carried out (or, for a rotation, announced blocked)."""
-        s, label, problems = self.schedule, before.key_label, []
+        s, label, problems, early = self.schedule, before.key_label, [], self.schedule.interval
         readable = [k for k in before.keys.values() if self.readable(before, k)]
         current = before.newest_active(readable)
         for key in before.keys.values():
@@ -650,26 +730,72 @@ class Watch:
                 continue
             if key.active and current is not None and current.created > key.created:
                 if (
-                    audited >= max(key.created + s.I, current.created + (s.I - s.R))
+                    audited >= max(key.created + s.I, current.created + (s.I - s.R)) - early
                     and after.keys.get(key.key_id, key).active
+                    and not self._honours(key.key_id, audited)
                 ):
                     problems.append(f"{label}: key {key.key_id} was due to be disabled and is still Active")
             elif not key.active:
                 due = key.created + s.D
                 if current is not None and current.created > key.created:
                     due = max(due, current.created + (s.D - s.R))
+                due -= early
                 disabled = self.disabled_by_product.get(key.key_id)
                 if disabled is not None:
                     due = max(due, start_of_day(disabled) + (s.D - s.I))
                 if audited >= due and key.key_id in after.keys:
                     problems.append(f"{label}: key {key.key_id} was due to be deleted and is still there")
-        if current is not None and audited >= current.created + s.R:
+        if current is not None and audited >= current.created + s.R - early:
             rotated = any(k not in before.keys and k not in self.hand_made for k in after.keys)
             if not rotated and not blocked:
                 problems.append(
                     f"{label}: key {current.key_id} was due for rotation; neither rotated nor announced blocked"
                 )
         return problems
+
+    # -- compliance -----------------------------------------------------------------------------------------
+
+    def compliance_problems(self, run_id: str) -> list[str]:
+        """What Prowler would report on the latest photograph, less the README's exceptions (module docstring)."""
+        s, photo, problems = self.schedule, self.last, []
+        blocked = self._blocked_notices(run_id)
+        for user in photo.users.values():
+            if exemption(user.tags, user.groups, photo.taken.date(), s) is not None:
+                continue
+            active = sorted((k for k in user.keys.values() if k.active), key=lambda k: (k.created, k.key_id))
+            for key in active:
+                age = photo.taken - key.created
+                if age < CIS_MAX_KEY_AGE or (user.account_id, user.name) in blocked or self._honoured(key, photo):
+                    continue
+                newer = [k for k in active if (k.created, k.key_id) > (key.created, key.key_id)]
+                late = newer and newer[-1].created - key.created >= s.R
+                if late and photo.taken < newer[-1].created + (s.I - s.R):
+                    continue  # replaced late: the old key keeps its I-R days of grace
+                problems.append(f"{user.key_label}: Active key {key.key_id} is {age} old after the run")
+            if len(active) == 2:
+                older, newer_key = active
+                waits = photo.taken < max(older.created + s.I, newer_key.created + (s.I - s.R))
+                if not waits and not self._honoured(older, photo):
+                    problems.append(
+                        f"{user.key_label}: two Active keys ({older.key_id}, {newer_key.key_id}) after the older "
+                        "one's disable date"
+                    )
+        return problems
+
+    def _honoured(self, key: Key, photo: Snapshot) -> bool:
+        return self._honours(key.key_id, photo.taken)
+
+    def _honours(self, key_id: str, at: datetime) -> bool:
+        """Whether a person's re-enable of the key is honoured at ``at``."""
+        until = self._honoured_until(key_id)
+        return until is not None and at < until
+
+    def _honoured_until(self, key_id: str) -> datetime | None:
+        """A person's first re-enable of a key is honoured for D-I days from the day of the run that found it."""
+        found = self.reenable_found.get(key_id)
+        if found is None or self.reenabled_by_hand.get(key_id) != 1:
+            return None  # not found yet, or re-enabled a second time: not honoured
+        return start_of_day(found) + (self.schedule.D - self.schedule.I)
 
 
 # -- the end state the fault tests ask for ------------------------------------------------------------

@@ -151,6 +151,20 @@ CORPUS = [
         failed_on_main=True,
     ),
     Case(
+        "schedule-unreadable",
+        INVALID_CONFIGURATION,
+        ("ScheduleExpression", "cron(0 6 L * ? *)", "'L' is not supported"),
+        parameters={"ScheduleExpression": "cron(0 6 L * ? *)"},
+        failed_on_main=True,
+    ),
+    Case(
+        "schedule-too-rare",
+        INVALID_CONFIGURATION,
+        ("ScheduleExpression", "30 days", "InactivePeriodDays - RotationPeriodDays (15)"),
+        parameters={"ScheduleExpression": "rate(30 days)"},
+        failed_on_main=True,
+    ),
+    Case(
         "rotation-equals-inactive",
         INVALID_CONFIGURATION,
         ("RotationPeriodDays < InactivePeriodDays", "90, 90, 100"),

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from moto.iam.models import iam_backends
 
+from keyrotation.ledger import Ledger
 from localaws import Execution, FunctionSpec, KeySeed, LocalAws, Organization, Stack
 from tests import earlier
 from tests.statemachine.invariants import (
@@ -447,7 +448,8 @@ CALL_SITES = [
     ("DisableKeyFunction", "iam", "UpdateAccessKey", 1, False, "disable the key"),
     ("DisableKeyFunction", "dynamodb", "UpdateItem", 1, False, "record the disabling"),
     ("DisableKeyFunction", "dynamodb", "UpdateItem", 2, False, "record that the change is being applied"),
-    ("DisableKeyFunction", "dynamodb", "UpdateItem", 3, False, "record the action"),
+    ("DisableKeyFunction", "dynamodb", "UpdateItem", 3, False, "record that the disable happened"),
+    ("DisableKeyFunction", "dynamodb", "UpdateItem", 4, False, "record the action"),
     ("DeleteKeyFunction", "iam", "DeleteAccessKey", 1, False, "delete the key"),
     ("DeleteKeyFunction", "dynamodb", "UpdateItem", 1, False, "record that the change is being applied"),
     ("DeleteKeyFunction", "dynamodb", "UpdateItem", 2, False, "record the action"),
@@ -611,7 +613,8 @@ def test_after_a_failed_first_rotation_the_secret_hands_out_no_deleted_key(
 @pytest.mark.parametrize(
     ("function", "nth", "service", "mutation", "times"),
     [
-        ("DisableKeyFunction", 3, "iam", "UpdateAccessKey", 1),  # the write after the change
+        ("DisableKeyFunction", 3, "iam", "UpdateAccessKey", 1),  # the write after the change: it happened
+        ("DisableKeyFunction", 4, "iam", "UpdateAccessKey", 1),  # the next one: the action is done
         ("DeleteKeyFunction", 2, "iam", "DeleteAccessKey", 1),
         ("StoreSecretFunction", 2, "secretsmanager", "UpdateSecretVersionStage", 1),  # first rotation: one move
         ("CreateKeyFunction", 3, "iam", "CreateAccessKey", 2),  # the key taken back before the retry, then one
@@ -639,7 +642,9 @@ def test_a_step_retried_after_its_change_was_made_does_not_make_it_again(
     assert not working_delivered_key_problems(alpha, "alice")
 
 
-@pytest.mark.parametrize(("function", "nth"), [("DisableKeyFunction", 3), ("DeleteKeyFunction", 2)])
+@pytest.mark.parametrize(
+    ("function", "nth"), [("DisableKeyFunction", 3), ("DisableKeyFunction", 4), ("DeleteKeyFunction", 2)]
+)
 def test_a_step_retried_after_its_change_was_made_records_it_done(
     aws: LocalAws, one_account: tuple[Organization, Stack, str], function: str, nth: int
 ) -> None:
@@ -654,6 +659,9 @@ def test_a_step_retried_after_its_change_was_made_records_it_done(
         ("disable", "bob", users["bob"][0]): "done",
         ("delete", "carol", users["carol"][0]): "done",
     }
+    # The disable is recorded as done too: if a person re-enables the key, that is a re-enable.
+    bob = Ledger(stack.outputs["LedgerTableName"], stack.admin.client("dynamodb")).delivery(alpha, "bob")
+    assert bob.disabled and bob.disabled_done == {max(bob.disabled)}
 
 
 def test_each_function_called_again_with_the_same_event_changes_nothing(

@@ -6,6 +6,8 @@ actions the way IAM and the product's action functions would:
 - ROTATE creates a new Active key (``created`` = now), delivers it (it becomes
   ``delivered_key_id``) and ends any unfinished rotation record;
 - DISABLE sets a key Inactive and records when (``Delivery.disabled``);
+- a run that finds a key the product disabled Active again records it
+  (``Delivery.reenabled``), as the audit does;
 - DELETE removes a key.
 
 It refuses, by raising :class:`UnsafeAction`, anything that IAM would refuse
@@ -25,7 +27,7 @@ each planned action re-read the state, decide again, and mutate only if
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 
 from keyrotation.config import LifecycleConfig
@@ -39,7 +41,7 @@ from keyrotation.model import (
     NoticeKind,
     UserSnapshot,
 )
-from keyrotation.policy import USER_LEVEL_KEY_ID, decide, wants
+from keyrotation.policy import USER_LEVEL_KEY_ID, decide, unrecorded_reenables, wants
 
 
 class UnsafeAction(AssertionError):
@@ -93,6 +95,9 @@ class SimUser:
     pending_since: datetime | None = None
     warned: set[tuple[str, str]] = field(default_factory=set)
     disabled: dict[str, datetime] = field(default_factory=dict)
+    disabled_before: set[tuple[str, datetime]] = field(default_factory=set)  # earlier disables of the same keys
+    disabled_done: set[tuple[str, datetime]] = field(default_factory=set)  # the disables that happened
+    reenabled: set[tuple[str, datetime]] = field(default_factory=set)
     created_count: int = 0
 
     # -- what the policy sees -------------------------------------------------
@@ -112,7 +117,9 @@ class SimUser:
             pending_key_id=self.pending_key_id,
             pending_since=self.pending_since,
             warned=frozenset(self.warned),
-            disabled=frozenset(self.disabled.items()),
+            disabled=frozenset(self.disabled.items()) | frozenset(self.disabled_before),
+            disabled_done=frozenset(self.disabled_done),
+            reenabled=frozenset(self.reenabled),
         )
 
     # -- the truth ----------------------------------------------------------
@@ -158,7 +165,10 @@ class SimUser:
         if not key.active:
             raise UnsafeAction(f"disable of {key_id}, which is already Inactive")
         key.status = KeyStatus.INACTIVE
+        if key_id in self.disabled:
+            self.disabled_before.add((key_id, self.disabled[key_id]))
         self.disabled[key_id] = now
+        self.disabled_done.add((key_id, now))
 
     def delete(self, key_id: str) -> None:
         key = self.key(key_id)
@@ -213,6 +223,7 @@ class Step:
     disabled: dict[str, datetime]
     fresh: Decision
     carried_out: bool
+    record: Delivery  # the delivery record the function read
 
 
 @dataclass(frozen=True)
@@ -225,22 +236,33 @@ class RunResult:
     after: UserSnapshot
     origins_after: dict[str, Origin]
     final: Decision  # decide() on the state after the run, same moment, before notices are remembered
+    ended: datetime | None = None  # when the run's last step was done (``now`` plus its steps)
 
 
-def run(user: SimUser, now: datetime, config: LifecycleConfig) -> RunResult:
-    """One run for one user, carried out like the state machine and its action functions do."""
+def run(user: SimUser, now: datetime, config: LifecycleConfig, step: timedelta = timedelta(0)) -> RunResult:
+    """One run for one user, carried out like the state machine and its action functions do.
+
+    The plan is made at ``now`` (the audit). With ``step`` the clock runs as it does in a real run:
+    the n-th action's function reads the state, decides and acts ``n * step`` after the audit (so a
+    key the run creates is a little younger than the run), and the final decision is made after the
+    last one.
+    """
     before = user.snapshot()
     origins_before = user.origins()
     decision = decide(before, user.delivery(), now, config)
+    if any(notice.kind is NoticeKind.REENABLED for notice in decision.notices):  # as the audit records them
+        user.reenabled.update((key_id, now) for key_id in unrecorded_reenables(before, user.delivery()))
     steps = []
+    moment = now
     for action in decision.actions:
-        state = user.snapshot()
-        fresh = decide(state, user.delivery(), now, config)
+        moment += step
+        state, record = user.snapshot(), user.delivery()
+        fresh = decide(state, record, moment, config)
         carried_out = wants(fresh, action.type, action.key_id)
-        steps.append(Step(action, state, user.origins(), dict(user.disabled), fresh, carried_out))
+        steps.append(Step(action, state, user.origins(), dict(user.disabled), fresh, carried_out, record))
         if carried_out:
-            user.apply(action, now)
+            user.apply(action, moment)
     after = user.snapshot()
-    final = decide(after, user.delivery(), now, config)
+    final = decide(after, user.delivery(), moment + step, config)
     user.remember(decision)
-    return RunResult(now, before, origins_before, decision, tuple(steps), after, user.origins(), final)
+    return RunResult(now, before, origins_before, decision, tuple(steps), after, user.origins(), final, moment + step)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import doctest
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from types import ModuleType
 
 import pytest
@@ -20,6 +21,7 @@ from keyrotation.config import LifecycleConfig, ScopeConfig
 from keyrotation.errors import InvalidConfiguration, InvalidInput
 from keyrotation.events import Account
 from keyrotation.organization import parse_request
+from keyrotation.schedule import run_interval
 from localaws.defaults import default_lifecycle, function_environment, parameter_defaults
 
 LIFECYCLE_VARIABLES = [
@@ -30,6 +32,7 @@ LIFECYCLE_VARIABLES = [
     "MAX_ACTIONS_PER_ACCOUNT",
     "EXEMPT_TAG_KEY",
     "EXEMPT_GROUP_NAME",
+    "SCHEDULE_EXPRESSION",
 ]
 FUNCTIONS = [
     "ListAccountsFunction",
@@ -58,11 +61,13 @@ def test_the_schedule_is_the_templates() -> None:
         defaults["ExemptTagKey"],
         defaults["ExemptGroupName"],
     )
+    assert schedule.run_interval == run_interval(defaults["ScheduleExpression"]) == timedelta(days=1)  # daily
 
 
 @pytest.mark.parametrize(("r", "i", "d"), [(75, 90, 100), (1, 2, 3), (30, 60, 90), (10, 11, 400)])
 def test_the_periods_between_the_steps_are_derived_from_r_i_and_d(r: int, i: int, d: int) -> None:
-    schedule = default_lifecycle(rotation_days=r, inactive_days=i, delete_days=d)
+    hourly = timedelta(hours=1)  # a schedule that runs more often than every I-R days, as it must
+    schedule = default_lifecycle(rotation_days=r, inactive_days=i, delete_days=d, run_interval=hourly)
     assert schedule.disable_grace_days == i - r
     assert schedule.quarantine_days == d - i
     assert schedule.delete_grace_days == d - r
@@ -109,6 +114,38 @@ def test_a_missing_run_variable_is_a_configuration_error(
     del environment[name]
     with pytest.raises(InvalidConfiguration, match=f"^{name} is not set$"):
         read(environment)
+
+
+def _with(expression: str, r: int, i: int) -> dict[str, str]:
+    return {
+        **function_environment("AuditKeysFunction"),
+        "SCHEDULE_EXPRESSION": expression,
+        "ROTATION_PERIOD_DAYS": str(r),
+        "INACTIVE_PERIOD_DAYS": str(i),
+    }
+
+
+def test_a_weekly_schedule_is_fine_while_it_runs_more_often_than_the_grace_period() -> None:
+    assert LifecycleConfig.from_env(_with("cron(0 6 ? * MON *)", 75, 90)).run_interval == timedelta(days=7)
+    with pytest.raises(InvalidConfiguration, match="leave 7 days, 0:00:00 between two runs"):
+        LifecycleConfig.from_env(_with("cron(0 6 ? * MON *)", 84, 90))  # I-R = 6 days, less than a week
+
+
+@pytest.mark.parametrize(
+    ("expression", "r", "i", "message"),
+    [
+        ("rate(15 days)", 75, 90, "less than both RotationPeriodDays \\(75\\) and InactivePeriodDays - "),
+        ("cron(0 6 * * ? *)", 1, 30, "RotationPeriodDays \\(1\\)"),
+        ("cron(0 6 * * ? *)", 30, 31, "InactivePeriodDays - RotationPeriodDays \\(1\\)"),
+        ("cron(0 6 L * ? *)", 75, 90, "day-of-month 'L' is not supported"),
+        ("daily", 75, 90, "is neither rate"),
+    ],
+)
+def test_a_schedule_that_runs_too_rarely_or_cannot_be_read_is_a_configuration_error(
+    expression: str, r: int, i: int, message: str
+) -> None:
+    with pytest.raises(InvalidConfiguration, match=message):
+        LifecycleConfig.from_env(_with(expression, r, i))
 
 
 def test_an_empty_exemption_group_means_no_group_but_an_empty_tag_key_is_refused() -> None:

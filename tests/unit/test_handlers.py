@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from moto.iam import models as moto_iam
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
@@ -416,6 +417,7 @@ def test_audit_plans_in_user_order_and_records_the_plan(aws: LocalAws, stack: St
         "exempt": 1,
         "exemption-expiring": 0,
         "invalid-tag": 0,
+        "reenabled": 0,
     }
     recorded = {item["sk"]: item for item in stack.ledger_items() if item["pk"] == f"RUN#{RUN_ID}"}
     assert {item["status"] for item in recorded.values() if item["kind"] == "action"} == {"planned"}
@@ -452,6 +454,33 @@ def test_a_dry_run_audit_still_records_the_planned_actions(stack: Stack, org: Or
     (item,) = action_items(stack)
     assert (item["status"], item["dryRun"], item["keyId"]) == ("planned", True, old)
     assert keys_of(org, account["id"], "alice") == {old: "Active"}
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_audit_records_a_re_enable_it_finds_once_and_only_in_a_real_run(
+    stack: Stack, org: Organization, dry_run: bool
+) -> None:
+    from keyrotation.ledger import Ledger
+
+    account = account_doc(org, "alpha")
+    alpha = account["id"]
+    old, current = org.create_user(alpha, "alice", [KeySeed(93), KeySeed(20)])
+    ledger = Ledger(stack.outputs["LedgerTableName"])
+    with time_machine.travel(datetime.now(UTC) - timedelta(days=2)):  # the product disabled it...
+        ledger.record_disable_done(alpha, "alice", old, ledger.record_disabled(alpha, "alice", old))
+    # ...and a person re-enabled it since (the seeded key is Active)
+
+    first = audit(stack, account, run_doc(dry_run=dry_run))
+    again = audit(stack, account, run_doc("run-2", dry_run=dry_run))
+
+    assert first["actions"] == again["actions"] == []  # the first re-enable is honoured
+    assert first["counts"]["reenabled"] == 1
+    found = {key_id for key_id, _ in ledger.delivery(alpha, "alice").reenabled}
+    assert found == (set() if dry_run else {old})
+    assert again["counts"]["reenabled"] == (1 if dry_run else 0)  # told once, in a real run
+    notices = [item for item in stack.ledger_items() if item.get("type") == "reenabled"]
+    assert notices and all(item["keyId"] == old for item in notices)
+    assert keys_of(org, alpha, "alice") == {old: "Active", current: "Active"}
 
 
 def test_auditing_twice_plans_the_same_and_records_it_once(stack: Stack, org: Organization) -> None:
@@ -950,6 +979,25 @@ def test_disable_sets_the_old_key_inactive(stack: Stack, org: Organization) -> N
     assert action_item(stack, account["id"], action)["status"] == "done"
 
 
+def test_disable_records_its_moment_before_the_change_and_that_it_happened_after(
+    aws: LocalAws, stack: Stack, org: Organization
+) -> None:
+    from keyrotation.ledger import Ledger
+
+    account, action, old, _ = switching_user(stack, org)
+    ledger = Ledger(stack.outputs["LedgerTableName"])
+    aws.faults.add("iam", "UpdateAccessKey", "ServiceFailure", times=1)
+    with pytest.raises(FunctionError):
+        act(stack, "DisableKeyFunction", action, account)
+    failed = ledger.delivery(account["id"], "bob")
+    assert [key_id for key_id, _ in failed.disabled] == [old] and failed.disabled_done == frozenset()
+
+    act(stack, "DisableKeyFunction", action, account)  # the retry: the key was never Inactive, so no re-enable
+
+    done = ledger.delivery(account["id"], "bob")
+    assert failed.disabled <= done.disabled and done.disabled_done == {max(done.disabled)}
+
+
 def test_disabling_again_does_nothing_and_keeps_the_record_of_the_first(aws: LocalAws, stack: Stack, org: Organization) -> None:
     account, action, old, new = switching_user(stack, org)
     act(stack, "DisableKeyFunction", action, account)
@@ -1334,7 +1382,7 @@ def test_summarize_counts_from_the_ledger_and_replays_exactly_the_failed_account
             ],
             "notices": {
                 "exempt": 1, "blocked": 0, "deferred": 0, "invalidTags": 0, "exemptionsExpiring": 0,
-                "notificationFailures": 1,
+                "reenabled": 0, "notificationFailures": 1,
             },
         },
         "replayInput": {"accounts": [beta["id"], gamma["id"]]},

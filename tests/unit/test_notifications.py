@@ -232,6 +232,22 @@ def test_each_person_gets_one_digest_of_all_their_users_events() -> None:
     assert [e.user_name for e in digests["aws-prod@example.com"].exemption_expiring] == ["dave"]
 
 
+def test_a_re_enabled_key_is_news_for_its_owner_honoured_or_not() -> None:
+    honoured = notice("reenabled", due="2026-01-25T00:00:00Z", detail="Active again; honoured.")
+    refused = notice("reenabled", "bob", owner="alice@example.com", due=None, detail="Again: not honoured.")
+    digest = digests_of([honoured, refused])["alice@example.com"]
+    assert [(e.user_name, e.key_id, e.honoured_until) for e in digest.reenabled] == [
+        ("alice", "AKIAREENALICE", date(2026, 1, 25)),
+        ("bob", "AKIAREENBOB", None),
+    ]
+    assert digest.counts["reenabled"] == 2 and digest.warned_marks() == {}
+    rendered = PACKAGED.render_digest(digest, GUIDE)
+    for body in (rendered.html, rendered.text):
+        assert "AKIAREENALICE" in body and "stays Active until 2026-01-25 (Sunday)" in body
+        assert "Active again; honoured." in body
+        assert "AKIAREENBOB" in body and "re-enabled a second time" in body and "Again: not honoured." in body
+
+
 def test_a_rotation_carries_the_secret_the_read_command_and_both_dates() -> None:
     rotation = digests_of([rotate()])["alice@example.com"].rotated[0]
     assert rotation.old_key_id == "AKIAOLDALICE"
@@ -549,6 +565,8 @@ REPLAY = {"accounts": ["444455556666", "777788889999"]}
 def run_items() -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = [{**notice("deferred", f"user{n}"), "accountId": "111122223333"} for n in range(7)]
     items += [
+        {**notice("reenabled", "ivy", detail="Active again.", due="2026-01-25T00:00:00Z"), "accountId": "111122223333"},
+        {**notice("reenabled", "jack", detail="Again.", due=None), "accountId": "111122223333"},
         {**notice("exempt", "frank", keyId=None, detail="In the exemption group."), "accountId": "111122223333"},
         {**notice("invalid-tag", "harry", keyId=None, detail="Tag value 'someday'."), "accountId": "111122223333"},
         {"kind": "email", "accountId": "111122223333", "recipient": "a@example.com", "status": "sent", "users": ["a"]},
@@ -605,6 +623,7 @@ def test_the_run_report_lists_counts_failures_replay_and_what_people_were_not_to
     ]
     assert json.loads(report.replay_input or "") == REPLAY
     assert (len(report.deferred.shown), report.deferred.more, report.deferred.total) == (5, 2, 7)
+    assert [(row.user_name, row.due) for row in report.reenabled.shown] == [("ivy", date(2026, 1, 25)), ("jack", None)]
     assert [row.user_name for row in report.exempt.shown] == ["frank"]
     assert [row.user_name for row in report.invalid_tags.shown] == ["harry"]
     assert [(row.recipient, row.status) for row in report.notification_problems.shown] == [
@@ -625,6 +644,10 @@ def test_the_run_report_lists_counts_failures_replay_and_what_people_were_not_to
             "and 2 more",
             "frank",
             "harry",
+            "ivy",
+            "2026-01-25 (Sunday)",
+            "jack",
+            "not honoured",
             "b@example.com",
             "MessageRejected",
             "digest.html.j2",

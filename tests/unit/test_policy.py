@@ -8,7 +8,11 @@
    this replaces, each rule of the lifecycle, exemptions, warnings and the
    per-account limit.
 3. Whole schedules replayed day by day (default numbers, a late rotation, a
-   short rotation period), with the exact day of every action.
+   short rotation period), with the exact day of every action, and the
+   default schedule's runs as they meet keys made at any time of day.
+
+The template's schedule runs daily, so every date is acted on at the last
+run before it: one run interval (RUN days) before it at the earliest.
 """
 
 from __future__ import annotations
@@ -44,12 +48,14 @@ from keyrotation.policy import (
     plan_account,
     wants,
 )
-from localaws.defaults import default_lifecycle
+from localaws.defaults import default_lifecycle, parameter_defaults
 
 from .policy_sim import Origin, SimKey, SimUser, run
 
-CONFIG = default_lifecycle()  # the template's; the cases below were written for R=75, I=90, D=100, W=7
+CONFIG = default_lifecycle()  # the template's; the cases below were written for R=75, I=90, D=100, W=7, daily runs
 R, I, D, W = CONFIG.rotation_days, CONFIG.inactive_days, CONFIG.delete_days, CONFIG.warning_days
+RUN = CONFIG.run_interval / timedelta(days=1)  # the longest gap between two runs, in days
+ACTION_STEP = timedelta(seconds=1)  # in a run, each action comes a little after the audit (and after the last)
 NOW = datetime(2030, 6, 1, 2, 0, tzinfo=UTC)
 TAG = CONFIG.exempt_tag_key
 GROUP = CONFIG.exempt_group_name
@@ -220,17 +226,17 @@ def expected(case: Case) -> tuple[list[tuple[ActionType, str]], set[NoticeKind]]
         replacement = current if current is not None and current.age < spec.age else None
         if spec.active and replacement is not None:  # retired Active key
             days_left = max(I - spec.age, (I - R) - replacement.age)
-            if days_left <= 0:
+            if days_left <= RUN:  # the last run before its disable date
                 actions.append((DISABLE, spec.key_id))
-            elif days_left <= W:
+            elif days_left <= RUN + W:
                 notices.add(NoticeKind.DISABLE_SOON)
         elif not spec.active:  # retired or spare Inactive key
             days_left = D - spec.age
             if replacement is not None:
                 days_left = max(days_left, (D - R) - replacement.age)
-            if days_left <= 0:
+            if days_left <= RUN:
                 actions.append((DELETE, spec.key_id))
-    if current is not None and current.age >= R:
+    if current is not None and current.age >= R - RUN:
         others_left = [s for s in case.keys if s is not current and (DELETE, s.key_id) not in actions]
         if others_left:
             notices.add(NoticeKind.BLOCKED)
@@ -312,7 +318,7 @@ def test_two_expired_keys_no_active_key_is_deleted() -> None:
 
 def test_short_rotation_period_rotates_instead_of_deleting() -> None:
     """The old tool deleted a lone key older than the delete age when the periods were short."""
-    config = default_lifecycle(rotation_days=1, inactive_days=2, delete_days=3)
+    config = default_lifecycle(rotation_days=1, inactive_days=2, delete_days=3, run_interval=timedelta(hours=1))
     only = key("AKIAONLY", 30)
     assert plan(decide(user(only), Delivery(), NOW, config)) == [(ROTATE, "AKIAONLY")]
 
@@ -469,11 +475,27 @@ def test_rotation_of_a_hand_made_current_key() -> None:
 # -- the schedule's edges -------------------------------------------------------
 
 
-def test_thresholds_are_inclusive_to_the_second() -> None:
-    just_due = AccessKey("AKIAONLY", ACTIVE, NOW - days(R))
-    not_yet = AccessKey("AKIAONLY", ACTIVE, NOW - days(R) + timedelta(seconds=1))
+def test_thresholds_are_inclusive_to_the_second_one_run_interval_before_each_age() -> None:
+    just_due = AccessKey("AKIAONLY", ACTIVE, NOW - days(R - RUN))  # R days old exactly one run interval from now
+    not_yet = AccessKey("AKIAONLY", ACTIVE, NOW - days(R - RUN) + timedelta(seconds=1))
     assert plan(decide(user(just_due), Delivery(), NOW, CONFIG)) == [(ROTATE, "AKIAONLY")]
     assert plan(decide(user(not_yet), Delivery(), NOW, CONFIG)) == []
+    exact = default_lifecycle(run_interval=timedelta(0))  # runs at any moment: each date itself
+    assert plan(decide(user(AccessKey("AKIAONLY", ACTIVE, NOW - days(R))), Delivery(), NOW, exact)) == [
+        (ROTATE, "AKIAONLY")
+    ]
+    assert plan(decide(user(just_due), Delivery(), NOW, exact)) == []
+
+
+def test_a_date_is_acted_on_at_the_last_run_before_it() -> None:
+    """With a daily run, a key turning R days old a second after tomorrow's run is rotated by tomorrow's run."""
+    after_tomorrows_run = AccessKey("AKIAONLY", ACTIVE, NOW - days(R - 1) + timedelta(seconds=1))
+    at_tomorrows_run = AccessKey("AKIAONLY", ACTIVE, NOW - days(R - 1))
+    assert CONFIG.run_interval == timedelta(days=1)
+    assert plan(decide(user(after_tomorrows_run), Delivery(), NOW, CONFIG)) == []
+    assert plan(decide(user(after_tomorrows_run), Delivery(), NOW + days(1), CONFIG)) == [(ROTATE, "AKIAONLY")]
+    assert plan(decide(user(at_tomorrows_run), Delivery(), NOW, CONFIG)) == [(ROTATE, "AKIAONLY")]
+    assert policy.act_from(NOW, CONFIG) == NOW - days(1)
 
 
 def test_delete_and_disable_dates_are_d_minus_i_apart() -> None:
@@ -483,9 +505,9 @@ def test_delete_and_disable_dates_are_d_minus_i_apart() -> None:
         assert delete_on(old, replacement, CONFIG) - disable_on(old, replacement, CONFIG) == days(D - I)
 
 
-def test_lone_inactive_key_is_deleted_at_the_delete_age_only() -> None:
-    assert plan(decide(user(key("AKIAONLY", D - 0.01, INACTIVE)), Delivery(), NOW, CONFIG)) == []
-    assert plan(decide(user(key("AKIAONLY", D, INACTIVE)), Delivery(), NOW, CONFIG)) == [(DELETE, "AKIAONLY")]
+def test_lone_inactive_key_is_deleted_at_the_last_run_before_the_delete_age_only() -> None:
+    assert plan(decide(user(key("AKIAONLY", D - RUN - 0.01, INACTIVE)), Delivery(), NOW, CONFIG)) == []
+    assert plan(decide(user(key("AKIAONLY", D - RUN, INACTIVE)), Delivery(), NOW, CONFIG)) == [(DELETE, "AKIAONLY")]
 
 
 def test_two_inactive_keys_are_both_deleted_oldest_first_and_nothing_is_rotated() -> None:
@@ -504,8 +526,9 @@ def test_older_active_key_in_grace_blocks_the_rotation_with_dates_and_advice() -
     assert decision.actions == ()
     blocked = notice(decision, NoticeKind.BLOCKED)
     assert blocked.key_id == "AKIACUR"
-    assert blocked.due == delete_on(old, current, CONFIG)
-    assert "disabled on 2030-06-06" in blocked.detail and "stop using key AKIAOLD and delete it" in blocked.detail
+    assert blocked.due == policy.act_from(delete_on(old, current, CONFIG), CONFIG)  # the last run before it
+    assert "disabled at the first run on or after 2030-06-05" in blocked.detail  # the last run before 06-06
+    assert "stop using key AKIAOLD and delete it" in blocked.detail
     assert "last used on 2030-05-31 with s3 in eu-west-1" in blocked.detail
 
 
@@ -514,7 +537,7 @@ def test_newer_inactive_key_holds_the_slot_until_it_is_d_days_old() -> None:
     decision = decide(user(current, spare), Delivery("AKIACUR"), NOW, CONFIG)
     assert decision.actions == ()
     blocked = notice(decision, NoticeKind.BLOCKED)
-    assert blocked.key_id == "AKIACUR" and blocked.due == spare.created + days(D)
+    assert blocked.key_id == "AKIACUR" and blocked.due == spare.created + days(D - RUN)
     assert "re-enable it" in blocked.detail and "delete it" in blocked.detail
 
     aged = key("AKIASPARE", D, INACTIVE)
@@ -533,6 +556,86 @@ def test_a_key_the_product_disabled_today_is_not_deleted_today() -> None:
         (DELETE, "AKIAOLD"),
         (ROTATE, "AKIACUR"),
     ]
+
+
+# -- a key the product disabled, re-enabled by a person ----------------------------------
+
+DISABLED_AT = NOW - days(2)  # the product disabled AKIAOLD two days ago; a person has re-enabled it since
+REENABLED = (key("AKIAOLD", 93, used=0.5), key("AKIACUR", 20))
+
+
+def disabled(*moments: datetime, done: bool = True) -> dict[str, frozenset[tuple[str, datetime]]]:
+    """Delivery fields: the product disabled AKIAOLD at each of ``moments`` (and each disable happened)."""
+    entries = frozenset(("AKIAOLD", moment) for moment in moments)
+    return {"disabled": entries, "disabled_done": entries if done else frozenset()}
+
+
+def test_the_run_that_finds_a_re_enabled_key_honours_it_for_d_minus_i_days_and_says_so() -> None:
+    record = Delivery("AKIACUR", **disabled(DISABLED_AT))
+    decision = decide(user(*REENABLED), record, NOW, CONFIG)
+    assert decision.actions == ()
+    found = notice(decision, NoticeKind.REENABLED)
+    assert found.key_id == "AKIAOLD" and found.due == datetime(2030, 6, 1 + D - I, tzinfo=UTC)
+    assert "disabled on 2030-05-30" in found.detail and "stays Active until 2030-06-11" in found.detail
+    assert "will not be honoured" in found.detail and "last used on 2030-05-31" in found.detail
+    assert policy.unrecorded_reenables(user(*REENABLED), record) == ("AKIAOLD",)
+
+    recorded = Delivery("AKIACUR", **disabled(DISABLED_AT), reenabled=frozenset({("AKIAOLD", NOW)}))
+    assert policy.unrecorded_reenables(user(*REENABLED), recorded) == ()
+    assert decide(user(*REENABLED), recorded, NOW, CONFIG) == Decision()  # told once: the run recorded it
+    assert decide(user(*REENABLED), recorded, found.due - timedelta(seconds=1), CONFIG) == Decision()
+    again = decide(user(*REENABLED), recorded, found.due, CONFIG)  # honoured D-I days, a grace: never shortened
+    assert plan(again) == [(DISABLE, "AKIAOLD")] and again.notices == ()
+    assert "re-enable was honoured until 2030-06-11" in again.actions[0].reason
+
+
+def test_a_second_re_enable_is_not_honoured() -> None:
+    first_found, disabled_again = NOW - days(15), NOW - days(3)
+    record = Delivery(
+        "AKIACUR", **disabled(NOW - days(20), disabled_again), reenabled=frozenset({("AKIAOLD", first_found)})
+    )
+    decision = decide(user(*REENABLED), record, NOW, CONFIG)
+    assert plan(decision) == [(DISABLE, "AKIAOLD")]
+    assert "only a key's first re-enable is honoured" in decision.actions[0].reason
+    refused = notice(decision, NoticeKind.REENABLED)
+    assert refused.key_id == "AKIAOLD" and "not honoured" in refused.detail
+    assert "deleted no sooner than 2030-06-11" in refused.detail
+    assert policy.unrecorded_reenables(user(*REENABLED), record) == ()
+
+
+def test_a_re_enabled_key_is_deleted_d_minus_i_days_after_it_is_disabled_again() -> None:
+    old, current = key("AKIAOLD", 110, INACTIVE), key("AKIACUR", 30)
+    disabled_again = NOW - days(D - I) + timedelta(hours=1)  # an hour after the run of D-I days ago
+    record = Delivery(
+        "AKIACUR", **disabled(NOW - days(20), disabled_again), reenabled=frozenset({("AKIAOLD", NOW - days(19))})
+    )
+    assert plan(decide(user(old, current), record, NOW - timedelta(hours=3), CONFIG)) == []
+    assert plan(decide(user(old, current), record, NOW, CONFIG)) == [(DELETE, "AKIAOLD")]
+
+
+def test_a_rotation_blocked_by_an_honoured_re_enable_waits_for_it() -> None:
+    old, current = key("AKIAOLD", 160), key("AKIACUR", 80)  # the current key is due, the old one re-enabled
+    record = Delivery("AKIACUR", **disabled(NOW - days(1)), reenabled=frozenset({("AKIAOLD", NOW)}))
+    blocked = notice(decide(user(old, current), record, NOW, CONFIG), NoticeKind.BLOCKED)
+    honoured = datetime(2030, 6, 1 + D - I, tzinfo=UTC)
+    assert blocked.due == honoured + days(D - I)  # disabled when the re-enable stops being honoured, then kept
+    assert "disabled at the first run on or after 2030-06-11" in blocked.detail
+
+
+def test_a_re_enabled_key_that_became_the_current_one_is_rotated_not_disabled() -> None:
+    only = key("AKIAOLD", 120)  # re-enabled, and its replacement deleted by hand
+    record = Delivery("AKIAGONE", **disabled(NOW - days(5)))
+    decision = decide(user(only), record, NOW, CONFIG)
+    assert plan(decision) == [(ROTATE, "AKIAOLD")] and decision.notices == ()
+    assert policy.unrecorded_reenables(user(only), record) == ()
+
+
+def test_a_disable_whose_call_failed_is_no_re_enable_and_is_done_again() -> None:
+    """The disable is recorded before UpdateAccessKey: if that call failed, the key is Active and never was not."""
+    record = Delivery("AKIACUR", **disabled(NOW - timedelta(minutes=1), done=False))
+    decision = decide(user(*REENABLED), record, NOW, CONFIG)
+    assert plan(decision) == [(DISABLE, "AKIAOLD")] and decision.notices == ()
+    assert policy.unrecorded_reenables(user(*REENABLED), record) == ()
 
 
 def test_a_user_without_keys_gets_nothing() -> None:
@@ -649,7 +752,8 @@ def test_disable_soon_is_sent_once_with_the_date_and_how_the_key_is_used() -> No
     assert decision.actions == ()
     warning = notice(decision, NoticeKind.DISABLE_SOON)
     assert warning.key_id == "AKIAOLD" and warning.due == old.created + days(I)
-    assert "disabled on 2030-06-06" in warning.detail and "deleted on 2030-06-16" in warning.detail
+    assert "disabled by 2030-06-06" in warning.detail and "deleted by 2030-06-16" in warning.detail
+    assert "must switch to key AKIACUR before 2030-06-05" in warning.detail  # the last run may be the day before
     assert "last used on 2030-05-31 with dynamodb in us-east-1" in warning.detail
     assert "switch to key AKIACUR" in warning.detail
 
@@ -668,11 +772,14 @@ def test_usage_without_service_or_region_is_described_plainly() -> None:
     assert "Key AKIAOLD was last used on 2030-05-29." in detail
 
 
-@pytest.mark.parametrize(("old_age", "warned"), [(82.9, False), (83, True), (89.9, True), (90, False)])
-def test_disable_soon_window_is_the_w_days_before_the_disable_date(old_age: float, warned: bool) -> None:
+@pytest.mark.parametrize(
+    ("old_age", "warned"),
+    [(I - RUN - W - 0.1, False), (I - RUN - W, True), (I - RUN - 0.1, True), (I - RUN, False)],
+)
+def test_disable_soon_window_is_the_w_days_before_the_disable(old_age: float, warned: bool) -> None:
     decision = decide(user(key("AKIAOLD", old_age), key("AKIACUR", 20)), Delivery(), NOW, CONFIG)
     assert (NoticeKind.DISABLE_SOON in kinds(decision)) == warned
-    assert plan(decision) == ([(DISABLE, "AKIAOLD")] if old_age >= I else [])
+    assert plan(decision) == ([(DISABLE, "AKIAOLD")] if old_age >= I - RUN else [])
 
 
 def test_no_warnings_when_warning_days_is_zero() -> None:
@@ -752,11 +859,11 @@ def test_wants_only_the_next_action() -> None:
 
 
 def replay(sim: SimUser, start: datetime, days_to_run: int, config: LifecycleConfig = CONFIG) -> dict[int, list[str]]:
-    """Run once a day; for each day with something to report, what was done and announced."""
+    """Run once a day, each action a second after the one before; for each day with news, what was done and told."""
     log: dict[int, list[str]] = {}
     for day in range(days_to_run):
-        result = run(sim, start + days(day), config)
-        assert all(step.carried_out for step in result.steps) and result.final.actions == ()
+        result = run(sim, start + days(day), config, ACTION_STEP)
+        assert all(step.carried_out for step in result.steps)
         entries = [f"{a.type.value} {a.key_id}" for a in result.decision.actions]
         entries += [f"{n.kind.value} {n.key_id}" for n in result.decision.notices]
         if entries:
@@ -765,8 +872,9 @@ def replay(sim: SimUser, start: datetime, days_to_run: int, config: LifecycleCon
 
 
 def test_default_schedule_day_by_day() -> None:
-    """Key created day 0 -> rotated day 75 -> warned day 83 -> disabled day 90 -> deleted day 100."""
-    sim = SimUser(keys=[SimKey("AKIAFIRST", ACTIVE, NOW, Origin.DELIVERED)], delivered_key_id="AKIAFIRST")
+    """Key created by day 0's run -> rotated day 75 -> warned day 83 -> disabled day 90 -> deleted day 100."""
+    first = SimKey("AKIAFIRST", ACTIVE, NOW + ACTION_STEP, Origin.DELIVERED)  # made by the run, as its own are
+    sim = SimUser(keys=[first], delivered_key_id="AKIAFIRST")
     second, third = "AKIASIM0000000000001", "AKIASIM0000000000002"
     assert replay(sim, NOW, 251) == {
         75: ["rotate AKIAFIRST"],
@@ -798,7 +906,8 @@ def test_late_rotation_keeps_the_grace_periods() -> None:
 def test_rotation_waits_for_the_old_key_when_r_is_short() -> None:
     """With 2R < D the next rotation waits until the previous old key is deleted: every D-R days."""
     config = default_lifecycle(rotation_days=30, inactive_days=60, delete_days=90, warning_days=0)
-    sim = SimUser(keys=[SimKey("AKIAFIRST", ACTIVE, NOW, Origin.DELIVERED)], delivered_key_id="AKIAFIRST")
+    first = SimKey("AKIAFIRST", ACTIVE, NOW + ACTION_STEP, Origin.DELIVERED)
+    sim = SimUser(keys=[first], delivered_key_id="AKIAFIRST")
     log = replay(sim, NOW, 151, config)
     actions = {day: [e for e in entries if not e.startswith("blocked")] for day, entries in log.items()}
     second = "AKIASIM0000000000001"
@@ -810,6 +919,72 @@ def test_rotation_waits_for_the_old_key_when_r_is_short() -> None:
         150: [f"delete {second}", "rotate AKIASIM0000000000002"],
     }
     assert log[60] == ["disable AKIAFIRST", f"blocked {second}"]  # the wait is announced
+
+
+# -- the default schedule as its runs meet it: no Active key reaches the CIS age ---------------
+
+#: CIS AWS Foundations 1.14, Security Hub IAM.3 and Prowler's iam_rotate_access_key_90_days fail an Active key
+#: this old: the benchmark's number, not the template's InactivePeriodDays.
+CIS_MAX_KEY_AGE = timedelta(days=90)
+AUDIT_LAG = timedelta(seconds=2)  # a run's audit starts a little after the scheduled moment (ACTION_STEP: its actions)
+SCHEDULE_START = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def default_runs(count: int) -> list[datetime]:
+    """The first ``count`` runs of the template's default ScheduleExpression from SCHEDULE_START."""
+    expression = parameter_defaults()["ScheduleExpression"]
+    daily = re.fullmatch(r"cron\(([0-9]+) ([0-9]+) \* \* \? \*\)", expression)
+    assert daily, f"these tests are written for a daily default schedule, not {expression}"
+    first = SCHEDULE_START.replace(hour=int(daily.group(2)), minute=int(daily.group(1)))
+    return [first + days(n) for n in range(count)]
+
+
+@pytest.mark.parametrize(
+    ("created_after_audit", "late_by"),
+    [
+        (-timedelta(hours=1), 1),  # made by hand before the day's run: every step comes a run earlier
+        (-timedelta(seconds=1), 1),
+        (timedelta(0), 1),
+        (timedelta(seconds=1), 0),  # made by the product in a run: the README's day 0, 75, 83, 90, 100
+        (timedelta(hours=1), 0),
+        (timedelta(hours=12), 0),
+    ],
+)
+def test_default_schedule_keeps_every_active_key_younger_than_the_cis_age(
+    created_after_audit: timedelta, late_by: int
+) -> None:
+    """At least 200 daily runs of the default schedule: after every run, every Active key is younger than 90 days.
+
+    The first key is created on day 0, at ``created_after_audit`` from that day's audit; every later key
+    is the product's own, made by a run. The first cycle's days are those of the README's table, a day
+    earlier for a key made before the run's time of day (the last run before each age is then a day earlier).
+    """
+    runs = default_runs(250)
+    first = SimKey("AKIAFIRST", ACTIVE, runs[0] + AUDIT_LAG + created_after_audit, Origin.DELIVERED)
+    sim = SimUser(keys=[first], delivered_key_id="AKIAFIRST")
+    events: dict[str, list[int]] = {}
+    for day, scheduled in enumerate(runs[1:], start=1):
+        result = run(sim, scheduled + AUDIT_LAG, CONFIG, ACTION_STEP)
+        assert all(step.carried_out for step in result.steps)
+        for action in result.decision.actions:
+            events.setdefault(f"{action.type.value} {action.key_id}", []).append(day)
+        for notice in result.decision.notices:
+            events.setdefault(f"{notice.kind.value} {notice.key_id}", []).append(day)
+        assert result.ended is not None
+        for k in sim.keys:
+            age = result.ended - k.created
+            assert not k.active or age < CIS_MAX_KEY_AGE, f"day {day}: Active key {k.key_id} is {age} old"
+    assert {name: when for name, when in events.items() if name.endswith("AKIAFIRST")} == {
+        "rotate AKIAFIRST": [R - late_by],
+        "disable-soon AKIAFIRST": [I - W - late_by],
+        "disable AKIAFIRST": [I - late_by],
+        "delete AKIAFIRST": [D - late_by],
+    }
+    rotated = {name.split()[1]: when[0] for name, when in events.items() if name.startswith("rotate ")}
+    assert len(rotated) >= 3  # three cycles at least
+    for key_id, day in rotated.items():  # the grace, in runs: I-R runs to the disable, D-R to the delete
+        assert events.get(f"disable {key_id}", [day + I - R]) == [day + I - R]
+        assert events.get(f"delete {key_id}", [day + D - R]) == [day + D - R]
 
 
 # ==========================================================================

@@ -3,9 +3,11 @@
 Each example builds one user (0-2 keys of any age up to three years, any
 status, delivered / made by hand / created but never delivered, with or
 without an unfinished-rotation record, usage, warnings and disable records,
-sometimes an exemption tag or group) and a random schedule (0-9 day gaps,
-same-day re-runs, up to ~400 days), with people making, using, enabling,
-disabling and deleting keys between runs. :mod:`tests.unit.policy_sim`
+sometimes an exemption tag or group), a random configuration (R, I, D, W and
+a run interval, from none to a week) and a random schedule (0-9 day gaps,
+same-day re-runs, up to ~400 days: runs do not keep to the run interval, as
+replays do not), with people making, using, enabling, disabling and deleting
+keys between runs. :mod:`tests.unit.policy_sim`
 replays every run like the state machine does and refuses any unsafe
 mutation. After every run the invariants below are checked against the
 simulator's truth (which keys the user really holds the secret of).
@@ -40,7 +42,7 @@ from keyrotation.policy import (
     plan_account,
     undelivered_keys,
 )
-from localaws.defaults import default_lifecycle
+from localaws.defaults import default_lifecycle, parameter_defaults
 
 from .policy_sim import Origin, RunResult, SimKey, SimUser, run
 
@@ -55,13 +57,22 @@ SECONDS_PER_DAY = 86400
 # --------------------------------------------------------------------------
 
 
+RUN_INTERVALS = [timedelta(0), timedelta(hours=1), timedelta(hours=6), timedelta(days=1), timedelta(days=3), timedelta(days=7)]
+
+
 @st.composite
 def configs(draw: st.DrawFn) -> LifecycleConfig:
     rotation = draw(st.integers(1, 120))
     inactive = draw(st.integers(rotation + 1, rotation + 90))
     delete = draw(st.integers(inactive + 1, inactive + 90))
+    shortest = timedelta(days=min(rotation, inactive - rotation))
+    run_interval = draw(st.sampled_from([interval for interval in RUN_INTERVALS if interval < shortest]))
     return default_lifecycle(
-        rotation_days=rotation, inactive_days=inactive, delete_days=delete, warning_days=draw(st.integers(0, 14))
+        rotation_days=rotation,
+        inactive_days=inactive,
+        delete_days=delete,
+        warning_days=draw(st.integers(0, 14)),
+        run_interval=run_interval,
     )
 
 
@@ -112,6 +123,8 @@ def users(draw: st.DrawFn, t0: datetime, config: LifecycleConfig, unknown_origin
         if draw(st.integers(0, 3)) == 0:  # the product disabled it once (maybe re-enabled by hand since)
             span = max(1, int((t0 - created).total_seconds()))
             user.disabled[key.key_id] = created + timedelta(seconds=draw(st.integers(0, span)))
+            if draw(st.integers(0, 3)) > 0:  # and the disable happened (else its UpdateAccessKey failed)
+                user.disabled_done.add((key.key_id, user.disabled[key.key_id]))
 
     if pending in ("with-id", "without-id"):
         assert window_start is not None
@@ -217,28 +230,47 @@ def check_fixed_point(result: RunResult) -> None:
     assert result.final.actions == (), f"a second run at {result.now} would do {result.final.actions}"
 
 
+def _honour_ends(key: AccessKey, record: Delivery, now: datetime, config: LifecycleConfig) -> datetime | None:
+    """When a person's re-enable of ``key`` stops being honoured (None: nothing to honour), restated from the README:
+    a key the product disabled (and the disable happened) that is Active again; its first re-enable only; D-I
+    days from the day of the run that found it (``now`` if no run recorded it yet)."""
+    disables = sorted(moment for key_id, moment in record.disabled if key_id == key.key_id)
+    if not key.active or not disables or (key.key_id, disables[-1]) not in record.disabled_done:
+        return None
+    finds = sorted(moment for key_id, moment in record.reenabled if key_id == key.key_id)
+    if any(found <= disables[-1] for found in finds):
+        return None  # re-enabled once before, and disabled again since: not honoured again
+    found = next((moment for moment in finds if moment > disables[-1]), now)
+    return _start_of_day(found) + _days(config.delete_days - config.inactive_days)
+
+
 def check_no_unsafe_actions(result: RunResult, config: LifecycleConfig) -> None:
-    """Deletes, disables and rotations only where the safety rules allow them (the simulator refuses the rest)."""
+    """Deletes, disables and rotations only where the safety rules allow them (the simulator refuses the rest).
+
+    Ages and the grace after a replacement are met at the last run before them: one run interval early at most.
+    """
     active_at_start = {key.key_id for key in result.before.keys if key.active}
-    now = result.now
+    now, early = result.now, config.run_interval
     for step in result.steps:
         action, key = step.action, next(k for k in step.state.keys if k.key_id == step.action.key_id)
         readable = step.origins[key.key_id].readable
         if action.type is ActionType.ROTATE:
             assert key.active and readable and len(step.state.keys) == 1
-            assert now >= key.created + _days(config.rotation_days)
+            assert now >= key.created + _days(config.rotation_days) - early
         if not readable:
             continue  # an undelivered key: nobody holds its secret; it may be disabled and deleted at once
         replacement = _newer_active_readable(key, step.state, step.origins)
         if action.type is ActionType.DISABLE:
             assert replacement is not None, f"{key.key_id} disabled with no Active replacement"
-            assert now >= key.created + _days(config.inactive_days)
-            assert now >= replacement.created + _days(config.disable_grace_days)
+            assert now >= key.created + _days(config.inactive_days) - early
+            assert now >= replacement.created + _days(config.disable_grace_days) - early
+            honoured = _honour_ends(key, step.record, now, config)
+            assert honoured is None or now >= honoured, f"{key.key_id}'s re-enable was not honoured D-I days"
         if action.type is ActionType.DELETE:
             assert key.key_id not in active_at_start, f"{key.key_id} was Active at the start of the run"
-            assert now >= key.created + _days(config.delete_days)
+            assert now >= key.created + _days(config.delete_days) - early
             if replacement is not None:
-                assert now >= replacement.created + _days(config.delete_grace_days)
+                assert now >= replacement.created + _days(config.delete_grace_days) - early
             if key.key_id in step.disabled:
                 quarantine = _start_of_day(step.disabled[key.key_id]) + _days(config.delete_days - config.inactive_days)
                 assert now >= quarantine, f"{key.key_id} deleted too soon after the product disabled it"
@@ -255,13 +287,14 @@ def check_user_keeps_a_key(result: RunResult) -> None:
     assert len(result.after.keys) <= 2
 
 
-def check_no_stale_active_key(result: RunResult, config: LifecycleConfig) -> None:
-    """No Active key older than I survives a run, except:
+def check_no_stale_active_key(result: RunResult, user: SimUser, config: LifecycleConfig) -> None:
+    """No Active key whose I-day age comes before the next run could survives a run, except:
 
     - the user is exempt, or has an unreadable exemption tag, or the run was
       blocked for the whole user (BLOCKED notice without a key id); or
     - it is a retired key inside its guaranteed grace period: a newer Active
-      readable key exists and now < disable_on(key, that key); or
+      readable key exists and the run is before the last one before
+      disable_on(key, that key), or a person's re-enable of it is honoured; or
     - it is the current key and a BLOCKED notice names it (its rotation waits
       for the other key to be deleted on schedule).
     """
@@ -272,22 +305,29 @@ def check_no_stale_active_key(result: RunResult, config: LifecycleConfig) -> Non
     if any(n.kind is NoticeKind.BLOCKED and n.key_id is None for n in decision.notices):
         return
     blocked = {n.key_id for n in decision.notices if n.kind is NoticeKind.BLOCKED}
+    early = config.run_interval
     for key in result.after.keys:
-        if not key.active or result.now < key.created + _days(config.inactive_days):
+        if not key.active or result.now < key.created + _days(config.inactive_days) - early:
             continue
         assert result.origins_after[key.key_id].readable, f"undelivered {key.key_id} survived"
         replacement = _newer_active_readable(key, result.after, result.origins_after)
-        in_grace = replacement is not None and result.now < disable_on(key, replacement, config)
+        honoured = _honour_ends(key, user.delivery(), result.now, config)
+        in_grace = replacement is not None and (
+            result.now < disable_on(key, replacement, config) - early
+            or (honoured is not None and result.now < honoured)
+        )
         assert in_grace or key.key_id in blocked, f"{key.key_id} is Active, stale, and not explained"
 
 
 def check_schedule_kept(result: RunResult, user: SimUser, config: LifecycleConfig) -> None:
     """Nothing that is due is left undone by a run (so actions are never late, only ever blocked):
 
-    - the current key (newest Active readable key) is younger than R, or a BLOCKED notice names it;
-    - every retired Active key is before its disable date;
-    - every Inactive readable key is before its deletion date (D days old, D-R days after its
-      replacement, and D-I calendar days after the product disabled it).
+    - the current key (newest Active readable key) is R days old no sooner than one run interval from
+      now, or a BLOCKED notice names it;
+    - every retired Active key is before the last run before its disable date, or a person's re-enable
+      of it is honoured;
+    - every Inactive readable key is before the last run before its deletion date (D days old, D-R days
+      after its replacement), or before D-I calendar days after the product disabled it.
     """
     decision, now = result.decision, result.now
     if decision.exempt or any(n.kind is NoticeKind.INVALID_TAG for n in decision.notices):
@@ -295,19 +335,22 @@ def check_schedule_kept(result: RunResult, user: SimUser, config: LifecycleConfi
     if any(n.kind is NoticeKind.BLOCKED and n.key_id is None for n in decision.notices):
         return
     blocked = {n.key_id for n in decision.notices if n.kind is NoticeKind.BLOCKED}
-    state, origins = result.after, result.origins_after
+    state, origins, early = result.after, result.origins_after, config.run_interval
     readable = [key for key in state.keys if origins[key.key_id].readable]
     active = sorted((key for key in readable if key.active), key=lambda k: (k.created, k.key_id))
     if active and active[-1].key_id not in blocked:
-        assert now < active[-1].created + _days(config.rotation_days), f"{active[-1].key_id} not rotated"
+        assert now < active[-1].created + _days(config.rotation_days) - early, f"{active[-1].key_id} not rotated"
     for key in readable:
         replacement = _newer_active_readable(key, state, origins)
         if key.active and replacement is not None:
-            assert now < disable_on(key, replacement, config), f"{key.key_id} not disabled"
+            honoured = _honour_ends(key, user.delivery(), now, config)
+            last = disable_on(key, replacement, config) - early
+            assert now < (last if honoured is None else max(last, honoured)), f"{key.key_id} not disabled"
         if not key.active:
             deadline = key.created + _days(config.delete_days)
             if replacement is not None:
                 deadline = max(deadline, replacement.created + _days(config.delete_grace_days))
+            deadline -= early
             if key.key_id in user.disabled:
                 gap = _days(config.delete_days - config.inactive_days)
                 deadline = max(deadline, _start_of_day(user.disabled[key.key_id]) + gap)
@@ -339,9 +382,11 @@ def check_sentences(result: RunResult) -> None:
 
 @dataclass
 class Warnings:
-    """Every DISABLE_SOON ever sent, to check they are sent once and kept."""
+    """Every DISABLE_SOON ever sent, to check they are sent once and kept (the disable comes at the last run
+    before the date announced: one run interval before it at the earliest)."""
 
     due: dict[str, datetime]
+    config: LifecycleConfig
 
     def check(self, result: RunResult) -> None:
         for notice in result.decision.notices:
@@ -352,7 +397,8 @@ class Warnings:
                 self.due[notice.key_id] = notice.due
         for action in result.decision.actions:
             if action.type is ActionType.DISABLE and action.key_id in self.due:
-                assert result.now >= self.due[action.key_id], f"{action.key_id} disabled before the date announced"
+                earliest = self.due[action.key_id] - self.config.run_interval
+                assert result.now >= earliest, f"{action.key_id} disabled before the date announced"
 
 
 def check_order_does_not_matter(result: RunResult, user: SimUser, config: LifecycleConfig) -> None:
@@ -392,7 +438,7 @@ def test_every_run_is_safe_idempotent_and_a_fixed_point(config: LifecycleConfig,
     t0 = BASE + timedelta(minutes=data.draw(st.integers(0, 24 * 60 - 1), label="time of day"))
     user = data.draw(users(t0, config), label="user")
     schedule = data.draw(schedules(), label="schedule")
-    warnings = Warnings({})
+    warnings = Warnings({}, config)
     now = t0
     seen: set[str] = set()
     for gap, event, which in [(timedelta(), "nothing", 0), *schedule]:
@@ -403,7 +449,7 @@ def test_every_run_is_safe_idempotent_and_a_fixed_point(config: LifecycleConfig,
         check_fixed_point(result)
         check_no_unsafe_actions(result, config)
         check_user_keeps_a_key(result)
-        check_no_stale_active_key(result, config)
+        check_no_stale_active_key(result, user, config)
         check_schedule_kept(result, user, config)
         check_exemptions(result)
         check_sentences(result)
@@ -427,6 +473,8 @@ def test_left_alone_every_key_is_rotated_and_retired_on_time(config: LifecycleCo
     - Every key the product creates is disabled once it is
       max(R, D - R) + (I - R) days old: with 2R >= D that is I; with a short
       R the rotation waits D - R days for the previous key to be deleted.
+    - Both bounds are D - I days longer for each key a person re-enabled
+      after the product disabled it (each re-enable is honoured that long).
     """
     t0 = BASE + timedelta(minutes=data.draw(st.integers(0, 24 * 60 - 1), label="time of day"))
     user = data.draw(users(t0, config, unknown_origin=False), label="user")  # that waits for a person
@@ -434,8 +482,10 @@ def test_left_alone_every_key_is_rotated_and_retired_on_time(config: LifecycleCo
     user.groups.clear()
     initial = {key.key_id for key in user.keys}
     cycle = max(config.rotation_days, config.delete_days - config.rotation_days)
-    longest_active_life = _days(cycle + config.inactive_days - config.rotation_days)
-    initial_gone_by = t0 + _days(config.delete_days + (config.delete_days - config.rotation_days) + 2)
+    honoured = sum(1 for key in user.keys if key.active and key.key_id in user.disabled)
+    extra = honoured * _days(config.delete_days - config.inactive_days)
+    longest_active_life = _days(cycle + config.inactive_days - config.rotation_days) + extra
+    initial_gone_by = t0 + _days(config.delete_days + (config.delete_days - config.rotation_days) + 2) + extra
     for day in range(2 * config.delete_days + config.rotation_days + 3):
         now = t0 + _days(day)
         result = run(user, now, config)
@@ -500,6 +550,53 @@ def test_no_key_the_product_did_not_create_is_ever_discarded(config: LifecycleCo
         check_no_unsafe_actions(result, config)
         check_user_keeps_a_key(result)
         check_sentences(result)
+
+
+#: Prowler's iam_rotate_access_key_90_days (CIS 1.14, Security Hub IAM.3) fails an Active key this old.
+CIS_MAX_KEY_AGE = timedelta(days=90)
+DAILY = re.compile(r"cron\(([0-9]+) ([0-9]+) \* \* \? \*\)")
+
+
+@hypothesis.settings(max_examples=60)
+@given(
+    made_at=st.integers(0, SECONDS_PER_DAY - 1),
+    lags=st.lists(st.integers(0, 900), min_size=220, max_size=220),
+    step=st.integers(1, 60),
+    origin=st.sampled_from([Origin.DELIVERED, Origin.OWN]),
+)
+def test_on_the_default_schedule_no_active_key_reaches_the_cis_age(
+    made_at: int, lags: list[int], step: int, origin: Origin
+) -> None:
+    """220 daily runs of the default schedule, each reaching the user up to 15 minutes after the scheduled time,
+    each action up to a minute after the one before: after every run no Active key is 90 days old, and every
+    replaced key stays Active at least I-R days less one run interval after its replacement was made.
+
+    (Without that jitter the disable comes exactly I-R runs after the rotation: see test_policy.py. With it, a run
+    that reaches the user later than the rotating run did can come just after the grace or the age it waits for.)
+    """
+    config = default_lifecycle()
+    daily = DAILY.fullmatch(parameter_defaults()["ScheduleExpression"])
+    assert daily and config.inactive_days <= CIS_MAX_KEY_AGE.days, "written for the default daily schedule"
+    first_run = BASE.replace(hour=int(daily.group(2)), minute=int(daily.group(1)))
+    user = SimUser(keys=[SimKey("AKIAFIRST", KeyStatus.ACTIVE, first_run + timedelta(seconds=made_at), origin)])
+    replacements = 0
+    for day, lag in enumerate(lags, start=1):
+        result = run(user, first_run + _days(day) + timedelta(seconds=lag), config, timedelta(seconds=step))
+        assert result.ended is not None
+        for key in user.keys:
+            assert not key.active or result.ended - key.created < CIS_MAX_KEY_AGE, f"day {day}: {key.key_id}"
+        for step_done in result.steps:
+            replacements += step_done.action.type is ActionType.ROTATE
+            if step_done.action.type is ActionType.DISABLE:
+                replacement = _newer_active_readable(
+                    next(k for k in step_done.state.keys if k.key_id == step_done.action.key_id),
+                    step_done.state,
+                    step_done.origins,
+                )
+                assert replacement is not None
+                grace = result.now - replacement.created
+                assert grace >= _days(config.disable_grace_days) - config.run_interval
+    assert replacements >= 2
 
 
 TAG_VALUES = st.one_of(

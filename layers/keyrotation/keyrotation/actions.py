@@ -254,12 +254,20 @@ def disable(ctx: Context, action: Action) -> dict[str, Any]:
     _refuse_dry_run(ctx, action)
     user, delivery, why_not = _still_wanted(ctx, action)
     if why_not or user is None:
-        return _skip(ctx, action, why_not or f"user {action.user_name} no longer exists")
+        result = _skip(ctx, action, why_not or f"user {action.user_name} no longer exists")
+        key = None if user is None else _find(user, action.key_id)
+        disabled = None if key is None else policy.disabled_by_product_on(key, delivery)
+        if result["status"] == "done" and key is not None and not key.active and disabled is not None:
+            # An earlier attempt of this step made the change and failed before recording that it happened.
+            ctx.ledger.record_disable_done(ctx.account.account_id, action.user_name, action.key_id, disabled)
+        return result
     marks = _undelivered_mark(user, delivery, action.key_id)
-    ctx.ledger.record_disabled(ctx.account.account_id, user.user_name, action.key_id)  # before: fails safe
+    disabled = ctx.ledger.record_disabled(ctx.account.account_id, user.user_name, action.key_id)  # before: fails safe
     ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="applying", **marks)
     with translate_errors():
         ctx.iam.update_access_key(UserName=user.user_name, AccessKeyId=action.key_id, Status="Inactive")
+    # After: a key found Active again is one a person re-enabled only if its disable really happened.
+    ctx.ledger.record_disable_done(ctx.account.account_id, user.user_name, action.key_id, disabled)
     ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="done", **marks)
     _log(ctx, "disabled key", action)
     return {"status": "done"}

@@ -57,6 +57,9 @@ def audit_account(
             # Only now is the keys' last use worth its API calls: it goes into reasons and warnings.
             user = replace(user, keys=tuple(with_last_use(iam, key) for key in user.keys))
             decision = policy.decide(user, delivery, now, config)
+        if not run.dry_run and any(notice.kind is NoticeKind.REENABLED for notice in decision.notices):
+            # Recorded before anything else of the run, so that its actions' functions decide on it too.
+            ledger.record_reenabled(account.account_id, user.user_name, policy.unrecorded_reenables(user, delivery))
         users[user.user_name] = user
         decisions.append(decision)
     plan = policy.plan_account(decisions, config)

@@ -13,10 +13,13 @@ Example:
     ...     "ROTATION_PERIOD_DAYS": "75", "INACTIVE_PERIOD_DAYS": "90", "DELETE_PERIOD_DAYS": "100",
     ...     "WARNING_DAYS": "7", "MAX_ACTIONS_PER_ACCOUNT": "50",
     ...     "EXEMPT_TAG_KEY": "key-rotation:exempt", "EXEMPT_GROUP_NAME": "IAMKeyRotationExemptionGroup",
+    ...     "SCHEDULE_EXPRESSION": "cron(0 6 * * ? *)",
     ... }
     >>> schedule = LifecycleConfig.from_env(env)
     >>> schedule.rotation_days, schedule.disable_grace_days, schedule.quarantine_days, schedule.delete_grace_days
     (75, 15, 10, 25)
+    >>> schedule.run_interval
+    datetime.timedelta(days=1)
     >>> LifecycleConfig.from_env({**env, "WARNING_DAYS": ""})
     Traceback (most recent call last):
     ...
@@ -29,9 +32,11 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 from keyrotation.errors import InvalidConfiguration
 from keyrotation.ids import ACCOUNT_ID, OU_ID
+from keyrotation.schedule import run_interval
 
 
 def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:
@@ -82,7 +87,14 @@ def _id_list(env: Mapping[str, str], name: str, pattern: re.Pattern[str], what: 
 class LifecycleConfig:
     """The schedule every key follows. Ages are days since the old key was created.
 
-    Invariant (checked on construction): 0 < rotation_days < inactive_days < delete_days.
+    ``run_interval`` is the longest time between two scheduled runs, read from
+    ``SCHEDULE_EXPRESSION`` (:func:`keyrotation.schedule.run_interval`): the
+    policy acts at the last run before each deadline. Zero means a run can
+    happen at any moment, and the policy acts on each date exactly.
+
+    Invariants (checked on construction): 0 < rotation_days < inactive_days < delete_days, and the run
+    interval is shorter than both rotation_days and inactive_days - rotation_days (so a new key is never
+    due at once, and an old key is never disabled in the run that replaced it).
     The periods between the schedule's steps (:attr:`disable_grace_days`,
     :attr:`quarantine_days`, :attr:`delete_grace_days`) are derived here, once.
     """
@@ -94,12 +106,20 @@ class LifecycleConfig:
     max_actions_per_account: int
     exempt_tag_key: str
     exempt_group_name: str
+    run_interval: timedelta = timedelta(0)
 
     def __post_init__(self) -> None:
         if not 0 < self.rotation_days < self.inactive_days < self.delete_days:
             raise InvalidConfiguration(
                 "RotationPeriodDays < InactivePeriodDays < DeletePeriodDays must hold with all above 0, got "
                 f"{self.rotation_days}, {self.inactive_days}, {self.delete_days}"
+            )
+        shortest = min(self.rotation_days, self.disable_grace_days)
+        if not timedelta(0) <= self.run_interval < timedelta(days=shortest):
+            raise InvalidConfiguration(
+                f"ScheduleExpression can leave {self.run_interval} between two runs; that must be less than both "
+                f"RotationPeriodDays ({self.rotation_days}) and InactivePeriodDays - RotationPeriodDays "
+                f"({self.disable_grace_days}) days"
             )
         if self.warning_days < 0:
             raise InvalidConfiguration(f"WarningDays must be 0 or more, got {self.warning_days}")
@@ -134,6 +154,7 @@ class LifecycleConfig:
             max_actions_per_account=_int(env, "MAX_ACTIONS_PER_ACCOUNT", minimum=1),
             exempt_tag_key=_present(env, "EXEMPT_TAG_KEY"),
             exempt_group_name=_present(env, "EXEMPT_GROUP_NAME"),
+            run_interval=run_interval(_required(env, "SCHEDULE_EXPRESSION")),
         )
 
 

@@ -31,6 +31,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -235,9 +236,26 @@ class Ledger:
             account_id, user_name, user_id, {}, remove=("pendingKeyId", "pendingSince", "pendingRunId")
         )
 
-    def record_disabled(self, account_id: str, user_name: str, key_id: str) -> None:
-        """Written just before UpdateAccessKey(Inactive): the policy waits D-I days from here to delete."""
-        self._add_to_set(account_id, user_name, "disabled", {f"{key_id}#{clock.to_iso(clock.now())}"})
+    def record_disabled(self, account_id: str, user_name: str, key_id: str) -> datetime:
+        """Written just before UpdateAccessKey(Inactive): the policy waits D-I days from here to delete.
+
+        Returns the moment recorded, for :meth:`record_disable_done`.
+        """
+        moment = clock.from_iso(clock.to_iso(clock.now()))  # to the second, as it is stored
+        self._add_to_set(account_id, user_name, "disabled", {f"{key_id}#{clock.to_iso(moment)}"})
+        return moment
+
+    def record_disable_done(self, account_id: str, user_name: str, key_id: str, moment: datetime) -> None:
+        """Written once UpdateAccessKey(Inactive) succeeded: the disable recorded at ``moment`` happened.
+
+        Only then is the key, if it is Active again later, one a person re-enabled.
+        """
+        self._add_to_set(account_id, user_name, "disabledDone", {f"{key_id}#{clock.to_iso(moment)}"})
+
+    def record_reenabled(self, account_id: str, user_name: str, key_ids: Iterable[str]) -> None:
+        """A run found these keys, which the product disabled, Active again: a re-enable is honoured from here."""
+        moment = clock.to_iso(clock.now())
+        self._add_to_set(account_id, user_name, "reenabled", {f"{key_id}#{moment}" for key_id in key_ids})
 
     def record_warned(self, account_id: str, user_name: str, marks: Iterable[tuple[str, str]]) -> None:
         """Remember (key id, notice kind) pairs the user was told about, so each is told once."""
@@ -327,18 +345,25 @@ def _delivery(record: Mapping[str, Any]) -> Delivery:
     for entry in record.get("warned", set()):
         key_id, _, kind = str(entry).rpartition("#")
         warned.add((key_id, kind))
-    disabled = set()
-    for entry in record.get("disabled", set()):
-        key_id, _, moment = str(entry).partition("#")
-        disabled.add((key_id, clock.from_iso(moment)))
     return Delivery(
         delivered_key_id=record.get("deliveredKeyId"),
         pending_key_id=record.get("pendingKeyId"),
         pending_since=clock.from_iso(pending_since) if pending_since else None,
         warned=frozenset(warned),
-        disabled=frozenset(disabled),
+        disabled=_moments(record.get("disabled", set())),
+        disabled_done=_moments(record.get("disabledDone", set())),
+        reenabled=_moments(record.get("reenabled", set())),
         user_id=record.get("userId"),
         secret_arn=record.get("secretArn"),
         secret_token=record.get("secretToken"),
         pending_run_id=record.get("pendingRunId"),
     )
+
+
+def _moments(entries: Iterable[Any]) -> frozenset[tuple[str, datetime]]:
+    """A set of ``keyId#moment`` entries, as (key id, moment) pairs."""
+    found = set()
+    for entry in entries:
+        key_id, _, moment = str(entry).partition("#")
+        found.add((key_id, clock.from_iso(moment)))
+    return frozenset(found)

@@ -34,6 +34,7 @@ class NoticeKind(str, Enum):
     EXEMPTION_EXPIRING = "exemption-expiring"  # a dated exemption ends within WarningDays
     INVALID_TAG = "invalid-tag"  # the exemption tag has a value that is neither `true` nor a date
     DEFERRED = "deferred"  # an action beyond MaxActionsPerAccount, left for the next run
+    REENABLED = "reenabled"  # a key the product disabled is Active again: a person's re-enable, honoured once
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,13 @@ class Delivery:
     recorded by the disable function. The policy deletes such a key no sooner
     than DeletePeriodDays - InactivePeriodDays calendar days after that day, so
     a key that was in use is never disabled and deleted on the same day.
+    ``disabled_done``: the entries of ``disabled`` whose UpdateAccessKey
+    succeeded (recorded right after it). A key found Active after a disable
+    that is not done was not disabled at all (the call failed): it is no
+    re-enable.
+    ``reenabled``: (key id, when) for each time a run found Active a key the
+    product had disabled (a person re-enabled it), recorded by the audit. The
+    policy honours a key's first re-enable for D-I days from that day.
     ``user_id``: the IAM unique id (``UserId``) of the user the record was
     written for; None in a record no action has written to yet.
     ``secret_arn``: the ARN the user's secret got when the product created it
@@ -101,6 +109,8 @@ class Delivery:
     pending_since: datetime | None = None
     warned: frozenset[tuple[str, str]] = frozenset()
     disabled: frozenset[tuple[str, datetime]] = frozenset()
+    disabled_done: frozenset[tuple[str, datetime]] = frozenset()
+    reenabled: frozenset[tuple[str, datetime]] = frozenset()
     user_id: str | None = None
     secret_arn: str | None = None
     secret_token: str | None = None
@@ -111,9 +121,9 @@ class Delivery:
 
         IAM gives a deleted user's name to the next user created with it, with a new unique id. A
         record written for an earlier user of the name tells nothing about the new one: no delivered
-        key, no unfinished rotation, no secret. Only its facts about keys stay (the warnings sent
-        and the keys the product disabled), because IAM never reuses a key id. An empty
-        ``user_id`` (not known) keeps the record as it is.
+        key, no unfinished rotation, no secret. Only its facts about keys stay (the warnings sent,
+        the keys the product disabled, and the re-enables found), because IAM never reuses a key
+        id. An empty ``user_id`` (not known) keeps the record as it is.
 
         Example:
             >>> earlier = Delivery(delivered_key_id="AKIAOLD", user_id="AIDAEARLIER")
@@ -122,7 +132,13 @@ class Delivery:
         """
         if not user_id or self.user_id in (None, user_id):
             return self
-        return Delivery(warned=self.warned, disabled=self.disabled, user_id=user_id)
+        return Delivery(
+            warned=self.warned,
+            disabled=self.disabled,
+            disabled_done=self.disabled_done,
+            reenabled=self.reenabled,
+            user_id=user_id,
+        )
 
 
 @dataclass(frozen=True)

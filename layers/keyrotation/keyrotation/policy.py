@@ -8,15 +8,20 @@ can be replayed and tested. The sentences that explain each decision are
 written by :mod:`keyrotation.wording`.
 
 The schedule is R = rotation_days, I = inactive_days, D = delete_days and
-W = warning_days (:class:`~keyrotation.config.LifecycleConfig`). With, for
-example, R = 75, I = 90, D = 100 and W = 7 a key lives like this::
+W = warning_days (:class:`~keyrotation.config.LifecycleConfig`). Its dates are
+deadlines. Runs come on a schedule, at most ``config.run_interval`` apart, so
+a run does what would otherwise be late by the next run: each event happens at
+the last scheduled run before its date, the first run at or after
+:func:`act_from` (the date less one run interval). With, for example, R = 75,
+I = 90, D = 100, W = 7 and a daily run, a key made by the day's run lives like
+this::
 
-    day   0  key A is created and delivered to the user's secret
-    day  75  A is R days old: ROTATE A (key B is created and delivered)
-    day  83  DISABLE_SOON notice: A will be disabled on day 90
-    day  90  A is I days old (and B is I-R = 15 days old): DISABLE A
-    day 100  A is D days old (and B is D-R = 25 days old): DELETE A
-    day 150  B is R days old: ROTATE B, and so on.
+    day   0  key A is created by the run and delivered to the user's secret
+    day  75  the last run before A is R days old: ROTATE A (key B is created and delivered)
+    day  83  DISABLE_SOON notice: A will be disabled by day 90
+    day  90  the last run before A is I days old (B is I-R = 15 days old): DISABLE A
+    day 100  the last run before A is D days old (B is D-R = 25 days old): DELETE A
+    day 150  the last run before B is R days old: ROTATE B, and so on.
 
 Words used throughout:
 
@@ -37,6 +42,9 @@ Words used throughout:
 - A **spare** key is an Inactive readable key that no newer Active key
   replaces (a lone Inactive key, or an Inactive key newer than the current
   key). It is deleted once it is D days old.
+- A **re-enabled** key is a retired key the product disabled that is Active
+  again: a person re-enabled it. Its first re-enable is honoured for D-I days
+  from the day a run found it (:func:`honoured_until`); a second is not.
 
 Safety rules that hold for every input (proved by
 ``tests/unit/test_policy_properties.py``):
@@ -49,8 +57,9 @@ Safety rules that hold for every input (proved by
 3. DISABLE is only planned for an undelivered key, or for a retired key whose
    replacement is Active: a user who has an Active readable key keeps one.
 4. A retired key is disabled no sooner than I-R days and deleted no sooner
-   than D-R days after its replacement was created, and a key the product
-   disabled is deleted no sooner than D-I calendar days after that day.
+   than D-R days after its replacement was created, less one run interval,
+   and a key the product disabled is deleted no sooner than D-I calendar days
+   after that day.
 5. Bad input changes nothing: an unreadable exemption tag, more than two
    keys, or a key of unknown origin yields notices and no action. A key is
    only ever discarded as undelivered when the ledger recorded its id.
@@ -79,6 +88,7 @@ from keyrotation.model import (
     ActionType,
     Decision,
     Delivery,
+    KeyStatus,
     Notice,
     NoticeKind,
     UserSnapshot,
@@ -106,8 +116,28 @@ _DATE_TAG_VALUE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits only
 # --------------------------------------------------------------------------
 
 
+def act_from(deadline: datetime, config: LifecycleConfig) -> datetime:
+    """The first moment a run acts on ``deadline``: one run interval before it.
+
+    The next run may come after the deadline, so a run at or after this moment
+    does what falls due: it is the last scheduled run before the deadline (or a
+    later one, when runs were missed). With a run interval of zero, the
+    deadline itself.
+
+    Example:
+        >>> daily = LifecycleConfig(
+        ...     75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup", timedelta(days=1)
+        ... )
+        >>> act_from(datetime(2025, 4, 1, 6, 0, 5, tzinfo=UTC), daily)  # the 06:00 run of 1 April does it
+        datetime.datetime(2025, 3, 31, 6, 0, 5, tzinfo=datetime.timezone.utc)
+    """
+    return deadline - config.run_interval
+
+
 def rotate_on(key: AccessKey, config: LifecycleConfig) -> datetime:
     """When ``key`` is due for a replacement: R days after it was created.
+
+    The rotation happens at the last run before then (:func:`act_from`).
 
     Example:
         >>> from keyrotation.model import AccessKey, KeyStatus
@@ -120,11 +150,13 @@ def rotate_on(key: AccessKey, config: LifecycleConfig) -> datetime:
 
 
 def disable_on(old: AccessKey, replacement: AccessKey, config: LifecycleConfig) -> datetime:
-    """When a retired key is disabled, given the newer Active key that replaces it.
+    """When a retired key is due to be disabled, given the newer Active key that replaces it.
 
     I days after ``old`` was created, and never sooner than I-R days after
-    ``replacement`` was created, so a user always has I-R days to switch to
-    the new key, even when the rotation happened late.
+    ``replacement`` was created, so a user always has I-R days (less one run
+    interval: the disable happens at the last run before this date, see
+    :func:`act_from`) to switch to the new key, even when the rotation
+    happened late.
 
     Example:
         >>> from keyrotation.model import AccessKey, KeyStatus
@@ -144,10 +176,11 @@ def disable_on(old: AccessKey, replacement: AccessKey, config: LifecycleConfig) 
 
 
 def delete_on(old: AccessKey, replacement: AccessKey, config: LifecycleConfig) -> datetime:
-    """When a retired key is deleted (once Inactive), given the newer Active key that replaces it.
+    """When a retired key is due to be deleted (once Inactive), given the newer Active key that replaces it.
 
     D days after ``old`` was created, and never sooner than D-R days after
     ``replacement`` was created. It is always D-I days after :func:`disable_on`.
+    The deletion happens at the last run before this date (:func:`act_from`).
 
     Example:
         >>> from keyrotation.model import AccessKey, KeyStatus
@@ -194,21 +227,133 @@ def quarantine_ends(key: AccessKey, delivery: Delivery, config: LifecycleConfig)
     return _start_of_day(disabled) + days(config.quarantine_days)
 
 
-def deletion_date(
-    key: AccessKey, replacement: AccessKey | None, delivery: Delivery, config: LifecycleConfig
-) -> datetime:
-    """When a readable Inactive key is deleted.
+def deletion_due(key: AccessKey, replacement: AccessKey | None, config: LifecycleConfig) -> datetime:
+    """When a readable Inactive key is due to be deleted, before any quarantine.
 
     A retired key (``replacement`` is the newer Active key) on :func:`delete_on`;
-    a spare key (``replacement`` is None) once it is D days old; in both cases
-    not before :func:`quarantine_ends`.
+    a spare key (``replacement`` is None) once it is D days old.
     """
     if replacement is None:
-        scheduled = key.created + days(config.delete_days)
-    else:
-        scheduled = delete_on(key, replacement, config)
+        return key.created + days(config.delete_days)
+    return delete_on(key, replacement, config)
+
+
+def deleted_from(
+    key: AccessKey, replacement: AccessKey | None, delivery: Delivery, config: LifecycleConfig
+) -> datetime:
+    """The first moment a run deletes a readable Inactive key.
+
+    The last run before :func:`deletion_due` (:func:`act_from`), and not before
+    :func:`quarantine_ends` (a quarantine is a grace, never shortened).
+    """
+    start = act_from(deletion_due(key, replacement, config), config)
     quarantine = quarantine_ends(key, delivery, config)
-    return scheduled if quarantine is None else max(scheduled, quarantine)
+    return start if quarantine is None else max(start, quarantine)
+
+
+def undone_disable(key: AccessKey, delivery: Delivery) -> datetime | None:
+    """When the product disabled ``key``, if a person has set it Active since; None otherwise.
+
+    The product's latest disable of the key must be done (``Delivery.disabled_done``):
+    a disable whose UpdateAccessKey failed left the key Active, and is no re-enable.
+    """
+    disabled = disabled_by_product_on(key, delivery)
+    if not key.active or disabled is None or (key.key_id, disabled) not in delivery.disabled_done:
+        return None
+    return disabled
+
+
+def reenable_found(key: AccessKey, delivery: Delivery) -> datetime | None:
+    """When a run first found ``key`` Active after the product last disabled it, or None if no run recorded it."""
+    disabled = disabled_by_product_on(key, delivery)
+    if disabled is None:
+        return None
+    found = [moment for key_id, moment in delivery.reenabled if key_id == key.key_id and moment > disabled]
+    return min(found) if found else None
+
+
+def reenabled_before(key: AccessKey, delivery: Delivery) -> bool:
+    """Whether a person re-enabled ``key`` once already, and the product disabled it again since."""
+    disabled = disabled_by_product_on(key, delivery)
+    return disabled is not None and any(
+        key_id == key.key_id and moment <= disabled for key_id, moment in delivery.reenabled
+    )
+
+
+def honoured_until(key: AccessKey, delivery: Delivery, now: datetime, config: LifecycleConfig) -> datetime | None:
+    """Until when a person's re-enable of a key the product disabled is honoured; None if there is none to honour.
+
+    The first re-enable of a key is honoured for D-I calendar days (UTC) from
+    the day of the run that found it Active (``now`` if no run recorded it
+    yet), the time the product leaves between disabling a key and deleting it.
+    None for a key that nobody re-enabled (see :func:`undone_disable`), or that
+    was re-enabled once already: a second re-enable is not honoured.
+
+    Example:
+        >>> from keyrotation.model import AccessKey, KeyStatus
+        >>> key = AccessKey("AKIAOLD", KeyStatus.ACTIVE, datetime(2025, 1, 1, tzinfo=UTC))
+        >>> disabled = datetime(2025, 4, 1, 6, 0, tzinfo=UTC)
+        >>> found = datetime(2025, 4, 3, 6, 0, tzinfo=UTC)
+        >>> schedule = LifecycleConfig(75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup")
+        >>> done = frozenset({("AKIAOLD", disabled)})
+        >>> record = Delivery(disabled=done, disabled_done=done, reenabled=frozenset({("AKIAOLD", found)}))
+        >>> honoured_until(key, record, found + days(1), schedule)
+        datetime.datetime(2025, 4, 13, 0, 0, tzinfo=datetime.timezone.utc)
+        >>> again = done | {("AKIAOLD", disabled + days(12))}
+        >>> second = Delivery(disabled=again, disabled_done=again, reenabled=record.reenabled)
+        >>> honoured_until(key, second, found + days(13), schedule) is None  # re-enabled a second time
+        True
+    """
+    if undone_disable(key, delivery) is None or reenabled_before(key, delivery):
+        return None
+    found = reenable_found(key, delivery) or now
+    return _start_of_day(found) + days(config.quarantine_days)
+
+
+def disabled_from(
+    old: AccessKey, replacement: AccessKey, delivery: Delivery, now: datetime, config: LifecycleConfig
+) -> datetime:
+    """The first moment a run disables a retired Active key.
+
+    The last run before :func:`disable_on` (:func:`act_from`), and not before a
+    person's re-enable of it stops being honoured (:func:`honoured_until`).
+    """
+    start = act_from(disable_on(old, replacement, config), config)
+    honoured = honoured_until(old, delivery, now, config)
+    return start if honoured is None else max(start, honoured)
+
+
+def unrecorded_reenables(user: UserSnapshot, delivery: Delivery) -> tuple[str, ...]:
+    """The keys of ``user`` a run finds re-enabled by a person and must record (see ``Delivery.reenabled``).
+
+    Readable retired keys the product disabled that are Active again, and whose
+    re-enable no run recorded yet. The audit records them in a real run, so the
+    honoured D-I days count from the first run that found them.
+
+    Example:
+        >>> from keyrotation.model import AccessKey, KeyStatus
+        >>> old = AccessKey("AKIAOLD", KeyStatus.ACTIVE, datetime(2025, 1, 1, tzinfo=UTC))
+        >>> new = AccessKey("AKIANEW", KeyStatus.ACTIVE, datetime(2025, 3, 17, tzinfo=UTC))
+        >>> alice = UserSnapshot("alice", "arn:aws:iam::111122223333:user/alice", keys=(old, new))
+        >>> done = frozenset({("AKIAOLD", datetime(2025, 4, 1, tzinfo=UTC))})
+        >>> unrecorded_reenables(alice, Delivery(disabled=done, disabled_done=done))
+        ('AKIAOLD',)
+        >>> unrecorded_reenables(alice, Delivery(disabled=done))  # the disable failed: AKIAOLD was never Inactive
+        ()
+    """
+    if len(user.keys) > MAX_KEYS_PER_USER or unknown_origin_keys(user.keys, delivery):
+        return ()  # the user is blocked: no decision is made on its keys
+    undelivered = undelivered_keys(user.keys, delivery)
+    ring = key_ring(user.keys, undelivered[0] if undelivered else None)
+    return tuple(
+        key.key_id
+        for key in ring.readable
+        if key.active
+        and ring.replacement_of(key) is not None
+        and undone_disable(key, delivery) is not None
+        and not reenabled_before(key, delivery)
+        and reenable_found(key, delivery) is None
+    )
 
 
 # --------------------------------------------------------------------------
@@ -450,12 +595,15 @@ def decide(user: UserSnapshot, delivery: Delivery, now: datetime, config: Lifecy
     3. More than two keys, or a key of unknown origin: a BLOCKED notice and no
        action, until a person resolves it.
     4. The undelivered key, if any, is discarded: DISABLE (if Active), DELETE.
-    5. Each readable key, oldest first: a retired Active key is disabled on
-       :func:`disable_on` (with a DISABLE_SOON notice W days before); a
-       retired or spare Inactive key is deleted on :func:`deletion_date`.
-    6. The current key is rotated once R days old, provided every other key
-       is deleted by the steps above; otherwise a BLOCKED notice says when the
-       rotation will happen and what the user can do.
+    5. Each readable key, oldest first: a retired Active key is disabled from
+       :func:`disabled_from` (with a DISABLE_SOON notice W days before, and a
+       REENABLED notice when a run first finds a person re-enabled it, or
+       re-enabled it a second time); a retired or spare Inactive key is
+       deleted from :func:`deleted_from`.
+    6. The current key is rotated at the last run before it is R days old,
+       provided every other key is deleted by the steps above; otherwise a
+       BLOCKED notice says when the rotation will happen and what the user
+       can do.
 
     ``now`` must be timezone-aware.
 
@@ -519,16 +667,34 @@ def _retire_active(
     now: datetime,
     config: LifecycleConfig,
 ) -> Decision:
-    """Step 5, retired Active key: DISABLE on its date, DISABLE_SOON once in the W days before."""
+    """Step 5, retired Active key: DISABLE from its moment, DISABLE_SOON once in the W days before.
+
+    A key the product disabled that is Active again was re-enabled by a person:
+    the run that first finds it says how long the re-enable is honoured, and a
+    second re-enable is announced as not honoured, with the DISABLE.
+    """
     when = disable_on(key, replacement, config)
-    if now >= when:
-        reason = wording.disable_reason(key, replacement, when, config)
-        return Decision(actions=(Action(ActionType.DISABLE, user.user_name, key.key_id, reason),))
+    start = disabled_from(key, replacement, delivery, now, config)
+    disabled = undone_disable(key, delivery)
+    honoured = honoured_until(key, delivery, now, config)
+    notices: tuple[Notice, ...] = ()
+    if disabled is not None and honoured is None:
+        detail = wording.reenabled_again_detail(user, key, disabled, _start_of_day(now) + days(config.quarantine_days))
+        notices = (Notice(NoticeKind.REENABLED, user.user_name, key.key_id, detail),)  # not honoured: no date
+    elif disabled is not None and honoured is not None and reenable_found(key, delivery) is None:
+        detail = wording.reenabled_detail(user, key, disabled, honoured, config)
+        notices = (Notice(NoticeKind.REENABLED, user.user_name, key.key_id, detail, due=honoured),)
+    if now >= start:
+        if disabled is None:
+            reason = wording.disable_reason(key, replacement, when, now, config)
+        else:
+            reason = wording.disable_again_reason(key, disabled, honoured)
+        return Decision(actions=(Action(ActionType.DISABLE, user.user_name, key.key_id, reason),), notices=notices)
     warned = (key.key_id, NoticeKind.DISABLE_SOON.value) in delivery.warned
-    if now >= when - days(config.warning_days) and not warned:
-        detail = wording.disable_soon_detail(user, key, replacement, when, delete_on(key, replacement, config))
-        return Decision(notices=(Notice(NoticeKind.DISABLE_SOON, user.user_name, key.key_id, detail, due=when),))
-    return Decision()
+    if now >= start - days(config.warning_days) and not warned and disabled is None:
+        detail = wording.disable_soon_detail(user, key, replacement, when, delete_on(key, replacement, config), start)
+        notices += (Notice(NoticeKind.DISABLE_SOON, user.user_name, key.key_id, detail, due=when),)
+    return Decision(notices=notices)
 
 
 def _delete_inactive(
@@ -539,11 +705,12 @@ def _delete_inactive(
     now: datetime,
     config: LifecycleConfig,
 ) -> Decision:
-    """Step 5, Inactive readable key: DELETE on its deletion date."""
-    when = deletion_date(key, replacement, delivery, config)
-    if now < when:
+    """Step 5, Inactive readable key: DELETE from its moment (:func:`deleted_from`)."""
+    if now < deleted_from(key, replacement, delivery, config):
         return Decision()
-    reason = wording.delete_reason(key, replacement, when, disabled_by_product_on(key, delivery), config)
+    reason = wording.delete_reason(
+        key, replacement, deletion_due(key, replacement, config), now, disabled_by_product_on(key, delivery), config
+    )
     return Decision(actions=(Action(ActionType.DELETE, user.user_name, key.key_id, reason),))
 
 
@@ -555,18 +722,20 @@ def _rotate_current(
     now: datetime,
     config: LifecycleConfig,
 ) -> Decision:
-    """Step 6: ROTATE the current key once R days old, if every other key is deleted first."""
+    """Step 6: ROTATE the current key at the last run before it is R days old, if every other key is deleted first."""
     current = ring.current
-    if current is None or now < rotate_on(current, config):
+    if current is None or now < act_from(rotate_on(current, config), config):
         return Decision()
     deleted = {action.key_id for action in planned if action.type is ActionType.DELETE}
     left = [key for key in user.keys if key.key_id != current.key_id and key.key_id not in deleted]
     if not left:
-        reason = wording.rotate_reason(current, rotate_on(current, config), now, config)
+        made_now = AccessKey("", KeyStatus.ACTIVE, now)  # the replacement, as the rotation is about to make it
+        disable_by, delete_by = disable_on(current, made_now, config), delete_on(current, made_now, config)
+        reason = wording.rotate_reason(current, rotate_on(current, config), now, disable_by, delete_by, config)
         return Decision(actions=(Action(ActionType.ROTATE, user.user_name, current.key_id, reason),))
     blocker = left[0]
     frees_on = _expected_deletion(blocker, current, planned, delivery, now, config)
-    detail = _blocked_detail(user, current, blocker, frees_on, now, config)
+    detail = _blocked_detail(user, current, blocker, frees_on, delivery, now, config)
     return Decision(notices=(Notice(NoticeKind.BLOCKED, user.user_name, current.key_id, detail, due=frees_on),))
 
 
@@ -575,14 +744,15 @@ def _blocked_detail(
     current: AccessKey,
     blocker: AccessKey,
     frees_on: datetime,
+    delivery: Delivery,
     now: datetime,
     config: LifecycleConfig,
 ) -> str:
     """Step 6's BLOCKED notice, worded for the role the other key plays (see :func:`_expected_deletion`)."""
     due = rotate_on(current, config)
     if blocker.active:
-        disable_day = max(now, disable_on(blocker, current, config))
-        return wording.blocked_by_retired_key(user, current, due, blocker, disable_day, frees_on, now)
+        disable_from = max(now, disabled_from(blocker, current, delivery, now, config))
+        return wording.blocked_by_retired_key(user, current, due, blocker, disable_from, frees_on, now)
     if creation_order(blocker) < creation_order(current):
         return wording.blocked_by_inactive_key(user, current, due, blocker, frees_on, now)
     return wording.blocked_by_spare_key(user, current, due, blocker, frees_on, now, config)
@@ -605,11 +775,11 @@ def _expected_deletion(
     """
     if not blocker.active:
         replacement = current if creation_order(blocker) < creation_order(current) else None
-        return deletion_date(blocker, replacement, delivery, config)
+        return deleted_from(blocker, replacement, delivery, config)
     disabled_in_plan = any(a.type is ActionType.DISABLE and a.key_id == blocker.key_id for a in planned)
-    disable_day = now if disabled_in_plan else disable_on(blocker, current, config)
+    disable_day = now if disabled_in_plan else disabled_from(blocker, current, delivery, now, config)
     quarantine = _start_of_day(disable_day) + days(config.quarantine_days)
-    return max(delete_on(blocker, current, config), quarantine)
+    return max(act_from(delete_on(blocker, current, config), config), quarantine)
 
 
 def _merge(parts: Iterable[Decision]) -> Decision:

@@ -15,6 +15,7 @@ Example:
     ...     "WARNING_DAYS": "7", "MAX_ACTIONS_PER_ACCOUNT": "50", "MAX_CONCURRENCY": "10",
     ...     "EXEMPT_TAG_KEY": "key-rotation:exempt", "EXEMPT_GROUP_NAME": "", "OWNER_EMAIL_TAG_KEY": "email",
     ...     "EXCLUDE_ACCOUNTS": "", "INCLUDE_OUS": "", "SENDER_EMAIL": "", "SECURITY_TEAM_EMAIL": "",
+    ...     "SCHEDULE_EXPRESSION": "cron(0 6 * * ? *)",
     ... }
     >>> check_settings(env).sender is None
     True
@@ -85,7 +86,7 @@ def _address(env: Mapping[str, str], name: str, parameter: str) -> str | None:
 def check_settings(env: Mapping[str, str] | None = None) -> Settings:
     """The settings that need no AWS call, checked; raise :class:`InvalidConfiguration` on the first bad one."""
     env = os.environ if env is None else env
-    lifecycle = LifecycleConfig.from_env(env)  # present, whole numbers, Rotation < Inactive < Delete
+    lifecycle = LifecycleConfig.from_env(env)  # present, whole numbers, Rotation < Inactive < Delete, a schedule
     _at_most("RotationPeriodDays", lifecycle.rotation_days, MAX_PERIOD_DAYS, "days")
     _at_most("InactivePeriodDays", lifecycle.inactive_days, MAX_PERIOD_DAYS, "days")
     _at_most("DeletePeriodDays", lifecycle.delete_days, MAX_PERIOD_DAYS, "days")

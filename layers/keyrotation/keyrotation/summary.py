@@ -77,6 +77,7 @@ def summarize(
             "deferred": notices["deferred"],
             "invalidTags": notices["invalid-tag"],
             "exemptionsExpiring": notices["exemption-expiring"],
+            "reenabled": notices["reenabled"],
             "notificationFailures": sum(1 for result in results.values() if result.get("notifyError")),
         },
     }

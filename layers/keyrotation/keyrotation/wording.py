@@ -18,9 +18,9 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
-from keyrotation.clock import age_days, days
+from keyrotation.clock import age_days
 from keyrotation.config import LifecycleConfig
 from keyrotation.model import AccessKey, Action, UserSnapshot, creation_order, recorded
 
@@ -36,6 +36,7 @@ def describe_last_use(key: AccessKey) -> str:
     """When, where and with which service ``key`` was last used, as a sentence.
 
     Example:
+        >>> from keyrotation.clock import days
         >>> from keyrotation.model import AccessKey, KeyStatus
         >>> created = datetime(2025, 1, 1, tzinfo=UTC)
         >>> describe_last_use(AccessKey("AKIAOLD", KeyStatus.ACTIVE, created, created + days(40), "s3", "eu-west-1"))
@@ -117,24 +118,66 @@ def invalid_tag_detail(user: UserSnapshot, tag_error: str, now: datetime) -> str
 # --------------------------------------------------------------------------
 
 
-def rotate_reason(key: AccessKey, due: datetime, now: datetime, config: LifecycleConfig) -> str:
-    """Why ``key`` is rotated at ``now`` (it was due on ``due``), and how long it stays usable."""
+def rotate_reason(
+    key: AccessKey, due: datetime, now: datetime, disable_by: datetime, delete_by: datetime, config: LifecycleConfig
+) -> str:
+    """Why ``key`` is rotated at ``now`` (it is due on ``due``), and until when it stays usable.
+
+    ``disable_by`` and ``delete_by`` are its disable and delete dates once replaced now.
+
+    Example:
+        >>> from keyrotation.clock import days
+        >>> from keyrotation.model import AccessKey, KeyStatus
+        >>> key = AccessKey("AKIAOLD", KeyStatus.ACTIVE, datetime(2025, 1, 1, 6, 0, 1, tzinfo=UTC))
+        >>> schedule = LifecycleConfig(
+        ...     75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup", days(1)
+        ... )
+        >>> now = datetime(2025, 3, 17, 6, 0, tzinfo=UTC)
+        >>> rotate_reason(key, key.created + days(75), now, now + days(15), now + days(25), schedule)
+        ... # doctest: +NORMALIZE_WHITESPACE
+        "Key AKIAOLD was created on 2025-01-01 and is 74 days old; it reaches the rotation age of 75 days on
+        2025-03-17, within one run interval (1 day): a new key is created and delivered to the user's secret.
+        Key AKIAOLD is disabled by 2025-04-01 and deleted by 2025-04-11, each at the last scheduled run
+        before that date."
+    """
+    if now >= due:
+        reached = f"it reached the rotation age of {config.rotation_days} days on {_day(due)}"
+    else:
+        reached = (
+            f"it reaches the rotation age of {config.rotation_days} days on {_day(due)}, {_within_one_run(config)}"
+        )
     return (
-        f"Key {key.key_id} was created on {_day(key.created)} and is {_age(key, now)} days old, "
-        f"at or past the rotation age of {config.rotation_days} days (due {_day(due)}): "
+        f"Key {key.key_id} was created on {_day(key.created)} and is {_age(key, now)} days old; {reached}: "
         "a new key is created and delivered to the user's secret. "
-        f"Key {key.key_id} stays Active until at least {_day(now + days(config.disable_grace_days))} "
-        f"and is deleted no sooner than {_day(now + days(config.delete_grace_days))}."
+        f"Key {key.key_id} is disabled by {_day(disable_by)} and deleted by {_day(delete_by)}, "
+        "each at the last scheduled run before that date."
     )
 
 
-def disable_reason(key: AccessKey, replacement: AccessKey, when: datetime, config: LifecycleConfig) -> str:
-    """Why a retired key is disabled: its disable date ``when`` has come."""
+def disable_reason(
+    key: AccessKey, replacement: AccessKey, when: datetime, now: datetime, config: LifecycleConfig
+) -> str:
+    """Why a retired key is disabled: its disable date ``when`` has come, or comes before the next run."""
     return (
         f"Key {key.key_id} (created {_day(key.created)}) was replaced by key {replacement.key_id} "
-        f"(created {_day(replacement.created)}), and its disable date {_day(when)} has come (the later of "
-        f"{config.inactive_days} days after its own creation and {config.disable_grace_days} days after its "
-        f"replacement's). {describe_last_use(key)}"
+        f"(created {_day(replacement.created)}), and {_date_comes('its disable date', when, now, config)} "
+        f"(the later of {config.inactive_days} days after its own creation and {config.disable_grace_days} days "
+        f"after its replacement's). {describe_last_use(key)}"
+    )
+
+
+def disable_again_reason(key: AccessKey, disabled: datetime, honoured: datetime | None) -> str:
+    """Why a key the product disabled, and a person re-enabled, is disabled again.
+
+    ``honoured`` is when its first re-enable stopped being honoured; None for a second re-enable.
+    """
+    if honoured is None:
+        why = "it was re-enabled a second time, and only a key's first re-enable is honoured"
+    else:
+        why = f"its re-enable was honoured until {_day(honoured)}"
+    return (
+        f"Key {key.key_id} (created {_day(key.created)}) was disabled by this product on {_day(disabled)} "
+        f"and re-enabled by a person since; {why}: it is disabled again. {describe_last_use(key)}"
     )
 
 
@@ -142,10 +185,11 @@ def delete_reason(
     key: AccessKey,
     replacement: AccessKey | None,
     when: datetime,
+    now: datetime,
     disabled: datetime | None,
     config: LifecycleConfig,
 ) -> str:
-    """Why an Inactive key is deleted: its deletion date ``when`` has come.
+    """Why an Inactive key is deleted: its deletion date ``when`` has come, or comes before the next run.
 
     ``replacement`` is the newer Active key (None for a spare key);
     ``disabled`` is when the product disabled the key (None if it did not).
@@ -154,16 +198,16 @@ def delete_reason(
         disabled_words, quarantine_words = "", ""
     else:
         disabled_words = f" (it was disabled on {_day(disabled)})"
-        quarantine_words = f", and at least {config.quarantine_days} days after it was disabled"
+        quarantine_words = f", and at least {config.quarantine_days} days after the day it was disabled"
+    deadline = _date_comes("its deletion date", when, now, config)
     if replacement is None:
         return (
             f"Key {key.key_id} (created {_day(key.created)}) is Inactive{disabled_words} and no newer Active key "
-            f"replaces it; its deletion date {_day(when)} has come ({config.delete_days} days after its "
-            f"creation{quarantine_words})."
+            f"replaces it; {deadline} ({config.delete_days} days after its creation{quarantine_words})."
         )
     return (
         f"Key {key.key_id} (created {_day(key.created)}) is Inactive{disabled_words} and was replaced by key "
-        f"{replacement.key_id} (created {_day(replacement.created)}); its deletion date {_day(when)} has come "
+        f"{replacement.key_id} (created {_day(replacement.created)}); {deadline} "
         f"(the later of {config.delete_days} days after its own creation and {config.delete_grace_days} days "
         f"after its replacement's{quarantine_words})."
     )
@@ -184,14 +228,40 @@ def discard_reason(key: AccessKey, verb: str) -> str:
 
 
 def disable_soon_detail(
-    user: UserSnapshot, key: AccessKey, replacement: AccessKey, when: datetime, delete_day: datetime
+    user: UserSnapshot, key: AccessKey, replacement: AccessKey, when: datetime, delete_day: datetime, earliest: datetime
 ) -> str:
-    """The DISABLE_SOON notice: ``key`` is disabled on ``when`` and deleted on ``delete_day``."""
+    """The DISABLE_SOON notice: ``key`` is disabled by ``when`` and deleted by ``delete_day``.
+
+    Each happens at the last scheduled run before its date: the first run at or after ``earliest`` disables it.
+    """
     return (
-        f"Key {key.key_id} of user {user.user_name} (created {_day(key.created)}) will be disabled on "
-        f"{_day(when)} and deleted on {_day(delete_day)}; its replacement is "
-        f"key {replacement.key_id}, created {_day(replacement.created)}. {describe_last_use(key)} "
-        f"Anything still using key {key.key_id} must switch to key {replacement.key_id} before {_day(when)}."
+        f"Key {key.key_id} of user {user.user_name} (created {_day(key.created)}) will be disabled by "
+        f"{_day(when)} and deleted by {_day(delete_day)}, each at the last scheduled run before that date; its "
+        f"replacement is key {replacement.key_id}, created {_day(replacement.created)}. {describe_last_use(key)} "
+        f"Anything still using key {key.key_id} must switch to key {replacement.key_id} before {_day(earliest)}."
+    )
+
+
+def reenabled_detail(
+    user: UserSnapshot, key: AccessKey, disabled: datetime, honoured: datetime, config: LifecycleConfig
+) -> str:
+    """The REENABLED notice for a key's first re-enable: honoured until ``honoured``."""
+    return (
+        f"Key {key.key_id} of user {user.user_name} (created {_day(key.created)}), which this product disabled "
+        f"on {_day(disabled)}, is Active again: someone re-enabled it. The re-enable is honoured: the key stays "
+        f"Active until {_day(honoured)}, is then disabled again at the first run, and is deleted "
+        f"{config.quarantine_days} days after that. A second re-enable of this key will not be honoured; to keep "
+        f"it longer, exempt the user. {describe_last_use(key)}"
+    )
+
+
+def reenabled_again_detail(user: UserSnapshot, key: AccessKey, disabled: datetime, deleted_from: datetime) -> str:
+    """The REENABLED notice for a second re-enable: not honoured, the key is disabled again in this run."""
+    return (
+        f"Key {key.key_id} of user {user.user_name} (created {_day(key.created)}), which this product disabled "
+        f"again on {_day(disabled)} after honouring one re-enable, was re-enabled again. This re-enable is not "
+        f"honoured: the key is disabled again in this run, and deleted no sooner than {_day(deleted_from)}. "
+        f"To keep it, exempt the user. {describe_last_use(key)}"
     )
 
 
@@ -200,14 +270,14 @@ def blocked_by_retired_key(
     current: AccessKey,
     due: datetime,
     blocker: AccessKey,
-    disable_day: datetime,
+    disable_from: datetime,
     frees_on: datetime,
     now: datetime,
 ) -> str:
-    """The BLOCKED notice when the second key is an older Active key, disabled on ``disable_day``."""
+    """The BLOCKED notice when the second key is an older Active key, disabled from ``disable_from``."""
     return (
         f"{_rotation_due(user, current, due, now)}the older key {blocker.key_id} is in its grace period and is "
-        f"disabled on {_day(disable_day)}. {_rotation_after(frees_on)} "
+        f"disabled at the first run on or after {_day(disable_from)}. {_rotation_after(frees_on)} "
         f"{describe_last_use(blocker)} To rotate sooner, stop using key {blocker.key_id} and delete it."
     )
 
@@ -297,10 +367,34 @@ def deferred_detail(action: Action, limit: int) -> str:
 
 
 def _rotation_due(user: UserSnapshot, current: AccessKey, due: datetime, now: datetime) -> str:
+    when = "since" if now >= due else "on"
     return (
         f"Key {current.key_id} of user {user.user_name} is {_age(current, now)} days old and due for "
-        f"rotation since {_day(due)}, but the user already has two keys: "
+        f"rotation {when} {_day(due)}, but the user already has two keys: "
     )
+
+
+def _date_comes(what: str, when: datetime, now: datetime, config: LifecycleConfig) -> str:
+    """``what`` ``when`` has come, or comes before the next run could (so a run acts on it now)."""
+    if now >= when:
+        return f"{what} {_day(when)} has come"
+    return f"{what} {_day(when)} is {_within_one_run(config)}"
+
+
+def _within_one_run(config: LifecycleConfig) -> str:
+    return f"within one run interval ({_duration(config.run_interval)})"
+
+
+def _duration(period: timedelta) -> str:
+    """A run interval in words.
+
+    >>> _duration(timedelta(days=1)), _duration(timedelta(days=3, hours=12)), _duration(timedelta(minutes=15))
+    ('1 day', '3 days 12 hours', '15 minutes')
+    """
+    whole_days, rest = period.days, period.seconds
+    parts = [(whole_days, "day"), (rest // 3600, "hour"), (rest % 3600 // 60, "minute"), (rest % 60, "second")]
+    words = [f"{count} {unit}{'' if count == 1 else 's'}" for count, unit in parts if count]
+    return " ".join(words) or "0 seconds"
 
 
 def _rotation_after(frees_on: datetime) -> str:

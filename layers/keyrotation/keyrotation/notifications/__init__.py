@@ -48,6 +48,7 @@ from keyrotation.notifications.digest import (
     ExemptionExpiring,
     InvalidOwnerTag,
     KeyChange,
+    Reenabled,
     Rotation,
 )
 from keyrotation.notifications.digest_builder import DigestPlan, Unreachable, build_digests
@@ -90,6 +91,7 @@ __all__ = [
     "EmailProblem",
     "EmailStatus",
     "ExemptionExpiring",
+    "Reenabled",
     "FailedAccount",
     "FallbackCount",
     "Guide",

@@ -74,6 +74,19 @@ class DisableSoon:
 
 
 @dataclass(frozen=True)
+class Reenabled:
+    """A key the product disabled that a person re-enabled: honoured until ``honoured_until``, or (None) not at all.
+
+    A key's first re-enable is honoured for D-I days; a second one is not, and the key is disabled again at once.
+    """
+
+    user_name: str
+    key_id: str
+    honoured_until: date | None
+    detail: str
+
+
+@dataclass(frozen=True)
 class Blocked:
     """A due rotation that cannot happen; ``why`` says why and what would unblock it."""
 
@@ -98,7 +111,7 @@ class ExemptionExpiring:
 
 
 #: The digest's sections (fields of :class:`Digest`), in the order the emails show them.
-SECTIONS = ("rotated", "disable_soon", "disabled", "deleted", "blocked", "exemption_expiring")
+SECTIONS = ("rotated", "disable_soon", "reenabled", "disabled", "deleted", "blocked", "exemption_expiring")
 
 
 @dataclass(frozen=True)
@@ -119,6 +132,7 @@ class Digest:
     preview: bool
     rotated: tuple[Rotation, ...] = ()
     disable_soon: tuple[DisableSoon, ...] = ()
+    reenabled: tuple[Reenabled, ...] = ()
     disabled: tuple[KeyChange, ...] = ()
     deleted: tuple[KeyChange, ...] = ()
     blocked: tuple[Blocked, ...] = ()

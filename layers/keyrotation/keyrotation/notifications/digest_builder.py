@@ -79,7 +79,7 @@ def build_digests(
     """One digest per person from the ledger items of one account of a run.
 
     In a real run the digest tells what was done (actions ``done``) and what is
-    coming (``disable-soon``, ``blocked``, ``exemption-expiring`` notices).
+    coming (``disable-soon``, ``reenabled``, ``blocked``, ``exemption-expiring`` notices).
     In a dry run actions stay ``planned``: they are shown as what would happen.
     Exempt users, deferred actions and invalid exemption tags are the security
     team's business: they are in the run report, not in digests.

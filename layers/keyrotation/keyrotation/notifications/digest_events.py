@@ -1,7 +1,7 @@
 """The digest event a ledger item stands for: which section of a digest, and what it tells.
 
 Only what concerns the user's person is news: actions done (in a dry run,
-planned) and the notices ``disable-soon``, ``blocked`` and
+planned) and the notices ``disable-soon``, ``reenabled``, ``blocked`` and
 ``exemption-expiring``. A rotation's email says how to read the new key.
 
 Example:
@@ -23,7 +23,7 @@ from typing import Any
 from keyrotation import naming
 from keyrotation.events import Account, Run
 from keyrotation.model import ActionType, NoticeKind
-from keyrotation.notifications.digest import Blocked, DisableSoon, ExemptionExpiring, KeyChange, Rotation
+from keyrotation.notifications.digest import Blocked, DisableSoon, ExemptionExpiring, KeyChange, Reenabled, Rotation
 from keyrotation.notifications.settings import Guide
 from keyrotation.notifications.values import as_day, as_moment, as_recorded, as_text
 
@@ -105,6 +105,9 @@ def _notice_event(item: Mapping[str, Any], account: Account, guide: Guide) -> tu
             secret_name=secret_name,
             read_command=read_secret_command(secret_name, guide.region),
         )
+    if kind == NoticeKind.REENABLED.value:
+        key_id, detail = as_text(item.get("keyId")), as_text(item.get("detail"))
+        return "reenabled", Reenabled(user_name, key_id, as_day(item.get("due")), detail)
     if kind == NoticeKind.BLOCKED.value:
         due = as_day(item.get("due"))
         return "blocked", Blocked(user_name, as_text(item.get("keyId")) or None, as_text(item.get("detail")), due)

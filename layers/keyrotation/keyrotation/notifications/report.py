@@ -56,7 +56,7 @@ class FailedAccount:
 
 @dataclass(frozen=True)
 class NoticeRow:
-    """One deferred action, exempt user, invalid exemption tag, or user blocked until a person acts."""
+    """One deferred action, re-enabled key, exempt user, invalid exemption tag, or user blocked until a person acts."""
 
     account_id: str
     user_name: str
@@ -100,6 +100,7 @@ class RunReport:
     replay_input: str | None  # pretty JSON; None when there is none or it is too long for an email
     replay_input_chars: int  # its length, so the report can say it was left out
     deferred: Capped[NoticeRow]
+    reenabled: Capped[NoticeRow]
     exempt: Capped[NoticeRow]
     invalid_tags: Capped[NoticeRow]
     #: Blocked notices with no date: nothing of these users changes until a person acts (a key of unknown

@@ -1,8 +1,9 @@
 """The run report, gathered from the summarize function's output and every ledger item of the run.
 
-Counts come from the summary; the lists (deferred actions, exempt users,
-invalid exemption tags, users blocked until a person acts, digests not
-delivered, template fallbacks) from the ledger. Pure: no AWS call.
+Counts come from the summary; the lists (deferred actions, keys re-enabled
+by a person, exempt users, invalid exemption tags, users blocked until a
+person acts, digests not delivered, template fallbacks) from the ledger.
+Pure: no AWS call.
 
 Example:
     >>> from keyrotation.events import Run
@@ -56,7 +57,13 @@ def build_run_report(
     """
     if not isinstance(summary, Mapping):
         raise InvalidInput("the run report's 'report' is not an object")
-    notices: dict[str, list[NoticeRow]] = {"deferred": [], "exempt": [], "invalid-tag": [], _WAITING: []}
+    notices: dict[str, list[NoticeRow]] = {
+        "deferred": [],
+        "reenabled": [],
+        "exempt": [],
+        "invalid-tag": [],
+        _WAITING: [],
+    }
     problems: list[EmailProblem] = []
     emails: Counter[str] = Counter()
     fallbacks: Counter[tuple[str, str]] = Counter()
@@ -86,6 +93,7 @@ def build_run_report(
         replay_input=replay_text if len(replay_text) <= _MAX_REPLAY_INPUT else None,
         replay_input_chars=len(replay_text),
         deferred=listed["deferred"],
+        reenabled=listed["reenabled"],
         exempt=listed["exempt"],
         invalid_tags=listed["invalid-tag"],
         waiting_for_a_person=listed[_WAITING],
