@@ -26,6 +26,8 @@ from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.sts.exceptions import STSClientError
 from moto.sts.models import STSBackend
 
+from localaws.reports import CredentialReports
+
 IAM_PAGE_SIZE = 100
 ACCOUNTS_PAGE_SIZE = 20
 
@@ -40,6 +42,7 @@ class Paging:
 
 
 PAGING = Paging()
+REPORTS = CredentialReports()
 # Roles AssumeRole may enter although IAM has no such role: the organization's own admin role,
 # which AWS creates in every account it creates, used here only to seed the accounts.
 SEED_ROLES = frozenset({"OrganizationAccountAccessRole"})
@@ -99,6 +102,9 @@ def install() -> None:
     IamResponse.list_users = _list_users  # type: ignore[method-assign]
     OrganizationsResponse.list_accounts = _list_accounts  # type: ignore[method-assign]
     STSBackend.assume_role = _assume_role  # type: ignore[method-assign]
+    generate, get = REPORTS.responses()
+    IamResponse.generate_credential_report = generate  # type: ignore[method-assign]
+    IamResponse.get_credential_report = get  # type: ignore[method-assign]
     botocore.client.BaseClient._make_api_call = _faulty_api_call  # type: ignore[method-assign]
 
 
@@ -212,8 +218,13 @@ _original_api_call = botocore.client.BaseClient._make_api_call
 
 
 def _faulty_api_call(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+    from localaws.lambdas import current_invocation
+
     if CALLS.recording:
         CALLS.calls.append((self.meta.service_model.service_name, operation_name))
+    invocation = current_invocation()
+    if invocation is not None:
+        invocation.calls.append((self.meta.service_model.service_name, operation_name))
     if FAULTS.active:
         FAULTS.check(self.meta.service_model.service_name, operation_name, api_params)
     return _original_api_call(self, operation_name, api_params)

@@ -59,6 +59,7 @@ class LocalAws:
         awslike.set_page_sizes()
         lambdas.REGISTRY.reset()
         awslike.FAULTS.clear()
+        awslike.REPORTS.reset()
         if self._fast_retries:
             self._stack.enter_context(awslike.fast_retries())
         if self._quiet:

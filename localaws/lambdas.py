@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,6 +48,8 @@ class Invocation:
     event: dict[str, Any]
     result: Any = None
     error: tuple[str, str] | None = None
+    slept: float = 0.0  # seconds the handler asked time.sleep for: counted, not waited (see _sleep)
+    calls: list[tuple[str, str]] = field(default_factory=list)  # (service, operation) of each AWS call it made
 
 
 @dataclass
@@ -88,6 +91,7 @@ class Registry:
             environment = {**spec.environment, **_runtime_variables(spec), **self.overrides}
             saved = {name: os.environ.get(name) for name in environment}
             os.environ.update(environment)
+            _CURRENT.invocation = record
             try:
                 for hook in list(self.before_invoke):
                     hook(spec, event)
@@ -98,6 +102,7 @@ class Registry:
             except Exception as error:  # noqa: BLE001 - this is Lambda's runtime: it reports every error
                 record.error = (type(error).__name__, str(error))
             finally:
+                _CURRENT.invocation = None
                 # Put back only what changed: other threads (moto's interpreter) read the environment.
                 for name, value in saved.items():
                     if value is None:
@@ -179,6 +184,29 @@ def _invoke(
     return payload
 
 
+_CURRENT = threading.local()  # the Invocation the calling thread is running, if any
+_real_sleep = time.sleep
+
+
+def current_invocation() -> Invocation | None:
+    """The invocation the calling thread is running, or None outside a handler."""
+    return getattr(_CURRENT, "invocation", None)
+
+
+def _sleep(seconds: float) -> None:
+    """``time.sleep``: inside an invocation the wait is added to the invocation's ``slept``, not waited.
+
+    A handler that waits (for a credential report) would slow every test down by its waits; as with the
+    state machine's Retry intervals (``awslike.fast_retries``), what is waited is recorded, not spent.
+    """
+    record = current_invocation()
+    if record is None:
+        _real_sleep(seconds)
+    else:
+        record.slept += seconds
+
+
 def install() -> None:
-    """Route moto's Lambda invocations to :data:`REGISTRY` (idempotent)."""
+    """Route moto's Lambda invocations to :data:`REGISTRY`, and waits inside them to ``slept`` (idempotent)."""
     LambdaBackend.invoke = _invoke  # type: ignore[method-assign]
+    time.sleep = _sleep
