@@ -17,6 +17,10 @@ Run items expire (``expiresAt``, a DynamoDB TTL attribute) after
 :data:`RUN_RETENTION_DAYS`; delivery items live as long as the user's keys.
 No item ever holds a secret access key.
 
+A run's plan for an account is under ``PLAN#<runId>#<accountId>``: one item per
+planned action, sort key ``ACTION#<n>`` (n from 0, in the order they must run),
+read one at a time by the state machine; it expires as run items do.
+
 A delivery item names the user it was written for (``userId``, IAM's unique
 id), since IAM gives a deleted user's name to the next user made with it. The
 actions write it on every change; a change for another user id than the
@@ -30,7 +34,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -38,8 +42,10 @@ from botocore.exceptions import ClientError
 
 from keyrotation import clock, naming
 from keyrotation.aws import client, error_code, translate_errors
+from keyrotation.errors import Throttled
 from keyrotation.model import Action, Delivery, Notice
 from keyrotation.paging import items
+from keyrotation.triage import Quiet
 
 RUN_RETENTION_DAYS = 400
 #: The sort key of a run's replay item (its failed accounts).
@@ -55,7 +61,12 @@ USER_FACTS = (
     "pendingKeyId",
     "pendingSince",
     "pendingRunId",
+    "quietUntil",
+    "quietKeys",
+    "quietBasis",
 )
+_BATCH_SIZE = 25  # BatchWriteItem's limit
+_BATCH_ATTEMPTS = 5
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -173,6 +184,10 @@ class Ledger:
 
     def deliveries(self, account_id: str) -> dict[str, Delivery]:
         """What each user of the account was given, by user name."""
+        return {name: delivery for name, (delivery, _) in self.user_records(account_id).items()}
+
+    def user_records(self, account_id: str) -> dict[str, tuple[Delivery, Quiet | None]]:
+        """Each user's delivery record and quiet mark (:class:`~keyrotation.triage.Quiet`), by user name."""
         found = items(
             self._db,
             "query",
@@ -183,7 +198,47 @@ class Ledger:
             ConsistentRead=True,
         )
         records = (_from_item(item) for item in found)
-        return {record["userName"]: _delivery(record) for record in records}
+        return {record["userName"]: (_delivery(record), _quiet(record)) for record in records}
+
+    def record_quiet(self, account_id: str, user_name: str, user_id: str, quiet: Quiet) -> None:
+        """Remember that a full reading of the user found nothing to do or say before ``quiet.until``."""
+        values = {"quietUntil": clock.to_iso(quiet.until), "quietKeys": quiet.keys, "quietBasis": quiet.basis}
+        self._update_delivery(account_id, user_name, user_id, values)
+
+    def record_plan(self, run_id: str, account_id: str, actions: Sequence[Action]) -> None:
+        """The account's planned actions, one item each, numbered from 0 in the order they must run.
+
+        The state machine fetches them one at a time (``GetItem`` of ``naming.plan_sk(n)``), so the plan
+        never travels in its state. Each item names the next one's number (``next``).
+        """
+        expires = int((clock.now() + clock.days(RUN_RETENTION_DAYS)).timestamp())
+        requests = [
+            {
+                "PutRequest": {
+                    "Item": _to_item(
+                        {
+                            "pk": naming.plan_pk(run_id, account_id),
+                            "sk": naming.plan_sk(index),
+                            **action.to_json(),
+                            "next": index + 1,
+                            "expiresAt": expires,
+                        }
+                    )
+                }
+            }
+            for index, action in enumerate(actions)
+        ]
+        for start in range(0, len(requests), _BATCH_SIZE):
+            self._batch_write(requests[start : start + _BATCH_SIZE])
+
+    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+        for _ in range(_BATCH_ATTEMPTS):
+            with translate_errors():
+                response = self._db.batch_write_item(RequestItems={self.table_name: requests})
+            requests = response.get("UnprocessedItems", {}).get(self.table_name, [])
+            if not requests:
+                return
+        raise Throttled(f"{len(requests)} plan items left unwritten by BatchWriteItem")
 
     def delivery(self, account_id: str, user_name: str, user_id: str = "") -> Delivery:
         """What the product did for the user named ``user_name`` whose IAM unique id is ``user_id``."""
@@ -342,3 +397,10 @@ def _delivery(record: Mapping[str, Any]) -> Delivery:
         secret_token=record.get("secretToken"),
         pending_run_id=record.get("pendingRunId"),
     )
+
+
+def _quiet(record: Mapping[str, Any]) -> Quiet | None:
+    until, keys, basis = record.get("quietUntil"), record.get("quietKeys"), record.get("quietBasis")
+    if not (until and isinstance(keys, str) and isinstance(basis, str)):
+        return None
+    return Quiet(until=clock.from_iso(until), keys=keys, basis=basis)
