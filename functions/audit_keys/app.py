@@ -32,7 +32,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         iam, Ledger(config.ledger_table()), account, run, lifecycle, clock.now(), config.owner_email_tag_key(), report
     )
     summary = result.to_json()
-    logger.info("audit done", extra={"counts": summary["counts"]})
+    logger.info("audit done", extra={"counts": summary["counts"], "report_age_seconds": result.report_age_seconds})
     metrics.add_metric(name="PlannedActions", unit=MetricUnit.Count, value=len(result.plan.actions))
     metrics.add_metric(name="DeferredActions", unit=MetricUnit.Count, value=len(result.plan.deferred))
     metrics.add_metric(name="UsersRead", unit=MetricUnit.Count, value=result.users_read)

@@ -418,13 +418,15 @@ def test_the_member_role_refused_from_some_step_on_and_the_next_run_finishes_the
 CALL_SITES = [
     # (function, service, operation, nth call of it inside the function, second rotation?, what that call does)
     ("AuditKeysFunction", "sts", "AssumeRole", 1, False, "enter the member account"),
+    ("AuditKeysFunction", "iam", "GenerateCredentialReport", 1, False, "ask for the credential report"),
+    ("AuditKeysFunction", "iam", "GetCredentialReport", 1, False, "read the credential report"),
     ("AuditKeysFunction", "iam", "GetGroup", 1, False, "read the exemption group"),
-    ("AuditKeysFunction", "iam", "ListUsers", 1, False, "list users"),
+    ("AuditKeysFunction", "iam", "ListUsers", 1, False, "learn who the users to read are"),
     ("AuditKeysFunction", "iam", "ListAccessKeys", 2, False, "list a user's keys"),
-    ("AuditKeysFunction", "iam", "GetAccessKeyLastUsed", 3, False, "read a key's last use"),
     ("AuditKeysFunction", "iam", "ListUserTags", 2, False, "read a user's tags"),
     ("AuditKeysFunction", "dynamodb", "Query", 1, False, "read the delivery records"),
-    ("AuditKeysFunction", "dynamodb", "UpdateItem", 2, False, "record the plan"),
+    ("AuditKeysFunction", "dynamodb", "UpdateItem", 2, False, "record a planned action"),
+    ("AuditKeysFunction", "dynamodb", "BatchWriteItem", 1, False, "write the plan's items"),
     ("CreateKeyFunction", "sts", "AssumeRole", 1, False, "enter the member account"),
     ("CreateKeyFunction", "iam", "GetUser", 1, False, "re-read the user"),
     ("CreateKeyFunction", "iam", "ListAccessKeys", 1, False, "re-read the user's keys"),

@@ -55,6 +55,8 @@ READ_ONLY = {
     ("iam", "ListUserTags"),
     ("iam", "ListGroupsForUser"),
     ("iam", "GetGroup"),
+    ("iam", "GenerateCredentialReport"),  # makes a report, changes nothing IAM holds
+    ("iam", "GetCredentialReport"),
     ("secretsmanager", "DescribeSecret"),
     ("secretsmanager", "GetSecretValue"),
     ("dynamodb", "GetItem"),
@@ -119,12 +121,23 @@ def invoke_error(stack: Stack, logical_id: str, event: Any) -> FunctionError:
 
 
 def audit(stack: Stack, account: dict[str, str], run: dict[str, Any] | None = None) -> dict[str, Any]:
-    return stack.invoke("AuditKeysFunction", {"account": account, "run": run or run_doc()})
+    """What audit_keys returns, and under ``plan`` the actions it wrote to the ledger, in plan order."""
+    run = run or run_doc()
+    result = stack.invoke("AuditKeysFunction", {"account": account, "run": run})
+    return {**result, "plan": plan_of(stack, run["runId"], account["id"], result["actions"])}
+
+
+def plan_of(stack: Stack, run_id: str, account_id: str, count: int) -> list[dict[str, str]]:
+    """The plan's first ``count`` items, as the state machine's NextAction reads them one at a time."""
+    items = [item for item in stack.ledger_items() if item["pk"] == f"PLAN#{run_id}#{account_id}"]
+    ordered = sorted(items, key=lambda item: int(item["sk"].removeprefix("ACTION#")))[:count]
+    assert [int(item["next"]) for item in ordered] == list(range(1, count + 1))
+    return [{name: item[name] for name in ("type", "userName", "keyId", "reason")} for item in ordered]
 
 
 def planned(stack: Stack, account: dict[str, str], user: str, run: dict[str, Any] | None = None) -> list[dict[str, str]]:
     """The user's actions in the plan audit_keys makes for the account."""
-    return [action for action in audit(stack, account, run)["actions"] if action["userName"] == user]
+    return [action for action in audit(stack, account, run)["plan"] if action["userName"] == user]
 
 
 def act(stack: Stack, logical_id: str, action: dict[str, str], account: dict[str, str],
@@ -402,17 +415,20 @@ def test_audit_plans_in_user_order_and_records_the_plan(stack: Stack, org: Organ
     before = {user: keys_of(alpha, user) for user in ("due", "retired", "switching")}
 
     with awslike.CALLS.record() as calls:
-        result = audit(stack, account)
+        result = stack.invoke("AuditKeysFunction", {"account": account, "run": run_doc()})
+    result["plan"] = plan_of(stack, RUN_ID, alpha, result["actions"])
 
-    assert set(result) == {"actions", "counts"}
-    assert [(a["type"], a["userName"], a["keyId"]) for a in result["actions"]] == [
+    assert set(result) == {"actions", "notify", "counts", "plan"}
+    assert (result["actions"], result["notify"]) == (3, True)  # the actions themselves are in the ledger
+    assert [(a["type"], a["userName"], a["keyId"]) for a in result["plan"]] == [
         ("rotate", "due", due),
         ("delete", "retired", old_inactive),
         ("disable", "switching", old_active),
     ]
-    assert all(set(action) == {"type", "userName", "keyId", "reason"} for action in result["actions"])
+    assert all(action["reason"] for action in result["plan"])
     assert result["counts"] == {
         "usersWithKeys": 5,
+        "usersRead": 4,  # not "fresh", whose key the credential report shows young
         "actions": 3,
         "deferred": 0,
         "disable-soon": 0,
@@ -429,7 +445,7 @@ def test_audit_plans_in_user_order_and_records_the_plan(stack: Stack, org: Organ
     assert len(recorded) == 4
     # Audit only reads: the keys are as they were, and no mutating call was made.
     assert {user: keys_of(alpha, user) for user in before} == before
-    assert {call for call in mutations(calls)} == {("dynamodb", "UpdateItem")}
+    assert {call for call in mutations(calls)} == {("dynamodb", "UpdateItem"), ("dynamodb", "BatchWriteItem")}
 
 
 def test_audit_defers_what_exceeds_max_actions_per_account(aws: LocalAws, org: Organization) -> None:
@@ -440,7 +456,7 @@ def test_audit_defers_what_exceeds_max_actions_per_account(aws: LocalAws, org: O
 
     result = audit(stack, account)
 
-    assert [action["keyId"] for action in result["actions"]] == [first]
+    assert [action["keyId"] for action in result["plan"]] == [first]
     assert result["counts"]["actions"] == 1 and result["counts"]["deferred"] == 1
     notices = [item for item in stack.ledger_items() if item.get("kind") == "notice"]
     assert [(item["type"], item["keyId"]) for item in notices] == [("deferred", second)]
@@ -452,7 +468,7 @@ def test_a_dry_run_audit_still_records_the_planned_actions(stack: Stack, org: Or
 
     result = audit(stack, account, run_doc(dry_run=True))
 
-    assert [(a["type"], a["keyId"]) for a in result["actions"]] == [("rotate", old)]
+    assert [(a["type"], a["keyId"]) for a in result["plan"]] == [("rotate", old)]
     (item,) = action_items(stack)
     assert (item["status"], item["dryRun"], item["keyId"]) == ("planned", True, old)
     assert keys_of(account["id"], "alice") == {old: "Active"}
@@ -543,7 +559,7 @@ def test_a_user_named_like_another_users_secret_gets_a_secret_of_its_own(stack: 
     alpha = account["id"]
     create_user(alpha, "ops,admin", [KeySeed(80)])
     create_user(alpha, "ops_admin_hdc4d8368", [KeySeed(80)])
-    actions = audit(stack, account)["actions"]
+    actions = audit(stack, account)["plan"]
 
     results = {action["userName"]: act(stack, "CreateKeyFunction", action, account) for action in actions}
 
@@ -1298,7 +1314,7 @@ def record_result(
 
 def carry_out(stack: Stack, account: dict[str, str], run: dict[str, Any]) -> None:
     """What the per-account workflow does with the plan: each action, a rotation in three steps."""
-    for action in audit(stack, account, run)["actions"]:
+    for action in audit(stack, account, run)["plan"]:
         if action["type"] == "rotate":
             created = act(stack, "CreateKeyFunction", action, account, run)
             act(stack, "VerifyKeyFunction", action, account, run, created=created)

@@ -38,9 +38,8 @@ class AuditResult:
         Example:
             >>> AuditResult(policy.AccountPlan(), users_with_keys=250, users_read=0, report_age_seconds=3).to_json()
             ... # doctest: +NORMALIZE_WHITESPACE
-            {'actions': 0, 'notify': False, 'counts': {'usersWithKeys': 250, 'usersRead': 0, 'reportAgeSeconds': 3,
-            'actions': 0, 'deferred': 0, 'disable-soon': 0, 'blocked': 0, 'exempt': 0, 'exemption-expiring': 0,
-            'invalid-tag': 0}}
+            {'actions': 0, 'notify': False, 'counts': {'usersWithKeys': 250, 'usersRead': 0, 'actions': 0,
+            'deferred': 0, 'disable-soon': 0, 'blocked': 0, 'exempt': 0, 'exemption-expiring': 0, 'invalid-tag': 0}}
         """
         notices = [notice.kind.value for notice in self.plan.notices]
         kinds = [kind for kind in NoticeKind if kind is not NoticeKind.DEFERRED]
@@ -50,7 +49,6 @@ class AuditResult:
             "counts": {
                 "usersWithKeys": self.users_with_keys,
                 "usersRead": self.users_read,
-                "reportAgeSeconds": self.report_age_seconds,
                 "actions": len(self.plan.actions),
                 "deferred": len(self.plan.deferred),
                 **{kind.value: notices.count(kind.value) for kind in kinds},
@@ -113,8 +111,7 @@ def audit_account(
                 "action": action.type.value,
             },
         )
-    if plan.actions and not run.dry_run:
-        ledger.record_plan(run.run_id, account.account_id, plan.actions)
+    ledger.record_plan(run.run_id, account.account_id, plan.actions)
     for notice in plan.notices:
         extra = _usage(users.get(notice.user_name), notice.key_id)
         ledger.record_notice(

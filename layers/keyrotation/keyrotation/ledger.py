@@ -182,10 +182,6 @@ class Ledger:
 
     # -- delivery records ----------------------------------------------------------------
 
-    def deliveries(self, account_id: str) -> dict[str, Delivery]:
-        """What each user of the account was given, by user name."""
-        return {name: delivery for name, (delivery, _) in self.user_records(account_id).items()}
-
     def user_records(self, account_id: str) -> dict[str, tuple[Delivery, Quiet | None]]:
         """Each user's delivery record and quiet mark (:class:`~keyrotation.triage.Quiet`), by user name."""
         found = items(
