@@ -11,14 +11,16 @@ Two properties carry the audit's correctness:
 
 from __future__ import annotations
 
+import doctest
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import hypothesis
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keyrotation import policy, triage
+from keyrotation import audit, credential_report, policy, triage
 from keyrotation.config import LifecycleConfig
 from keyrotation.credential_report import ReportKey, ReportUser
 from keyrotation.model import AccessKey, Delivery, KeyStatus, NoticeKind, UserSnapshot
@@ -168,3 +170,9 @@ def test_a_quiet_mark_holds_only_for_the_same_keys_and_settings() -> None:
 def test_fingerprint_reads_the_same_from_the_report_and_from_list_access_keys() -> None:
     created = datetime(2030, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)  # ListAccessKeys may say microseconds; the report not
     assert triage.fingerprint([(created, True)]) == triage.fingerprint([(created.replace(microsecond=0), True)])
+
+
+@pytest.mark.parametrize("module", [triage, credential_report, audit], ids=lambda module: module.__name__)
+def test_the_docstring_examples_hold(module: object) -> None:
+    failures, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS)  # type: ignore[arg-type]
+    assert tried and not failures
