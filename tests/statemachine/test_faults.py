@@ -102,7 +102,7 @@ def recover(stack: Stack, watch: Watch, users: list[str]) -> Execution:
 @pytest.mark.parametrize(
     ("service", "operation", "nth"),
     [
-        ("secretsmanager", "DescribeSecret", 2),  # the first call of the secret write (1: finding the secret)
+        ("secretsmanager", "PutResourcePolicy", 1),  # the first call of the secret write: the user-only policy
         ("secretsmanager", "PutSecretValue", 1),  # the secret exists, the value is not in it
     ],
 )
@@ -347,7 +347,7 @@ ALL_SECRETS_OPERATIONS = [
         ("CreateKeyFunction", "CreateSecret", "AccessDeniedException", 400),
         ("VerifyKeyFunction", "GetSecretValue", "AccessDeniedException", 400),
         ("StoreSecretFunction", "UpdateSecretVersionStage", "InternalServiceError", 500),
-        ("StoreSecretFunction", "PutResourcePolicy", "AccessDeniedException", 400),
+        ("CreateKeyFunction", "PutResourcePolicy", "AccessDeniedException", 400),
         ("StoreSecretFunction", "TagResource", "AccessDeniedException", 400),
         (None, "*", "ServiceUnavailable", 503),  # the service is down for the whole run
     ],
@@ -440,7 +440,6 @@ CALL_SITES = [
     ("CreateKeyFunction", "secretsmanager", "PutResourcePolicy", 1, False, "restrict the secret to the user"),
     ("CreateKeyFunction", "secretsmanager", "PutSecretValue", 1, False, "write the new key"),
     ("CreateKeyFunction", "dynamodb", "UpdateItem", 3, False, "record the action"),
-    ("VerifyKeyFunction", "iam", "GetUser", 1, False, "read the user's ARN"),
     ("VerifyKeyFunction", "secretsmanager", "GetSecretValue", 1, False, "read the new key back"),
     ("VerifyKeyFunction", "sts", "GetCallerIdentity", 1, False, "sign with the new key"),
     ("StoreSecretFunction", "iam", "ListAccessKeys", 1, False, "re-read the user's keys"),
@@ -448,8 +447,7 @@ CALL_SITES = [
     ("StoreSecretFunction", "secretsmanager", "UpdateSecretVersionStage", 1, True, "remove AWSPENDING"),
     ("StoreSecretFunction", "secretsmanager", "UpdateSecretVersionStage", 2, True, "move AWSCURRENT"),
     ("StoreSecretFunction", "secretsmanager", "TagResource", 1, False, "tag the secret"),
-    ("StoreSecretFunction", "dynamodb", "UpdateItem", 1, False, "record the delivery"),
-    ("StoreSecretFunction", "dynamodb", "UpdateItem", 2, False, "record the action"),
+    ("StoreSecretFunction", "dynamodb", "TransactWriteItems", 1, False, "record the delivery and the action"),
     ("DisableKeyFunction", "iam", "UpdateAccessKey", 1, False, "disable the key"),
     ("DisableKeyFunction", "dynamodb", "UpdateItem", 1, False, "record the disabling"),
     ("DisableKeyFunction", "dynamodb", "UpdateItem", 2, False, "record that the change is being applied"),
@@ -615,23 +613,30 @@ def test_after_a_failed_first_rotation_the_secret_hands_out_no_deleted_key(
 
 
 @pytest.mark.parametrize(
-    ("function", "nth", "service", "mutation", "times"),
+    ("function", "write", "nth", "service", "mutation", "times"),
     [
-        ("DisableKeyFunction", 3, "iam", "UpdateAccessKey", 1),  # the write after the change
-        ("DeleteKeyFunction", 2, "iam", "DeleteAccessKey", 1),
-        ("StoreSecretFunction", 2, "secretsmanager", "UpdateSecretVersionStage", 1),  # first rotation: one move
-        ("CreateKeyFunction", 3, "iam", "CreateAccessKey", 2),  # the key taken back before the retry, then one
+        ("DisableKeyFunction", "UpdateItem", 3, "iam", "UpdateAccessKey", 1),  # the write after the change
+        ("DeleteKeyFunction", "UpdateItem", 2, "iam", "DeleteAccessKey", 1),
+        # first rotation: one move; the delivery and the action are recorded in one call
+        ("StoreSecretFunction", "TransactWriteItems", 1, "secretsmanager", "UpdateSecretVersionStage", 1),
+        ("CreateKeyFunction", "UpdateItem", 3, "iam", "CreateAccessKey", 2),  # the key taken back, then one
     ],
 )
 def test_a_step_retried_after_its_change_was_made_does_not_make_it_again(
-    one_account: tuple[Organization, Stack, str], function: str, nth: int, service: str, mutation: str, times: int
+    one_account: tuple[Organization, Stack, str],
+    function: str,
+    write: str,
+    nth: int,
+    service: str,
+    mutation: str,
+    times: int,
 ) -> None:
     """The ledger write after the change is throttled: the step is retried, re-reads, and changes nothing more."""
     _, stack, alpha = one_account
     seed(alpha)
     watch = Watch(stack, [alpha])
     watch.start()
-    FAULTS.add("dynamodb", "UpdateItem", "ThrottlingException", times=1, when=nth_call_in(stack, function, nth))
+    FAULTS.add("dynamodb", write, "ThrottlingException", times=1, when=nth_call_in(stack, function, nth))
     made = spy(service, mutation)
 
     execution = stack.run_account(alpha, run_id="retried")

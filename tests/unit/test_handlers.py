@@ -493,10 +493,13 @@ def test_create_key_writes_the_new_key_to_the_pending_version_and_returns_ids_on
     account, action, old, created = rotate_created(stack, org)
     alpha, name = account["id"], secret_name(account["id"], "alice")
 
-    assert set(created) == {"status", "newKeyId", "versionId"}
+    # Ids only: the next steps use the user's unique id and the secret CreateKey checked, rather than read them again.
+    assert set(created) == {"status", "newKeyId", "versionId", "userId", "secretArn"}
     assert created["status"] == "created"
     assert KEY_ID.match(created["newKeyId"]) and VERSION_ID.match(created["versionId"])
-    assert len(json.dumps(created)) < 120
+    assert created["userId"] == user_id(alpha, "alice")
+    assert created["secretArn"] == secrets_client(alpha).describe_secret(SecretId=name)["ARN"]
+    assert len(json.dumps(created)) < 300
     new = created["newKeyId"]
     assert keys_of(alpha, "alice") == {old: "Active", new: "Active"}
     assert secret_names(alpha) == [name]
@@ -881,6 +884,7 @@ def test_store_makes_the_verified_version_current_and_records_the_delivery(stack
     result = act(stack, "StoreSecretFunction", action, account, created=created)
 
     assert result == {"status": "done", "newKeyId": new}
+    assert policies == []  # the user-only policy was applied by CreateKey, before the key was written
     assert stages(alpha, name) == {created["versionId"]: ["AWSCURRENT"]}
     current = json.loads(secrets_client(alpha).get_secret_value(SecretId=name)["SecretString"])
     assert current["AccessKeyId"] == new
@@ -888,7 +892,6 @@ def test_store_makes_the_verified_version_current_and_records_the_delivery(stack
     assert {key: tags[key] for key in ("UserName", "AccessKeyId", "ManagedBy")} == {
         "UserName": "alice", "AccessKeyId": new, "ManagedBy": "iam-key-rotation"
     }
-    assert [request["BlockPublicPolicy"] for request in policies] == [True]
     delivery = delivery_item(stack, alpha, "alice")
     assert delivery is not None
     assert delivery["deliveredKeyId"] == new

@@ -126,7 +126,11 @@ def read_tags(iam: Any, user_name: str) -> dict[str, str]:
 
 
 def read_user(iam: Any, user_name: str) -> UserSnapshot | None:
-    """A fresh snapshot of one user (used before every mutation); None if the user is gone."""
+    """A fresh snapshot of one user (used before every mutation); None if the user is gone.
+
+    Three calls: GetUser (ARN, unique id, and the user's tags, which it returns), ListGroupsForUser,
+    ListAccessKeys.
+    """
     try:
         with translate_errors():
             user = iam.get_user(UserName=user_name)["User"]
@@ -139,7 +143,7 @@ def read_user(iam: Any, user_name: str) -> UserSnapshot | None:
         user_name=user_name,
         user_arn=user["Arn"],
         keys=read_keys(iam, user_name, last_used=False),  # decisions never depend on last use
-        tags=read_tags(iam, user_name),
+        tags={tag["Key"]: tag["Value"] for tag in user.get("Tags", [])},  # GetUser returns them all (at most 50)
         groups=groups,
         user_id=user["UserId"],
     )

@@ -274,11 +274,22 @@ class Ledger:
         """The new key's id, written as soon as CreateAccessKey answered: the proof that the product made it."""
         self._update_delivery(account_id, user_name, user_id, {"pendingKeyId": key_id, "secretArn": secret_arn})
 
-    def record_delivered(self, account_id: str, user_name: str, user_id: str, key_id: str, secret_arn: str) -> None:
+    def record_delivered(
+        self,
+        account_id: str,
+        user_name: str,
+        user_id: str,
+        key_id: str,
+        secret_arn: str,
+        and_action: tuple[str, Action, dict[str, Any]] | None = None,
+    ) -> None:
+        """The user's secret now holds ``key_id``.
+
+        ``and_action``: (run id, action, fields) of the run's action item, written in the same call.
+        """
         values = {"deliveredKeyId": key_id, "deliveredAt": clock.to_iso(clock.now()), "secretArn": secret_arn}
-        self._update_delivery(
-            account_id, user_name, user_id, values, remove=("pendingKeyId", "pendingSince", "pendingRunId")
-        )
+        removed = ("pendingKeyId", "pendingSince", "pendingRunId")
+        self._update_delivery(account_id, user_name, user_id, values, remove=removed, and_action=and_action)
 
     def clear_pending(self, account_id: str, user_name: str, user_id: str) -> None:
         """The rotation made no key, or its key is gone (discarded, or deleted by the function that created it)."""
@@ -309,11 +320,36 @@ class Ledger:
     # -- writing -------------------------------------------------------------------------
 
     def _update_delivery(
-        self, account_id: str, user_name: str, user_id: str, values: Mapping[str, Any], remove: Iterable[str] = ()
+        self,
+        account_id: str,
+        user_name: str,
+        user_id: str,
+        values: Mapping[str, Any],
+        remove: Iterable[str] = (),
+        and_action: tuple[str, Action, dict[str, Any]] | None = None,
     ) -> None:
-        """Change the user's delivery item; first forget the earlier user's facts if it was written for another."""
+        """Change the user's delivery item; first forget the earlier user's facts if it was written for another.
+
+        ``and_action``: (run id, action, fields) of a run's action item to write in the same call
+        (TransactWriteItems: both or neither).
+        """
         pk, sk = naming.delivery_pk(account_id), naming.delivery_sk(user_name)
         values = {"userName": user_name, "userId": user_id, **values}
+        if and_action is not None:
+            run_id, action, fields = and_action
+            delivery = self._update_request(pk, sk, values, remove=remove, expires=False, for_user=user_id)
+            item = self._action_request(run_id, account_id, action, fields)
+            try:
+                with translate_errors():
+                    self._db.transact_write_items(TransactItems=[{"Update": delivery}, {"Update": item}])
+                return
+            except ClientError as error:
+                if error_code(error) != "TransactionCanceledException":
+                    raise
+            # Written for an earlier user of this name: the two writes below, one at a time.
+            self._update_delivery(account_id, user_name, user_id, values, remove)
+            self.record_action(run_id, account_id, action, **fields)
+            return
         try:
             self._update(pk, sk, values, remove=remove, expires=False, for_user=user_id)
         except ClientError as error:
@@ -322,6 +358,14 @@ class Ledger:
             # Written for an earlier user of this name: forget it, then write again (one writer per user).
             self._update(pk, sk, {"userName": user_name, "userId": user_id}, remove=USER_FACTS, expires=False)
             self._update(pk, sk, values, remove=remove, expires=False, for_user=user_id)
+
+    def _action_request(
+        self, run_id: str, account_id: str, action: Action, fields: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The update of one action item that :meth:`record_action` makes (not a ``skipped``)."""
+        sk = naming.action_sk(account_id, action.user_name, action.key_id, action.type.value)
+        values = {"accountId": account_id, "kind": "action", **action.to_json(), **fields}
+        return self._update_request(naming.run_pk(run_id), sk, values)
 
     def _update(
         self,
@@ -335,6 +379,26 @@ class Ledger:
     ) -> None:
         """SET ``values`` and REMOVE ``remove``; a ``skipped`` never replaces ``unless_status`` (no error);
         with ``for_user``, ConditionalCheckFailedException when the item was written for another user id."""
+        kept = list(unless_status)
+        request = self._update_request(pk, sk, values, remove, expires, kept, for_user)
+        with translate_errors():
+            try:
+                self._db.update_item(**request)
+            except ClientError as error:
+                if not kept or error_code(error) != "ConditionalCheckFailedException":
+                    raise
+
+    def _update_request(
+        self,
+        pk: str,
+        sk: str,
+        values: Mapping[str, Any],
+        remove: Iterable[str] = (),
+        expires: bool = True,
+        unless_status: Iterable[str] = (),
+        for_user: str | None = None,
+    ) -> dict[str, Any]:
+        """The UpdateItem parameters :meth:`_update` sends (also one update of a TransactWriteItems)."""
         values = {name: value for name, value in values.items() if value is not None}
         values["updatedAt"] = clock.to_iso(clock.now())
         if expires:
@@ -357,19 +421,14 @@ class Ledger:
             placeholders.update({f":k{i}": status for i, status in enumerate(kept)})
             listed = ", ".join(f":k{i}" for i in range(len(kept)))
             condition["ConditionExpression"] = f"attribute_not_exists(#kept) OR NOT #kept IN ({listed})"
-        with translate_errors():
-            try:
-                self._db.update_item(
-                    TableName=self.table_name,
-                    Key=_to_item({"pk": pk, "sk": sk}),
-                    UpdateExpression=expression,
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=_to_item(placeholders),
-                    **condition,
-                )
-            except ClientError as error:
-                if not kept or error_code(error) != "ConditionalCheckFailedException":
-                    raise
+        return {
+            "TableName": self.table_name,
+            "Key": _to_item({"pk": pk, "sk": sk}),
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": _to_item(placeholders),
+            **condition,
+        }
 
 
 def _delivery(record: Mapping[str, Any]) -> Delivery:
