@@ -131,13 +131,18 @@ class Figures:
     def per_account(self, value: float) -> float:
         return value / max(1, self.accounts)
 
-    def cost(self, memory: float) -> float:
-        """Step Functions and Lambda, USD."""
+    audit_seconds: float = 0.0  # the AuditKeys invocations' share of lambda_seconds
+
+    def cost(self, memory: float, audit_seconds: float | None = None) -> float:
+        """Step Functions and Lambda, USD; with the audits' Lambda time replaced by ``audit_seconds`` if given."""
         requests = sum(self.invocations.values())
+        seconds = self.lambda_seconds
+        if audit_seconds is not None:
+            seconds += audit_seconds - self.audit_seconds
         return (
             self.transitions * PRICE_PER_TRANSITION
             + requests * PRICE_PER_REQUEST
-            + self.lambda_seconds * memory * PRICE_PER_GB_SECOND
+            + seconds * memory * PRICE_PER_GB_SECOND
         )
 
 
@@ -159,11 +164,14 @@ def collect(
         figures.calls.update(made)
         figures.by_function.setdefault(invocation.logical_id, Counter()).update(made)
         figures.slept += invocation.slept
-        figures.lambda_seconds += (
+        seconds = (
             OVERHEAD
             + invocation.slept
             + sum(LEDGER_LATENCY if service == "dynamodb" else latency for service, _ in invocation.calls)
         )
+        figures.lambda_seconds += seconds
+        if invocation.logical_id == "AuditKeysFunction":
+            figures.audit_seconds += seconds
         for payload in (invocation.event, invocation.result):
             figures.largest_payload = max(figures.largest_payload, len(str(payload).encode()))
     by_functions = Counter(f"{service}:{op}" for invocation in invocations for service, op in invocation.calls)
@@ -269,15 +277,18 @@ def organization_day(
         seeded = time.perf_counter() - started
         stack = aws.deploy({"DryRun": "false"})
         print(f"  seeded {accounts} accounts x {users} users in {seeded:.0f} s; running one execution...", flush=True)
+        started = time.perf_counter()
         with measuring(accounts, latency) as found:
             execution = stack.run({}, timeout=timeout)
         assert execution.status == "SUCCEEDED", execution.cause
+        print(f"  the execution took {time.perf_counter() - started:,.0f} s here", flush=True)
         figures = found[0]
+        figures.accounts = execution.output["accounts"]["total"]  # the management account is in scope too
         parent_events = len(execution.history)
         parent_entered = sum(1 for event in execution.history if event["type"].endswith("StateEntered"))
         figures.transitions -= parent_entered  # the accounts' own; the parent's are counted apart
         baseline: Counter[str] = Counter()
-        for account_id in org.accounts.values():
+        for account_id in [org.management_account, *org.accounts.values()]:
             baseline.update(per_user_audit(account_id))
         return figures, baseline, parent_events, execution.output["keys"]["rotated"]
 
@@ -386,19 +397,20 @@ def _rotation_calls(figures: Figures) -> dict[str, int]:
 
 
 def print_projection(figures: Figures, baseline: Counter[str], users: int, latency: float, memory: float) -> None:
-    day_cost = figures.per_account(figures.cost(memory))
-    baseline_lambda = (
-        figures.per_account(sum(baseline.values()) * latency + figures.accounts * OVERHEAD)
-        * memory
-        * PRICE_PER_GB_SECOND
+    """Monthly cost at 100, 1,000 and 10,000 accounts like these; and with the baseline's audit in place of ours."""
+    baseline_audit_seconds = sum(baseline.values()) * latency + figures.accounts * OVERHEAD
+    day = figures.per_account(figures.cost(memory))
+    baseline_day = figures.per_account(figures.cost(memory, audit_seconds=baseline_audit_seconds))
+    transitions_day = figures.per_account(figures.transitions * PRICE_PER_TRANSITION)
+    print(
+        f"  projected monthly cost ({DAYS_PER_MONTH} such days; Step Functions Standard + Lambda arm64, list price), "
+        "and with the baseline's audit in place of AuditKeys (same workflow):"
     )
-    print(f"  projected monthly cost ({DAYS_PER_MONTH} such days; Step Functions + Lambda, list price):")
     for accounts in (100, 1_000, 10_000):
-        ours = day_cost * accounts * DAYS_PER_MONTH
-        lambda_only = figures.per_account(figures.lambda_seconds) * memory * PRICE_PER_GB_SECOND * accounts * 30
+        month = DAYS_PER_MONTH * accounts
         print(
-            f"    {accounts:>6,} accounts x {users} users: ${ours:,.2f}  (Lambda compute ${lambda_only:,.2f}"
-            f"; the baseline audit's Lambda compute alone ${baseline_lambda * accounts * 30:,.2f})"
+            f"    {accounts:>6,} accounts x {users} users: ${day * month:,.2f} (of which state transitions "
+            f"${transitions_day * month:,.2f}) | baseline ${baseline_day * month:,.2f}"
         )
 
 
@@ -409,7 +421,8 @@ def print_organization(accounts: int, users: int, latency: float, timeout: float
     figures, baseline, parent_events, rotated = organization_day(accounts, users, latency, timeout)
     calls = figures.member_calls + figures.ledger_reads + figures.ledger_writes
     per = figures.per_account
-    print(f"  parent execution: {parent_events} history events; keys rotated: {rotated}")
+    print(f"  accounts processed: {figures.accounts:,}; keys rotated: {rotated}")
+    print(f"  parent execution: {parent_events} history events (each account runs as a child execution)")
     print(f"  largest payload anywhere: {figures.largest_payload:,} B")
     print(
         f"  per account: {per(figures.transitions):.2f} transitions, {per(sum(figures.invocations.values())):.3f} "
@@ -420,7 +433,10 @@ def print_organization(accounts: int, users: int, latency: float, timeout: float
     def listed(counter: Counter[str], digits: int) -> str:
         return ", ".join(f"{op} {per(n):.{digits}f}" for op, n in sorted(counter.items()))
 
-    print(f"  calls per account by operation: {listed(figures.calls, 3)}")
+    print(
+        "  calls per account by operation (the run's own, by ListAccounts and Summarize, spread): "
+        + listed(figures.calls, 3)
+    )
     print(f"  the baseline's: {listed(baseline, 2)}")
     print(f"  the state machine's own per account: {listed(figures.own, 3)}")
     print(
