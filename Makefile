@@ -1,7 +1,7 @@
 # Everything runs here, with no AWS account and no Docker.
 #   make demo    - the product's daily job on an in-memory AWS organization
 #   make test    - the whole suite (unit, state machine, lint, sam build)
-#   make bench   - speed and cost figures
+#   make bench   - calls, invocations, transitions and cost figures (QUICK=1: a few minutes; SCALE=10000: one run over 10,000 accounts)
 #   make preview - every email template rendered into preview/
 #   make asl     - statemachine/*.asl.json from the .asl.yaml beside it (edit the YAML, then run this)
 
@@ -48,7 +48,7 @@ build: sam-venv
 	$(SAM) build --template-file template.yaml --build-dir build/sam
 
 bench: venv
-	$(PY) scripts/bench.py
+	$(PY) scripts/bench.py $(if $(QUICK),--quick) $(if $(SCALE),--scale $(SCALE))
 
 preview: venv
 	$(PY) scripts/preview_emails.py

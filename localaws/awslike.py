@@ -6,11 +6,12 @@
 - STS AssumeRole succeeds in moto for roles that do not exist; AWS refuses (AccessDenied).
 - Step Functions Retry intervals really sleep; ``fast_retries`` keeps the retries (and their
   history events) but not the waiting.
+- IAM credential reports are served as AWS serves them (:mod:`localaws.reports`).
 - :class:`Faults` makes chosen AWS calls fail, as a test or the demo asks; :class:`CallLog` records
-  the calls made.
+  the calls made (and each Lambda invocation records its own, see :func:`localaws.lambdas.current_invocation`).
 
 Each :class:`~localaws.LocalAws` has its own :class:`AwsLike` (``aws.paging``, ``aws.faults``,
-``aws.calls``); :meth:`AwsLike.installed` patches moto and botocore for the LocalAws's lifetime and
+``aws.calls``, ``aws.reports``); :meth:`AwsLike.installed` patches moto and botocore for the LocalAws's lifetime and
 puts the originals back when it ends.
 """
 
@@ -33,7 +34,9 @@ from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.sts.exceptions import STSClientError
 from moto.sts.models import STSBackend
 
+from localaws.lambdas import current_invocation
 from localaws.patching import patched
+from localaws.reports import CredentialReports
 
 IAM_PAGE_SIZE = 100
 ACCOUNTS_PAGE_SIZE = 20
@@ -143,11 +146,12 @@ class _NoSleep:
 
 @dataclass
 class AwsLike:
-    """One LocalAws's AWS-like behaviour: its page sizes, its injected faults, its call log."""
+    """One LocalAws's AWS-like behaviour: its page sizes, its injected faults, its call log, its credential reports."""
 
     paging: Paging = field(default_factory=Paging)
     faults: Faults = field(default_factory=Faults)
     calls: CallLog = field(default_factory=CallLog)
+    reports: CredentialReports = field(default_factory=CredentialReports)
 
     @contextmanager
     def installed(self, fast_retries: bool = True) -> Iterator[AwsLike]:
@@ -156,6 +160,9 @@ class AwsLike:
             stack.enter_context(patched(IamResponse, "list_users", self._list_users()))
             stack.enter_context(patched(OrganizationsResponse, "list_accounts", self._list_accounts()))
             stack.enter_context(patched(STSBackend, "assume_role", self._assume_role(STSBackend.assume_role)))
+            generate, get = self.reports.responses()
+            stack.enter_context(patched(IamResponse, "generate_credential_report", generate))
+            stack.enter_context(patched(IamResponse, "get_credential_report", get))
             stack.enter_context(
                 patched(botocore.client.BaseClient, "_make_api_call", self._api_call(botocore.client.BaseClient))
             )
@@ -228,6 +235,9 @@ class AwsLike:
             service = client.meta.service_model.service_name
             if calls.recording:
                 calls.calls.append((service, operation_name))
+            invocation = current_invocation()
+            if invocation is not None:
+                invocation.calls.append((service, operation_name))
             if faults.active:
                 faults.check(service, operation_name, api_params)
             return original(client, operation_name, api_params)

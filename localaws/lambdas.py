@@ -24,10 +24,11 @@ import itertools
 import json
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
@@ -73,6 +74,8 @@ class Invocation:
     result: Any = None
     error: tuple[str, str] | None = None
     environment: int | None = None  # the number of the execution environment that ran it
+    slept: float = 0.0  # seconds the handler asked time.sleep for: counted, not waited (see _sleep)
+    calls: list[tuple[str, str]] = field(default_factory=list)  # (service, operation) of each AWS call it made
 
 
 _numbers = itertools.count(1)
@@ -181,6 +184,7 @@ class LambdaRuntime:
         environment = self._acquire(spec)
         record.environment = environment.number
         keep = False
+        _CURRENT.invocation = record
         try:
             with environment.active():
                 try:
@@ -196,6 +200,7 @@ class LambdaRuntime:
                     record.error = (type(error).__name__, str(error))
             keep = environment.handler is not None  # a failed init leaves nothing worth keeping
         finally:
+            _CURRENT.invocation = None
             self._release(environment, keep)
         return record.result, record.error
 
@@ -279,6 +284,7 @@ class LambdaRuntime:
             self._finder = stack.enter_context(isolation.private_imports())
             stack.callback(self._close)
             stack.enter_context(patched(LambdaBackend, "invoke", invoke))
+            stack.enter_context(patched(time, "sleep", _sleep))
             yield self
 
     def _close(self) -> None:
@@ -369,3 +375,25 @@ def _requirement_modules(requirements: Path) -> set[str]:
 def _installed() -> Mapping[str, list[str]]:
     """Top-level module -> the distributions providing it (what is installed does not change during a run)."""
     return importlib.metadata.packages_distributions()
+
+
+_CURRENT = threading.local()  # the Invocation the calling thread is running, if any
+_real_sleep = time.sleep
+
+
+def current_invocation() -> Invocation | None:
+    """The invocation the calling thread is running, or None outside a handler."""
+    return getattr(_CURRENT, "invocation", None)
+
+
+def _sleep(seconds: float) -> None:
+    """``time.sleep`` while serving: inside an invocation the wait is added to its ``slept``, not waited.
+
+    A handler that waits (for a credential report) would slow every test down by its waits; as with the
+    state machine's Retry intervals (``fast_retries``), what is waited is recorded, not spent.
+    """
+    record = current_invocation()
+    if record is None:
+        _real_sleep(seconds)
+    else:
+        record.slept += seconds

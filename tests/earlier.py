@@ -65,6 +65,6 @@ def delivered_before(admin: AdminClients, table: str, account_id: str, user_name
     version = secrets.stage_pending(sm, arn, user.arn, role, value)
     value = {}
     tags = {"UserName": user_name, "AccessKeyId": key_id, "ManagedBy": secrets.MANAGED_BY, secrets.USER_ID_TAG: user.id}
-    secrets.promote(sm, arn, version, user.arn, role, tags)
+    secrets.promote(sm, arn, version, tags)
     _ledger(admin, table).record_delivered(account_id, user_name, user.id, key_id, arn)
     return version

@@ -1,15 +1,18 @@
-"""AuditKeys: read one account's users and keys, let the policy plan, record the plan.
+"""AuditKeys: read one account's credential report and the users it points at, let the policy plan, record the plan.
 
 Event: ``{"account": {...}, "run": {...}}``.
-Returns ``{"actions": [{"type", "userName", "keyId", "reason"}, ...], "counts": {...}}``:
-at most MaxActionsPerAccount actions, in the order they must run.
+Returns ``{"actions": <how many>, "notify": <anything to tell anyone>, "counts": {...}}``. The actions
+themselves (at most MaxActionsPerAccount, in the order they must run) are in the ledger, one item each:
+the state machine fetches them one at a time, so its state does not grow with the plan.
+Raises ``KeyRotation.ReportNotReady`` when the credential report is still being generated after a short
+wait; the state machine retries later.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from keyrotation import clock, config
+from keyrotation import clock, config, credential_report
 from keyrotation.audit import audit_account
 from keyrotation.aws import client, member_session
 from keyrotation.config import LifecycleConfig
@@ -24,11 +27,13 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.append_keys(account_id=account.account_id, run_id=run.run_id)
     lifecycle = LifecycleConfig.from_env()
     iam = client("iam", member_session(account.account_id, run.run_id))
+    report = credential_report.fetch(iam, clock.now)
     result = audit_account(
-        iam, Ledger(config.ledger_table()), account, run, lifecycle, clock.now(), config.owner_email_tag_key()
+        iam, Ledger(config.ledger_table()), account, run, lifecycle, clock.now(), config.owner_email_tag_key(), report
     )
     summary = result.to_json()
-    logger.info("audit done", extra={"counts": summary["counts"]})
+    logger.info("audit done", extra={"counts": summary["counts"], "report_age_seconds": result.report_age_seconds})
     metrics.add_metric(name="PlannedActions", unit=MetricUnit.Count, value=len(result.plan.actions))
     metrics.add_metric(name="DeferredActions", unit=MetricUnit.Count, value=len(result.plan.deferred))
+    metrics.add_metric(name="UsersRead", unit=MetricUnit.Count, value=result.users_read)
     return summary

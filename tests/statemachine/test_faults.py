@@ -99,7 +99,7 @@ def recover(aws: LocalAws, stack: Stack, watch: Watch, users: list[str]) -> Exec
 @pytest.mark.parametrize(
     ("service", "operation", "nth"),
     [
-        ("secretsmanager", "DescribeSecret", 2),  # the first call of the secret write (1: finding the secret)
+        ("secretsmanager", "PutResourcePolicy", 1),  # the first call of the secret write: the user-only policy
         ("secretsmanager", "PutSecretValue", 1),  # the secret exists, the value is not in it
     ],
 )
@@ -344,7 +344,7 @@ ALL_SECRETS_OPERATIONS = [
         ("CreateKeyFunction", "CreateSecret", "AccessDeniedException", 400),
         ("VerifyKeyFunction", "GetSecretValue", "AccessDeniedException", 400),
         ("StoreSecretFunction", "UpdateSecretVersionStage", "InternalServiceError", 500),
-        ("StoreSecretFunction", "PutResourcePolicy", "AccessDeniedException", 400),
+        ("CreateKeyFunction", "PutResourcePolicy", "AccessDeniedException", 400),
         ("StoreSecretFunction", "TagResource", "AccessDeniedException", 400),
         (None, "*", "ServiceUnavailable", 503),  # the service is down for the whole run
     ],
@@ -415,13 +415,15 @@ def test_the_member_role_refused_from_some_step_on_and_the_next_run_finishes_the
 CALL_SITES = [
     # (function, service, operation, nth call of it inside the function, second rotation?, what that call does)
     ("AuditKeysFunction", "sts", "AssumeRole", 1, False, "enter the member account"),
+    ("AuditKeysFunction", "iam", "GenerateCredentialReport", 1, False, "ask for the credential report"),
+    ("AuditKeysFunction", "iam", "GetCredentialReport", 1, False, "read the credential report"),
     ("AuditKeysFunction", "iam", "GetGroup", 1, False, "read the exemption group"),
-    ("AuditKeysFunction", "iam", "ListUsers", 1, False, "list users"),
+    ("AuditKeysFunction", "iam", "ListUsers", 1, False, "learn who the users to read are"),
     ("AuditKeysFunction", "iam", "ListAccessKeys", 2, False, "list a user's keys"),
-    ("AuditKeysFunction", "iam", "GetAccessKeyLastUsed", 3, False, "read a key's last use"),
     ("AuditKeysFunction", "iam", "ListUserTags", 2, False, "read a user's tags"),
     ("AuditKeysFunction", "dynamodb", "Query", 1, False, "read the delivery records"),
-    ("AuditKeysFunction", "dynamodb", "UpdateItem", 2, False, "record the plan"),
+    ("AuditKeysFunction", "dynamodb", "UpdateItem", 2, False, "record a planned action"),
+    ("AuditKeysFunction", "dynamodb", "BatchWriteItem", 1, False, "write the plan's items"),
     ("CreateKeyFunction", "sts", "AssumeRole", 1, False, "enter the member account"),
     ("CreateKeyFunction", "iam", "GetUser", 1, False, "re-read the user"),
     ("CreateKeyFunction", "iam", "ListAccessKeys", 1, False, "re-read the user's keys"),
@@ -435,7 +437,6 @@ CALL_SITES = [
     ("CreateKeyFunction", "secretsmanager", "PutResourcePolicy", 1, False, "restrict the secret to the user"),
     ("CreateKeyFunction", "secretsmanager", "PutSecretValue", 1, False, "write the new key"),
     ("CreateKeyFunction", "dynamodb", "UpdateItem", 3, False, "record the action"),
-    ("VerifyKeyFunction", "iam", "GetUser", 1, False, "read the user's ARN"),
     ("VerifyKeyFunction", "secretsmanager", "GetSecretValue", 1, False, "read the new key back"),
     ("VerifyKeyFunction", "sts", "GetCallerIdentity", 1, False, "sign with the new key"),
     ("StoreSecretFunction", "iam", "ListAccessKeys", 1, False, "re-read the user's keys"),
@@ -443,8 +444,7 @@ CALL_SITES = [
     ("StoreSecretFunction", "secretsmanager", "UpdateSecretVersionStage", 1, True, "remove AWSPENDING"),
     ("StoreSecretFunction", "secretsmanager", "UpdateSecretVersionStage", 2, True, "move AWSCURRENT"),
     ("StoreSecretFunction", "secretsmanager", "TagResource", 1, False, "tag the secret"),
-    ("StoreSecretFunction", "dynamodb", "UpdateItem", 1, False, "record the delivery"),
-    ("StoreSecretFunction", "dynamodb", "UpdateItem", 2, False, "record the action"),
+    ("StoreSecretFunction", "dynamodb", "TransactWriteItems", 1, False, "record the delivery and the action"),
     ("DisableKeyFunction", "iam", "UpdateAccessKey", 1, False, "disable the key"),
     ("DisableKeyFunction", "dynamodb", "UpdateItem", 1, False, "record the disabling"),
     ("DisableKeyFunction", "dynamodb", "UpdateItem", 2, False, "record that the change is being applied"),
@@ -611,24 +611,32 @@ def test_after_a_failed_first_rotation_the_secret_hands_out_no_deleted_key(
 
 
 @pytest.mark.parametrize(
-    ("function", "nth", "service", "mutation", "times"),
+    ("function", "write", "nth", "service", "mutation", "times"),
     [
-        ("DisableKeyFunction", 3, "iam", "UpdateAccessKey", 1),  # the write after the change: it happened
-        ("DisableKeyFunction", 4, "iam", "UpdateAccessKey", 1),  # the next one: the action is done
-        ("DeleteKeyFunction", 2, "iam", "DeleteAccessKey", 1),
-        ("StoreSecretFunction", 2, "secretsmanager", "UpdateSecretVersionStage", 1),  # first rotation: one move
-        ("CreateKeyFunction", 3, "iam", "CreateAccessKey", 2),  # the key taken back before the retry, then one
+        ("DisableKeyFunction", "UpdateItem", 3, "iam", "UpdateAccessKey", 1),  # the write after the change: it happened
+        ("DisableKeyFunction", "UpdateItem", 4, "iam", "UpdateAccessKey", 1),  # the next one: the action is done
+        ("DeleteKeyFunction", "UpdateItem", 2, "iam", "DeleteAccessKey", 1),
+        # first rotation: one move; the delivery and the action are recorded in one call
+        ("StoreSecretFunction", "TransactWriteItems", 1, "secretsmanager", "UpdateSecretVersionStage", 1),
+        ("CreateKeyFunction", "UpdateItem", 3, "iam", "CreateAccessKey", 2),  # the key taken back, then one
     ],
 )
 def test_a_step_retried_after_its_change_was_made_does_not_make_it_again(
-    aws: LocalAws, one_account: tuple[Organization, Stack, str], function: str, nth: int, service: str, mutation: str, times: int
+    aws: LocalAws,
+    one_account: tuple[Organization, Stack, str],
+    function: str,
+    write: str,
+    nth: int,
+    service: str,
+    mutation: str,
+    times: int,
 ) -> None:
     """The ledger write after the change is throttled: the step is retried, re-reads, and changes nothing more."""
     org, stack, alpha = one_account
     seed(org, alpha)
     watch = Watch(stack, [alpha])
     watch.start()
-    aws.faults.add("dynamodb", "UpdateItem", "ThrottlingException", times=1, when=nth_call_in(stack, function, nth))
+    aws.faults.add("dynamodb", write, "ThrottlingException", times=1, when=nth_call_in(stack, function, nth))
     made = spy(aws, service, mutation)
 
     execution = stack.run_account(alpha, run_id="retried")

@@ -52,6 +52,8 @@ READ_ONLY = {
     ("iam", "ListUserTags"),
     ("iam", "ListGroupsForUser"),
     ("iam", "GetGroup"),
+    ("iam", "GenerateCredentialReport"),  # makes a report, changes nothing IAM holds
+    ("iam", "GetCredentialReport"),
     ("secretsmanager", "DescribeSecret"),
     ("secretsmanager", "GetSecretValue"),
     ("dynamodb", "GetItem"),
@@ -116,12 +118,23 @@ def invoke_error(stack: Stack, logical_id: str, event: Any) -> FunctionError:
 
 
 def audit(stack: Stack, account: dict[str, str], run: dict[str, Any] | None = None) -> dict[str, Any]:
-    return stack.invoke("AuditKeysFunction", {"account": account, "run": run or run_doc()})
+    """What audit_keys returns, and under ``plan`` the actions it wrote to the ledger, in plan order."""
+    run = run or run_doc()
+    result = stack.invoke("AuditKeysFunction", {"account": account, "run": run})
+    return {**result, "plan": plan_of(stack, run["runId"], account["id"], result["actions"])}
+
+
+def plan_of(stack: Stack, run_id: str, account_id: str, count: int) -> list[dict[str, str]]:
+    """The plan's first ``count`` items, as the state machine's NextAction reads them one at a time."""
+    items = [item for item in stack.ledger_items() if item["pk"] == f"PLAN#{run_id}#{account_id}"]
+    ordered = sorted(items, key=lambda item: int(item["sk"].removeprefix("ACTION#")))[:count]
+    assert [int(item["next"]) for item in ordered] == list(range(1, count + 1))
+    return [{name: item[name] for name in ("type", "userName", "keyId", "reason")} for item in ordered]
 
 
 def planned(stack: Stack, account: dict[str, str], user: str, run: dict[str, Any] | None = None) -> list[dict[str, str]]:
     """The user's actions in the plan audit_keys makes for the account."""
-    return [action for action in audit(stack, account, run)["actions"] if action["userName"] == user]
+    return [action for action in audit(stack, account, run)["plan"] if action["userName"] == user]
 
 
 def act(stack: Stack, logical_id: str, action: dict[str, str], account: dict[str, str],
@@ -401,15 +414,17 @@ def test_audit_plans_in_user_order_and_records_the_plan(aws: LocalAws, stack: St
     with aws.calls.record() as calls:
         result = audit(stack, account)
 
-    assert set(result) == {"actions", "counts"}
-    assert [(a["type"], a["userName"], a["keyId"]) for a in result["actions"]] == [
+    assert set(result) == {"actions", "notify", "counts", "plan"}
+    assert (result["actions"], result["notify"]) == (3, True)  # the actions themselves are in the ledger
+    assert [(a["type"], a["userName"], a["keyId"]) for a in result["plan"]] == [
         ("rotate", "due", due),
         ("delete", "retired", old_inactive),
         ("disable", "switching", old_active),
     ]
-    assert all(set(action) == {"type", "userName", "keyId", "reason"} for action in result["actions"])
+    assert all(action["reason"] for action in result["plan"])
     assert result["counts"] == {
         "usersWithKeys": 5,
+        "usersRead": 4,  # not "fresh", whose key the credential report shows young
         "actions": 3,
         "deferred": 0,
         "disable-soon": 0,
@@ -427,7 +442,7 @@ def test_audit_plans_in_user_order_and_records_the_plan(aws: LocalAws, stack: St
     assert len(recorded) == 4
     # Audit only reads: the keys are as they were, and no mutating call was made.
     assert {user: keys_of(org, alpha, user) for user in before} == before
-    assert {call for call in mutations(calls)} == {("dynamodb", "UpdateItem")}
+    assert {call for call in mutations(calls)} == {("dynamodb", "UpdateItem"), ("dynamodb", "BatchWriteItem")}
 
 
 def test_audit_defers_what_exceeds_max_actions_per_account(aws: LocalAws, org: Organization) -> None:
@@ -438,7 +453,7 @@ def test_audit_defers_what_exceeds_max_actions_per_account(aws: LocalAws, org: O
 
     result = audit(stack, account)
 
-    assert [action["keyId"] for action in result["actions"]] == [first]
+    assert [action["keyId"] for action in result["plan"]] == [first]
     assert result["counts"]["actions"] == 1 and result["counts"]["deferred"] == 1
     notices = [item for item in stack.ledger_items() if item.get("kind") == "notice"]
     assert [(item["type"], item["keyId"]) for item in notices] == [("deferred", second)]
@@ -450,7 +465,7 @@ def test_a_dry_run_audit_still_records_the_planned_actions(stack: Stack, org: Or
 
     result = audit(stack, account, run_doc(dry_run=True))
 
-    assert [(a["type"], a["keyId"]) for a in result["actions"]] == [("rotate", old)]
+    assert [(a["type"], a["keyId"]) for a in result["plan"]] == [("rotate", old)]
     (item,) = action_items(stack)
     assert (item["status"], item["dryRun"], item["keyId"]) == ("planned", True, old)
     assert keys_of(org, account["id"], "alice") == {old: "Active"}
@@ -502,10 +517,13 @@ def test_create_key_writes_the_new_key_to_the_pending_version_and_returns_ids_on
     account, action, old, created = rotate_created(stack, org)
     alpha, name = account["id"], secret_name(account["id"], "alice")
 
-    assert set(created) == {"status", "newKeyId", "versionId"}
+    # Ids only: the next steps use the user's unique id and the secret CreateKey checked, rather than read them again.
+    assert set(created) == {"status", "newKeyId", "versionId", "userId", "secretArn"}
     assert created["status"] == "created"
     assert KEY_ID.match(created["newKeyId"]) and VERSION_ID.match(created["versionId"])
-    assert len(json.dumps(created)) < 120
+    assert created["userId"] == user_id(alpha, "alice")
+    assert created["secretArn"] == secrets_client(alpha).describe_secret(SecretId=name)["ARN"]
+    assert len(json.dumps(created)) < 300
     new = created["newKeyId"]
     assert keys_of(org, alpha, "alice") == {old: "Active", new: "Active"}
     assert secret_names(org, alpha) == [name]
@@ -568,7 +586,7 @@ def test_a_user_named_like_another_users_secret_gets_a_secret_of_its_own(stack: 
     alpha = account["id"]
     org.create_user(alpha, "ops,admin", [KeySeed(80)])
     org.create_user(alpha, "ops_admin_hdc4d8368", [KeySeed(80)])
-    actions = audit(stack, account)["actions"]
+    actions = audit(stack, account)["plan"]
 
     results = {action["userName"]: act(stack, "CreateKeyFunction", action, account) for action in actions}
 
@@ -890,6 +908,7 @@ def test_store_makes_the_verified_version_current_and_records_the_delivery(aws: 
     result = act(stack, "StoreSecretFunction", action, account, created=created)
 
     assert result == {"status": "done", "newKeyId": new}
+    assert policies == []  # the user-only policy was applied by CreateKey, before the key was written
     assert stages(org, alpha, name) == {created["versionId"]: ["AWSCURRENT"]}
     current = json.loads(secrets_client(org, alpha).get_secret_value(SecretId=name)["SecretString"])
     assert current["AccessKeyId"] == new
@@ -897,7 +916,6 @@ def test_store_makes_the_verified_version_current_and_records_the_delivery(aws: 
     assert {key: tags[key] for key in ("UserName", "AccessKeyId", "ManagedBy")} == {
         "UserName": "alice", "AccessKeyId": new, "ManagedBy": "iam-key-rotation"
     }
-    assert [request["BlockPublicPolicy"] for request in policies] == [True]
     delivery = delivery_item(stack, alpha, "alice")
     assert delivery is not None
     assert delivery["deliveredKeyId"] == new
@@ -1342,7 +1360,7 @@ def record_result(
 
 def carry_out(stack: Stack, account: dict[str, str], run: dict[str, Any]) -> None:
     """What the per-account workflow does with the plan: each action, a rotation in three steps."""
-    for action in audit(stack, account, run)["actions"]:
+    for action in audit(stack, account, run)["plan"]:
         if action["type"] == "rotate":
             created = act(stack, "CreateKeyFunction", action, account, run)
             act(stack, "VerifyKeyFunction", action, account, run, created=created)

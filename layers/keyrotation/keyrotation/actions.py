@@ -23,7 +23,7 @@ from keyrotation.aws import MemberSession, client, error_code, member_role_arn, 
 from keyrotation.config import LifecycleConfig
 from keyrotation.errors import DeliveryFailed, KeyNotYetValid, NoFreeKeySlot, SecretConflict, UnsafeAction
 from keyrotation.events import Account, Created, Run
-from keyrotation.inventory import read_user
+from keyrotation.inventory import read_keys, read_user
 from keyrotation.ledger import Ledger
 from keyrotation.model import AccessKey, Action, Delivery, UserSnapshot
 from keyrotation.observability import logger
@@ -139,7 +139,10 @@ def create_replacement(ctx: Context, action: Action) -> dict[str, Any]:
     new_key_id = access_key["AccessKeyId"]
     try:
         ctx.ledger.record_created(account_id, user.user_name, user.user_id, new_key_id, secret_arn)
-        version_id = secrets.stage_pending(sm, secret_arn, user.user_arn, ctx.manager_role_arn, access_key)
+        # The secret was found bound to the user (or made for it) a moment ago, above: no need to look again.
+        version_id = secrets.stage_pending(
+            sm, secret_arn, user.user_arn, ctx.manager_role_arn, access_key, described=True
+        )
         _log(ctx, "created replacement key", action, new_key_id=new_key_id)
         # Inside the try: if this fails, a retry must not find a key of ours it cannot carry on with.
         ctx.ledger.record_action(
@@ -159,7 +162,13 @@ def create_replacement(ctx: Context, action: Action) -> dict[str, Any]:
         raise
     finally:
         access_key = {}  # drop the only reference to the secret value
-    return {"status": "created", "newKeyId": new_key_id, "versionId": version_id}
+    return {
+        "status": "created",
+        "newKeyId": new_key_id,
+        "versionId": version_id,
+        "userId": user.user_id,
+        "secretArn": secret_arn,
+    }
 
 
 def _create_access_key(ctx: Context, user: UserSnapshot) -> dict[str, Any]:
@@ -187,61 +196,69 @@ def _create_access_key(ctx: Context, user: UserSnapshot) -> dict[str, Any]:
 
 
 def verify_new_key(ctx: Context, action: Action, created: Created) -> dict[str, Any]:
-    """Sign STS GetCallerIdentity with the new key, read back from the secret. Raises KeyNotYetValid."""
-    with translate_errors():
-        found = ctx.iam.get_user(UserName=action.user_name)["User"]
-    user_arn = found["Arn"]
-    secret_arn = _bound_secret(ctx, action.user_name, found["UserId"])
-    value = secrets.read_pending(ctx.secretsmanager, secret_arn, created.version_id)
+    """Sign STS GetCallerIdentity with the new key, read back from the secret. Raises KeyNotYetValid.
+
+    Three calls: the member session, GetSecretValue of the pending version, and the signed call. Who the
+    user is (its unique id) and which secret is theirs, CreateKey checked and passed on (``created``).
+    """
+    user_id, secret_arn = _user_and_secret(ctx, action.user_name, created)
+    try:
+        value = secrets.read_pending(ctx.secretsmanager, secret_arn, created.version_id)
+    except secrets.NotPending as why:
+        # Called again after StoreSecret made it current: nothing is left to verify.
+        _log(ctx, "nothing to verify", action, new_key_id=created.new_key_id, reason=str(why))
+        return {"status": "skipped", "reason": f"{why} (made current, or replaced): nothing to verify"}
     try:
         if value.get("AccessKeyId") != created.new_key_id:
             raise DeliveryFailed(f"{secret_arn} version {created.version_id} does not hold key {created.new_key_id}")
         sts = client("sts", MemberSession(ctx.account.account_id, value["AccessKeyId"], value["SecretAccessKey"]))
         try:
-            arn = sts.get_caller_identity()["Arn"]
+            identity = sts.get_caller_identity()
         except ClientError as error:
             raise KeyNotYetValid(f"key {created.new_key_id} is not accepted yet ({error_code(error)})") from None
     finally:
         value = {}
-    if arn != user_arn:
-        raise KeyNotYetValid(f"key {created.new_key_id} signed as {arn}, expected {user_arn}")
+    if identity.get("UserId") != user_id:
+        raise KeyNotYetValid(f"key {created.new_key_id} signed as {identity.get('Arn')}, not as user {user_id}")
     _log(ctx, "verified new key", action, new_key_id=created.new_key_id)
     return {"status": "verified"}
 
 
 def deliver(ctx: Context, action: Action, created: Created) -> dict[str, Any]:
-    """Make the verified version current; the user can now read the new key."""
+    """Make the verified version current; the user can now read the new key.
+
+    What delivering needs to be safe is the user's keys read again (the new key is still there and
+    Active); who the user is and which secret is theirs, CreateKey checked and passed on (``created``).
+    """
     _refuse_dry_run(ctx, action)
-    user = read_user(ctx.iam, action.user_name)
-    new_key = _find(user, created.new_key_id) if user else None
-    if user is None or new_key is None or not new_key.active:
+    user_id, arn = _user_and_secret(ctx, action.user_name, created)
+    keys = read_keys(ctx.iam, action.user_name, last_used=False)
+    new_key = next((key for key in keys if key.key_id == created.new_key_id), None)
+    if new_key is None or not new_key.active:
         raise DeliveryFailed(f"new key {created.new_key_id} of {action.user_name} is gone or not Active")
-    name = naming.secret_name(ctx.account.account_id, user.user_name)
+    name = naming.secret_name(ctx.account.account_id, action.user_name)
     tags = {
-        "UserName": user.user_name,
+        "UserName": action.user_name,
         "AccessKeyId": new_key.key_id,
         "ManagedBy": secrets.MANAGED_BY,
-        secrets.USER_ID_TAG: user.user_id,
+        secrets.USER_ID_TAG: user_id,
     }
-    arn = _bound_secret(ctx, user.user_name, user.user_id)
-    secret_arn = secrets.promote(ctx.secretsmanager, arn, created.version_id, user.user_arn, ctx.manager_role_arn, tags)
-    ctx.ledger.record_delivered(ctx.account.account_id, user.user_name, user.user_id, new_key.key_id, secret_arn)
-    old_key = _find(user, action.key_id)
+    secret_arn = secrets.promote(ctx.secretsmanager, arn, created.version_id, tags)
+    old_key = next((key for key in keys if key.key_id == action.key_id), None)
     dates = {}
     if old_key is not None:
         dates = {
             "disableOn": clock.to_iso(policy.disable_on(old_key, new_key, ctx.config)),
             "deleteOn": clock.to_iso(policy.delete_on(old_key, new_key, ctx.config)),
         }
-    ctx.ledger.record_action(
-        ctx.run.run_id,
+    done = {"status": "done", "newKeyId": new_key.key_id, "secretName": name, "secretArn": secret_arn, **dates}
+    ctx.ledger.record_delivered(
         ctx.account.account_id,
-        action,
-        status="done",
-        newKeyId=new_key.key_id,
-        secretName=name,
-        secretArn=secret_arn,
-        **dates,
+        action.user_name,
+        user_id,
+        new_key.key_id,
+        secret_arn,
+        and_action=(ctx.run.run_id, action, done),
     )
     _log(ctx, "delivered new key", action, new_key_id=new_key.key_id)
     return {"status": "done", "newKeyId": new_key.key_id}
@@ -335,6 +352,16 @@ def _user_id(ctx: Context, user_name: str) -> str | None:
         if error_code(error) == "NoSuchEntity":
             return None
         raise
+
+
+def _user_and_secret(ctx: Context, user_name: str, created: Created) -> tuple[str, str]:
+    """The user's unique id and the ARN of its secret: as CreateKey passed them on, else read (an older event)."""
+    if created.user_id and created.secret_arn:
+        return created.user_id, created.secret_arn
+    user_id = _user_id(ctx, user_name)
+    if user_id is None:
+        raise DeliveryFailed(f"user {user_name} no longer exists")
+    return user_id, _bound_secret(ctx, user_name, user_id)
 
 
 def _bound_secret(ctx: Context, user_name: str, user_id: str) -> str:

@@ -1,8 +1,12 @@
-"""Audit one account: read every user with keys, ask the policy, record the plan.
+"""Audit one account: read the credential report, read in full the users it points at, plan, record.
 
-The plan's actions (at most ``MaxActionsPerAccount``) go back to the state
-machine; everything a person should hear about (warnings, exemptions,
-deferred actions, blocked rotations) goes to the ledger, where notify reads it.
+The credential report shows every user's keys for a couple of calls; :mod:`keyrotation.triage` picks
+the users worth reading in full (keys, tags, groups), and the policy decides on that fresh reading.
+A user read in full with nothing to do or say gets a quiet mark in the ledger, so it is not read again
+before something can be due. Nothing in the state machine's state grows with the plan: the actions go
+to the ledger (one item each, numbered in the order they must run) and the state machine fetches them
+one at a time; notices (warnings, exemptions, deferred actions, blocked rotations) go to the ledger,
+where notify reads them.
 """
 
 from __future__ import annotations
@@ -11,12 +15,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from keyrotation import policy
+from keyrotation import policy, triage
 from keyrotation.config import LifecycleConfig
+from keyrotation.credential_report import CredentialReport, ReportUser
 from keyrotation.events import Account, Run
-from keyrotation.inventory import read_account, with_last_use
+from keyrotation.inventory import group_members, identities, read_for_audit, with_last_use, with_report_last_use
 from keyrotation.ledger import Ledger
-from keyrotation.model import Delivery, NoticeKind, UserSnapshot
+from keyrotation.model import AccessKey, Delivery, NoticeKind, UserSnapshot
 from keyrotation.observability import logger
 
 
@@ -24,16 +29,29 @@ from keyrotation.observability import logger
 class AuditResult:
     plan: policy.AccountPlan
     users_with_keys: int
+    users_read: int
+    report_age_seconds: int
 
     def to_json(self) -> dict[str, Any]:
+        """What the state machine needs: how many actions to fetch, whether to notify; counts for the log.
+
+        Example:
+            >>> AuditResult(policy.AccountPlan(), users_with_keys=250, users_read=0, report_age_seconds=3).to_json()
+            ... # doctest: +NORMALIZE_WHITESPACE
+            {'actions': 0, 'notify': False, 'counts': {'usersWithKeys': 250, 'usersRead': 0, 'actions': 0,
+            'deferred': 0, 'disable-soon': 0, 'blocked': 0, 'exempt': 0, 'exemption-expiring': 0, 'invalid-tag': 0}}
+        """
         notices = [notice.kind.value for notice in self.plan.notices]
+        kinds = [kind for kind in NoticeKind if kind is not NoticeKind.DEFERRED]
         return {
-            "actions": [action.to_json() for action in self.plan.actions],
+            "actions": len(self.plan.actions),
+            "notify": bool(self.plan.actions or self.plan.notices),
             "counts": {
                 "usersWithKeys": self.users_with_keys,
+                "usersRead": self.users_read,
                 "actions": len(self.plan.actions),
                 "deferred": len(self.plan.deferred),
-                **{kind.value: notices.count(kind.value) for kind in NoticeKind},
+                **{kind.value: notices.count(kind.value) for kind in kinds},
             },
         }
 
@@ -46,20 +64,35 @@ def audit_account(
     config: LifecycleConfig,
     now: datetime,
     owner_tag_key: str,
+    report: CredentialReport,
 ) -> AuditResult:
-    deliveries = ledger.deliveries(account.account_id)
+    records = ledger.user_records(account.account_id)
+    exempt_members = group_members(iam, config.exempt_group_name)
+    selected = list(triage.select(report.users, records, exempt_members, now, config))
+    who = identities(iam, [chosen.user_name for chosen in selected], population=len(report.users))
     users: dict[str, UserSnapshot] = {}
     decisions = []
-    for user in read_account(iam, config.exempt_group_name):
-        delivery = deliveries.get(user.user_name, Delivery())
+    for chosen in selected:
+        identity = who.get(chosen.user_name)
+        user = (
+            read_for_audit(iam, chosen.user_name, identity, exempt_members, config.exempt_group_name)
+            if identity
+            else None
+        )
+        if user is None or not user.keys:
+            continue
+        delivery = records.get(user.user_name, (Delivery(), None))[0]
         decision = policy.decide(user, delivery, now, config)
         if decision.actions or decision.notices:
-            # Only now is the keys' last use worth its API calls: it goes into reasons and warnings.
-            user = replace(user, keys=tuple(with_last_use(iam, key) for key in user.keys))
+            # Only now is the keys' last use worth having: it goes into reasons and warnings.
+            user = replace(user, keys=tuple(_last_use(iam, key, chosen.row) for key in user.keys))
             decision = policy.decide(user, delivery, now, config)
+        else:
+            _remember_quiet(ledger, account, user, delivery, now, config)
         if not run.dry_run and any(notice.kind is NoticeKind.REENABLED for notice in decision.notices):
             # Recorded before anything else of the run, so that its actions' functions decide on it too.
             ledger.record_reenabled(account.account_id, user.user_name, policy.unrecorded_reenables(user, delivery))
+        logger.debug("user read", extra={"user": user.user_name, "why": chosen.why})
         users[user.user_name] = user
         decisions.append(decision)
     plan = policy.plan_account(decisions, config)
@@ -81,12 +114,35 @@ def audit_account(
                 "action": action.type.value,
             },
         )
+    ledger.record_plan(run.run_id, account.account_id, plan.actions)
     for notice in plan.notices:
         extra = _usage(users.get(notice.user_name), notice.key_id)
         ledger.record_notice(
             run.run_id, account.account_id, notice, dryRun=run.dry_run, **owner(notice.user_name), **extra
         )
-    return AuditResult(plan=plan, users_with_keys=len(users))
+    return AuditResult(
+        plan=plan,
+        users_with_keys=sum(1 for row in report.users if row.keys),
+        users_read=len(users),
+        report_age_seconds=max(0, int(report.age(now).total_seconds())),
+    )
+
+
+def _last_use(iam: Any, key: AccessKey, row: ReportUser | None) -> AccessKey:
+    """The key with its last use: from the report when it shows the key, else from IAM (one call)."""
+    return with_report_last_use(key, row) or with_last_use(iam, key)
+
+
+def _remember_quiet(
+    ledger: Ledger, account: Account, user: UserSnapshot, delivery: Delivery, now: datetime, config: LifecycleConfig
+) -> None:
+    """Mark the user quiet until the policy can next have something to do or say (see :mod:`triage`)."""
+    until = triage.quiet_until(user, delivery, now, config)
+    if until is None:
+        return
+    keys = triage.fingerprint((key.created, key.active) for key in user.keys)
+    quiet = triage.Quiet(until, keys, triage.basis(config))
+    ledger.record_quiet(account.account_id, user.user_name, user.user_id, quiet)
 
 
 def _usage(user: UserSnapshot | None, key_id: str | None) -> dict[str, Any]:

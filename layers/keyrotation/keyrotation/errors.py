@@ -53,6 +53,16 @@ class TransientAwsError(KeyRotationError):
     retryable = True
 
 
+class ReportNotReady(KeyRotationError):
+    """The account's IAM credential report is still being generated. Retried, later, by the state machine."""
+
+    retryable = True
+
+
+class ReportUnreadable(KeyRotationError):
+    """The IAM credential report is not the CSV AWS documents (a column is missing or a value is malformed)."""
+
+
 class NoFreeKeySlot(KeyRotationError):
     """The user already has two access keys, so CreateAccessKey is not called."""
 

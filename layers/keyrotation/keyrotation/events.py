@@ -3,7 +3,7 @@
 ``run``:     ``{"runId", "dryRun", "startedAt", "maxConcurrency", "expiresAt"}`` (made by list_accounts)
 ``account``: ``{"id", "name", "email"}`` (one item of the run's account list)
 ``action``:  ``{"type", "userName", "keyId", "reason"}`` (planned by audit_keys)
-``created``: ``{"newKeyId", "versionId", "status"}`` (returned by create_key)
+``created``: ``{"newKeyId", "versionId", "userId", "secretArn", "status"}`` (returned by create_key)
 ``execution``: ``{"name", "startTime", "stateMachineArn"}`` (the execution, given to list_accounts)
 ``accounts``: ``{"bucket", "key", "count"}`` (where list_accounts wrote the run's account list)
 ``report``: ``{"runId", "accounts", "keys", "failedAccounts", "notices"}`` (the run's summary, made by summarize),
@@ -98,14 +98,27 @@ class Listing:
 
 @dataclass(frozen=True)
 class Created:
+    """What CreateKey made, for the rotation's next steps: ids only.
+
+    ``user_id`` and ``secret_arn`` are what CreateKey read and checked (the user's IAM unique id, the
+    secret the product created for that user): the next steps use them instead of reading them again.
+    They may be absent (an event from before they were added): those steps then read them.
+    """
+
     new_key_id: str
     version_id: str
+    user_id: str | None = None
+    secret_arn: str | None = None
 
     @classmethod
     def from_event(cls, event: dict[str, Any], name: str = "created") -> Created:
         created = _field(event, name, "event")
+        user_id, secret_arn = created.get("userId"), created.get("secretArn")
         return cls(
-            new_key_id=str(_field(created, "newKeyId", name)), version_id=str(_field(created, "versionId", name))
+            new_key_id=str(_field(created, "newKeyId", name)),
+            version_id=str(_field(created, "versionId", name)),
+            user_id=str(user_id) if user_id else None,
+            secret_arn=str(secret_arn) if secret_arn else None,
         )
 
 

@@ -17,6 +17,10 @@ Run items expire (``expiresAt``, a DynamoDB TTL attribute) after
 :data:`RUN_RETENTION_DAYS`; delivery items live as long as the user's keys.
 No item ever holds a secret access key.
 
+A run's plan for an account is under ``PLAN#<runId>#<accountId>``: one item per
+planned action, sort key ``ACTION#<n>`` (n from 0, in the order they must run),
+read one at a time by the state machine; it expires as run items do.
+
 A delivery item names the user it was written for (``userId``, IAM's unique
 id), since IAM gives a deleted user's name to the next user made with it. The
 actions write it on every change; a change for another user id than the
@@ -30,7 +34,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -39,8 +43,10 @@ from botocore.exceptions import ClientError
 
 from keyrotation import clock, naming
 from keyrotation.aws import client, error_code, translate_errors
+from keyrotation.errors import Throttled
 from keyrotation.model import Action, Delivery, Notice
 from keyrotation.paging import items
+from keyrotation.triage import Quiet
 
 RUN_RETENTION_DAYS = 400
 #: The sort key of a run's replay item (its failed accounts).
@@ -56,7 +62,12 @@ USER_FACTS = (
     "pendingKeyId",
     "pendingSince",
     "pendingRunId",
+    "quietUntil",
+    "quietKeys",
+    "quietBasis",
 )
+_BATCH_SIZE = 25  # BatchWriteItem's limit
+_BATCH_ATTEMPTS = 5
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -172,8 +183,8 @@ class Ledger:
 
     # -- delivery records ----------------------------------------------------------------
 
-    def deliveries(self, account_id: str) -> dict[str, Delivery]:
-        """What each user of the account was given, by user name."""
+    def user_records(self, account_id: str) -> dict[str, tuple[Delivery, Quiet | None]]:
+        """Each user's delivery record and quiet mark (:class:`~keyrotation.triage.Quiet`), by user name."""
         found = items(
             self._db,
             "query",
@@ -184,7 +195,47 @@ class Ledger:
             ConsistentRead=True,
         )
         records = (_from_item(item) for item in found)
-        return {record["userName"]: _delivery(record) for record in records}
+        return {record["userName"]: (_delivery(record), _quiet(record)) for record in records}
+
+    def record_quiet(self, account_id: str, user_name: str, user_id: str, quiet: Quiet) -> None:
+        """Remember that a full reading of the user found nothing to do or say before ``quiet.until``."""
+        values = {"quietUntil": clock.to_iso(quiet.until), "quietKeys": quiet.keys, "quietBasis": quiet.basis}
+        self._update_delivery(account_id, user_name, user_id, values)
+
+    def record_plan(self, run_id: str, account_id: str, actions: Sequence[Action]) -> None:
+        """The account's planned actions, one item each, numbered from 0 in the order they must run.
+
+        The state machine fetches them one at a time (``GetItem`` of ``naming.plan_sk(n)``), so the plan
+        never travels in its state. Each item names the next one's number (``next``).
+        """
+        expires = int((clock.now() + clock.days(RUN_RETENTION_DAYS)).timestamp())
+        requests = [
+            {
+                "PutRequest": {
+                    "Item": _to_item(
+                        {
+                            "pk": naming.plan_pk(run_id, account_id),
+                            "sk": naming.plan_sk(index),
+                            **action.to_json(),
+                            "next": index + 1,
+                            "expiresAt": expires,
+                        }
+                    )
+                }
+            }
+            for index, action in enumerate(actions)
+        ]
+        for start in range(0, len(requests), _BATCH_SIZE):
+            self._batch_write(requests[start : start + _BATCH_SIZE])
+
+    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+        for _ in range(_BATCH_ATTEMPTS):
+            with translate_errors():
+                response = self._db.batch_write_item(RequestItems={self.table_name: requests})
+            requests = response.get("UnprocessedItems", {}).get(self.table_name, [])
+            if not requests:
+                return
+        raise Throttled(f"{len(requests)} plan items left unwritten by BatchWriteItem")
 
     def delivery(self, account_id: str, user_name: str, user_id: str = "") -> Delivery:
         """What the product did for the user named ``user_name`` whose IAM unique id is ``user_id``."""
@@ -224,11 +275,22 @@ class Ledger:
         """The new key's id, written as soon as CreateAccessKey answered: the proof that the product made it."""
         self._update_delivery(account_id, user_name, user_id, {"pendingKeyId": key_id, "secretArn": secret_arn})
 
-    def record_delivered(self, account_id: str, user_name: str, user_id: str, key_id: str, secret_arn: str) -> None:
+    def record_delivered(
+        self,
+        account_id: str,
+        user_name: str,
+        user_id: str,
+        key_id: str,
+        secret_arn: str,
+        and_action: tuple[str, Action, dict[str, Any]] | None = None,
+    ) -> None:
+        """The user's secret now holds ``key_id``.
+
+        ``and_action``: (run id, action, fields) of the run's action item, written in the same call.
+        """
         values = {"deliveredKeyId": key_id, "deliveredAt": clock.to_iso(clock.now()), "secretArn": secret_arn}
-        self._update_delivery(
-            account_id, user_name, user_id, values, remove=("pendingKeyId", "pendingSince", "pendingRunId")
-        )
+        removed = ("pendingKeyId", "pendingSince", "pendingRunId")
+        self._update_delivery(account_id, user_name, user_id, values, remove=removed, and_action=and_action)
 
     def clear_pending(self, account_id: str, user_name: str, user_id: str) -> None:
         """The rotation made no key, or its key is gone (discarded, or deleted by the function that created it)."""
@@ -276,11 +338,36 @@ class Ledger:
     # -- writing -------------------------------------------------------------------------
 
     def _update_delivery(
-        self, account_id: str, user_name: str, user_id: str, values: Mapping[str, Any], remove: Iterable[str] = ()
+        self,
+        account_id: str,
+        user_name: str,
+        user_id: str,
+        values: Mapping[str, Any],
+        remove: Iterable[str] = (),
+        and_action: tuple[str, Action, dict[str, Any]] | None = None,
     ) -> None:
-        """Change the user's delivery item; first forget the earlier user's facts if it was written for another."""
+        """Change the user's delivery item; first forget the earlier user's facts if it was written for another.
+
+        ``and_action``: (run id, action, fields) of a run's action item to write in the same call
+        (TransactWriteItems: both or neither).
+        """
         pk, sk = naming.delivery_pk(account_id), naming.delivery_sk(user_name)
         values = {"userName": user_name, "userId": user_id, **values}
+        if and_action is not None:
+            run_id, action, fields = and_action
+            delivery = self._update_request(pk, sk, values, remove=remove, expires=False, for_user=user_id)
+            item = self._action_request(run_id, account_id, action, fields)
+            try:
+                with translate_errors():
+                    self._db.transact_write_items(TransactItems=[{"Update": delivery}, {"Update": item}])
+                return
+            except ClientError as error:
+                if error_code(error) != "TransactionCanceledException":
+                    raise
+            # Written for an earlier user of this name: the two writes below, one at a time.
+            self._update_delivery(account_id, user_name, user_id, values, remove)
+            self.record_action(run_id, account_id, action, **fields)
+            return
         try:
             self._update(pk, sk, values, remove=remove, expires=False, for_user=user_id)
         except ClientError as error:
@@ -289,6 +376,14 @@ class Ledger:
             # Written for an earlier user of this name: forget it, then write again (one writer per user).
             self._update(pk, sk, {"userName": user_name, "userId": user_id}, remove=USER_FACTS, expires=False)
             self._update(pk, sk, values, remove=remove, expires=False, for_user=user_id)
+
+    def _action_request(
+        self, run_id: str, account_id: str, action: Action, fields: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The update of one action item that :meth:`record_action` makes (not a ``skipped``)."""
+        sk = naming.action_sk(account_id, action.user_name, action.key_id, action.type.value)
+        values = {"accountId": account_id, "kind": "action", **action.to_json(), **fields}
+        return self._update_request(naming.run_pk(run_id), sk, values)
 
     def _update(
         self,
@@ -302,6 +397,26 @@ class Ledger:
     ) -> None:
         """SET ``values`` and REMOVE ``remove``; a ``skipped`` never replaces ``unless_status`` (no error);
         with ``for_user``, ConditionalCheckFailedException when the item was written for another user id."""
+        kept = list(unless_status)
+        request = self._update_request(pk, sk, values, remove, expires, kept, for_user)
+        with translate_errors():
+            try:
+                self._db.update_item(**request)
+            except ClientError as error:
+                if not kept or error_code(error) != "ConditionalCheckFailedException":
+                    raise
+
+    def _update_request(
+        self,
+        pk: str,
+        sk: str,
+        values: Mapping[str, Any],
+        remove: Iterable[str] = (),
+        expires: bool = True,
+        unless_status: Iterable[str] = (),
+        for_user: str | None = None,
+    ) -> dict[str, Any]:
+        """The UpdateItem parameters :meth:`_update` sends (also one update of a TransactWriteItems)."""
         values = {name: value for name, value in values.items() if value is not None}
         values["updatedAt"] = clock.to_iso(clock.now())
         if expires:
@@ -324,19 +439,14 @@ class Ledger:
             placeholders.update({f":k{i}": status for i, status in enumerate(kept)})
             listed = ", ".join(f":k{i}" for i in range(len(kept)))
             condition["ConditionExpression"] = f"attribute_not_exists(#kept) OR NOT #kept IN ({listed})"
-        with translate_errors():
-            try:
-                self._db.update_item(
-                    TableName=self.table_name,
-                    Key=_to_item({"pk": pk, "sk": sk}),
-                    UpdateExpression=expression,
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=_to_item(placeholders),
-                    **condition,
-                )
-            except ClientError as error:
-                if not kept or error_code(error) != "ConditionalCheckFailedException":
-                    raise
+        return {
+            "TableName": self.table_name,
+            "Key": _to_item({"pk": pk, "sk": sk}),
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": _to_item(placeholders),
+            **condition,
+        }
 
 
 def _delivery(record: Mapping[str, Any]) -> Delivery:
@@ -367,3 +477,10 @@ def _moments(entries: Iterable[Any]) -> frozenset[tuple[str, datetime]]:
         key_id, _, moment = str(entry).partition("#")
         found.add((key_id, clock.from_iso(moment)))
     return frozenset(found)
+
+
+def _quiet(record: Mapping[str, Any]) -> Quiet | None:
+    until, keys, basis = record.get("quietUntil"), record.get("quietKeys"), record.get("quietBasis")
+    if not (until and isinstance(keys, str) and isinstance(basis, str)):
+        return None
+    return Quiet(until=clock.from_iso(until), keys=keys, basis=basis)

@@ -81,3 +81,11 @@ def delivery_pk(account_id: str) -> str:
 
 def delivery_sk(user_name: str) -> str:
     return f"USER#{user_name}"
+
+
+def plan_pk(run_id: str, account_id: str) -> str:
+    return f"PLAN#{run_id}#{account_id}"
+
+
+def plan_sk(index: int) -> str:
+    return f"ACTION#{index}"

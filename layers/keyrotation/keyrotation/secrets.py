@@ -7,9 +7,10 @@ so the binding is kept where no member-account principal can write: the
 ledger's delivery record of the user holds the user's IAM unique id
 (``UserId``) and the ARN the secret got when the product created it. An ARN
 ends in six random characters, so a secret deleted and created again under the
-same name has another one. Every read and write here goes to that exact ARN,
-after a DescribeSecret that finds it still there and not scheduled for
-deletion.
+same name has another one. Every read and write here goes to that exact ARN.
+A write comes after a DescribeSecret, in the same invocation, that found it
+still there and not scheduled for deletion; a read names the version and its
+label too, which fails for a secret that is gone or scheduled for deletion.
 
 Life of a delivery:
 
@@ -19,8 +20,8 @@ Life of a delivery:
    is changed. An absent secret is made by :func:`create`, tagged with a token
    the ledger recorded just before, so that a run that dies before the ARN is
    recorded still knows its own secret next time.
-2. :func:`stage_pending` (create_key) writes ``{"AccessKeyId", "SecretAccessKey"}``
-   as a new version labelled ``AWSPENDING``, with the user-only policy.
+2. :func:`stage_pending` (create_key) applies the user-only policy, then writes
+   ``{"AccessKeyId", "SecretAccessKey"}`` as a new version labelled ``AWSPENDING``.
 3. :func:`read_pending` (verify_key) reads it back to sign one STS call.
 4. :func:`promote` (store_secret) moves ``AWSCURRENT`` to it.
 
@@ -186,15 +187,22 @@ def _tags(described: dict[str, Any]) -> dict[str, str]:
 # -- one delivery --------------------------------------------------------------------------------------
 
 
-def stage_pending(sm: Any, arn: str, user_arn: str, manager_role_arn: str, access_key: dict[str, Any]) -> str:
+def stage_pending(
+    sm: Any, arn: str, user_arn: str, manager_role_arn: str, access_key: dict[str, Any], described: bool = False
+) -> str:
     """Store the new key as the pending version of the bound secret ``arn``; return the version id.
+
+    The user-only policy is applied first, so the value is never in a secret others may read.
+    ``described``: the caller found ``arn`` there and bound to the user a moment ago, in this invocation
+    (:func:`find` and :func:`bound_arn`, or :func:`create`); otherwise it is described again first.
 
     Any failure is raised as :class:`DeliveryFailed` without the original
     exception attached, so no stack trace can carry the value.
     """
     version_id = str(uuid.uuid4())
     try:
-        _describe_bound(sm, arn)
+        if not described:
+            _describe_bound(sm, arn)
         with translate_errors():
             sm.put_resource_policy(
                 SecretId=arn, ResourcePolicy=user_only_policy(user_arn, manager_role_arn), BlockPublicPolicy=True
@@ -215,10 +223,26 @@ def stage_pending(sm: Any, arn: str, user_arn: str, manager_role_arn: str, acces
     return version_id
 
 
+class NotPending(Exception):
+    """The version is no longer labelled AWSPENDING (made current, or replaced)."""
+
+
 def read_pending(sm: Any, arn: str, version_id: str) -> dict[str, str]:
-    _describe_bound(sm, arn)
-    with translate_errors():
-        return dict(json.loads(sm.get_secret_value(SecretId=arn, VersionId=version_id)["SecretString"]))
+    """The value of ``version_id`` of the bound secret ``arn`` while it is still pending: one call.
+
+    Naming the version and its label makes Secrets Manager refuse a secret that is gone or scheduled
+    for deletion (then described, for :class:`SecretConflict` to say which), and a version that is no
+    longer pending (:class:`NotPending`) or not there (:class:`DeliveryFailed`). No error carries the value.
+    """
+    try:
+        with translate_errors():
+            value = sm.get_secret_value(SecretId=arn, VersionId=version_id, VersionStage=PENDING)["SecretString"]
+    except ClientError as error:
+        _describe_bound(sm, arn)
+        if error_code(error) == "InvalidRequestException":  # the label is on another version, or on none
+            raise NotPending(f"version {version_id} of {arn} is no longer pending") from None
+        raise DeliveryFailed(f"version {version_id} of {arn} cannot be read ({error_code(error)})") from None
+    return dict(json.loads(value))
 
 
 def stages(sm: Any, arn: str) -> dict[str, list[str]]:
@@ -242,16 +266,16 @@ def is_delivered(sm: Any, arn: str | None, version_id: str) -> bool:
     return CURRENT in labels and PENDING not in labels
 
 
-def promote(sm: Any, arn: str, version_id: str, user_arn: str, manager_role_arn: str, tags: dict[str, str]) -> str:
-    """Make ``version_id`` current (idempotent), re-apply the user-only policy, tag; return the secret ARN."""
+def promote(sm: Any, arn: str, version_id: str, tags: dict[str, str]) -> str:
+    """Make ``version_id`` current (idempotent) and tag; return the secret ARN.
+
+    The user-only policy was applied before the value was written (:func:`stage_pending`).
+    """
     described = _describe_bound(sm, arn)
     labels: dict[str, list[str]] = described.get("VersionIdsToStages", {})
     if version_id not in labels:
         raise DeliveryFailed(f"version {version_id} of {arn} does not exist")
     with translate_errors():
-        sm.put_resource_policy(
-            SecretId=arn, ResourcePolicy=user_only_policy(user_arn, manager_role_arn), BlockPublicPolicy=True
-        )
         # AWSPENDING goes first: a version that has AWSCURRENT and still AWSPENDING counts as undelivered
         # (is_delivered), so a run that dies between the two moves must not leave AWSCURRENT on it.
         if PENDING in labels[version_id]:
