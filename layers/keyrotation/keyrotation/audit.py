@@ -39,7 +39,8 @@ class AuditResult:
             >>> AuditResult(policy.AccountPlan(), users_with_keys=250, users_read=0, report_age_seconds=3).to_json()
             ... # doctest: +NORMALIZE_WHITESPACE
             {'actions': 0, 'notify': False, 'counts': {'usersWithKeys': 250, 'usersRead': 0, 'actions': 0,
-            'deferred': 0, 'disable-soon': 0, 'blocked': 0, 'exempt': 0, 'exemption-expiring': 0, 'invalid-tag': 0}}
+            'deferred': 0, 'disable-soon': 0, 'blocked': 0, 'exempt': 0, 'exemption-expiring': 0, 'invalid-tag': 0,
+            'reenabled': 0}}
         """
         notices = [notice.kind.value for notice in self.plan.notices]
         kinds = [kind for kind in NoticeKind if kind is not NoticeKind.DEFERRED]

@@ -191,6 +191,18 @@ def run_bucket(env: Mapping[str, str] | None = None) -> str:
     return _required(_env(env), "RUN_BUCKET")
 
 
+def periods(env: Mapping[str, str] | None = None) -> dict[str, int]:
+    """RotationPeriodDays, InactivePeriodDays, DeletePeriodDays and WarningDays as set, by parameter name
+    (read alone, so that a value out of range is named before the lifecycle built from them is judged)."""
+    env = _env(env)
+    return {
+        "RotationPeriodDays": _int(env, "ROTATION_PERIOD_DAYS", minimum=1),
+        "InactivePeriodDays": _int(env, "INACTIVE_PERIOD_DAYS", minimum=1),
+        "DeletePeriodDays": _int(env, "DELETE_PERIOD_DAYS", minimum=1),
+        "WarningDays": _int(env, "WARNING_DAYS"),
+    }
+
+
 def max_concurrency(env: Mapping[str, str] | None = None) -> int:
     return _int(_env(env), "MAX_CONCURRENCY", minimum=1)
 

@@ -86,11 +86,9 @@ def _address(env: Mapping[str, str], name: str, parameter: str) -> str | None:
 def check_settings(env: Mapping[str, str] | None = None) -> Settings:
     """The settings that need no AWS call, checked; raise :class:`InvalidConfiguration` on the first bad one."""
     env = os.environ if env is None else env
+    for parameter, days in config.periods(env).items():  # each in range before they are judged together
+        _at_most(parameter, days, MAX_WARNING_DAYS if parameter == "WarningDays" else MAX_PERIOD_DAYS, "days")
     lifecycle = LifecycleConfig.from_env(env)  # present, whole numbers, Rotation < Inactive < Delete, a schedule
-    _at_most("RotationPeriodDays", lifecycle.rotation_days, MAX_PERIOD_DAYS, "days")
-    _at_most("InactivePeriodDays", lifecycle.inactive_days, MAX_PERIOD_DAYS, "days")
-    _at_most("DeletePeriodDays", lifecycle.delete_days, MAX_PERIOD_DAYS, "days")
-    _at_most("WarningDays", lifecycle.warning_days, MAX_WARNING_DAYS, "days")
     _at_most("MaxActionsPerAccount", lifecycle.max_actions_per_account, MAX_ACTIONS_PER_ACCOUNT, "actions")
     _at_most("MaxConcurrency", config.max_concurrency(env), MAX_CONCURRENCY, "accounts")
     owner_tag_key = config.owner_email_tag_key(env)

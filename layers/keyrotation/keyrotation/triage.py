@@ -169,7 +169,8 @@ def quiet_until(user: UserSnapshot, delivery: Delivery, now: datetime, config: L
     earlier for a warning); the day after a disable or re-enable record plus D-I days; a dated
     exemption's end (W days earlier for its notice); and each of these less one run interval (a run acts
     at the last run before a date, :func:`policy.act_from`). Each date is the later of some of these,
-    so the verdict can only change at one of them. ``tests/unit/test_triage.py`` checks the verdict stays empty everywhere before the moment.
+    so the verdict can only change at one of them. ``tests/unit/test_triage.py`` checks the verdict stays
+    empty everywhere before the moment.
     """
     candidates = {
         moment
