@@ -46,7 +46,7 @@ def population(org: Organization) -> dict[str, tuple[str, str]]:
             "lone-inactive": ([KeySeed(30, status="Inactive")], {}, []),
             "never-used": ([KeySeed(74)], {}, []),
             "makes-own-key": ([KeySeed(30, used_days_ago=1)], {}, []),
-            "refused-once": ([KeySeed(70, used_days_ago=1)], {}, []),  # due on day REFUSED_ON
+            "refused-once": ([KeySeed(69, used_days_ago=1)], {}, []),  # rotated by the run of day REFUSED_ON
             "no-keys": ([], {}, []),
         },
         beta: {
