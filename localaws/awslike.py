@@ -190,12 +190,30 @@ class Faults:
 FAULTS = Faults()
 
 
+# Parameters of a call that name what it acts on (never a value: SecretString and the like are left out).
+IDENTIFYING_PARAMETERS = frozenset(
+    {"UserName", "GroupName", "AccessKeyId", "SecretId", "Name", "VersionId", "VersionStage", "BlockPublicPolicy"}
+)
+
+
+@dataclass(frozen=True)
+class SignedCall:
+    """An AWS call, the access key id it was signed with (an assumed role's tells its session), what it names."""
+
+    service: str
+    operation: str
+    access_key_id: str | None
+    identifiers: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class CallLog:
-    """Every AWS call made while recording: (service, operation, account of the caller's credentials)."""
+    """Every AWS call made while recording: (service, operation); with its credentials while watching."""
 
     calls: list[tuple[str, str]] = field(default_factory=list)
     recording: bool = False
+    signed: list[SignedCall] = field(default_factory=list)
+    watching: bool = False
 
     @contextmanager
     def record(self) -> Iterator[list[tuple[str, str]]]:
@@ -206,6 +224,16 @@ class CallLog:
         finally:
             self.recording = False
 
+    @contextmanager
+    def watch(self) -> Iterator[list[SignedCall]]:
+        """Record every call with the access key id that signed it."""
+        self.signed.clear()
+        self.watching = True
+        try:
+            yield self.signed
+        finally:
+            self.watching = False
+
 
 CALLS = CallLog()
 _original_api_call = botocore.client.BaseClient._make_api_call
@@ -214,6 +242,11 @@ _original_api_call = botocore.client.BaseClient._make_api_call
 def _faulty_api_call(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
     if CALLS.recording:
         CALLS.calls.append((self.meta.service_model.service_name, operation_name))
+    if CALLS.watching:
+        credentials = self._get_credentials()
+        key = credentials.access_key if credentials is not None else None
+        named = {name: str(value) for name, value in api_params.items() if name in IDENTIFYING_PARAMETERS}
+        CALLS.signed.append(SignedCall(self.meta.service_model.service_name, operation_name, key, named))
     if FAULTS.active:
         FAULTS.check(self.meta.service_model.service_name, operation_name, api_params)
     return _original_api_call(self, operation_name, api_params)

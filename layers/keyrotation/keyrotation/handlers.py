@@ -12,9 +12,11 @@ from keyrotation.events import Account, Run, action_from_event
 from keyrotation.ledger import Ledger
 from keyrotation.model import Action
 from keyrotation.observability import logger
+from keyrotation.sessions import Purpose
 
 
-def action_context(event: dict[str, Any]) -> tuple[Context, Action]:
+def action_context(event: dict[str, Any], purpose: Purpose) -> tuple[Context, Action]:
+    """The action's context, holding a member-account session for ``purpose`` on the action's user only."""
     run, account, action = Run.from_event(event), Account.from_event(event), action_from_event(event)
     logger.append_keys(
         account_id=account.account_id,
@@ -27,7 +29,7 @@ def action_context(event: dict[str, Any]) -> tuple[Context, Action]:
     context = Context(
         account=account,
         run=run,
-        session=member_session(account.account_id, run.run_id),
+        session=member_session(account.account_id, run.run_id, purpose, user_name=action.user_name),
         ledger=Ledger(config.ledger_table()),
         config=lifecycle,
     )

@@ -218,7 +218,9 @@ def stage_pending(sm: Any, arn: str, user_arn: str, manager_role_arn: str, acces
 def read_pending(sm: Any, arn: str, version_id: str) -> dict[str, str]:
     _describe_bound(sm, arn)
     with translate_errors():
-        return dict(json.loads(sm.get_secret_value(SecretId=arn, VersionId=version_id)["SecretString"]))
+        # Both: the member role may read a version only by its AWSPENDING label (secretsmanager:VersionStage).
+        response = sm.get_secret_value(SecretId=arn, VersionId=version_id, VersionStage=PENDING)
+        return dict(json.loads(response["SecretString"]))
 
 
 def stages(sm: Any, arn: str) -> dict[str, list[str]]:
