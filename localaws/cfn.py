@@ -93,6 +93,15 @@ class Resolver:
     refs: dict[str, str] = field(default_factory=dict)
     attributes: dict[tuple[str, str], str] = field(default_factory=dict)
     conditions: dict[str, bool] = field(default_factory=dict)
+    list_parameters: frozenset[str] = frozenset()  # CommaDelimitedList parameters: a Ref gives a list
+
+    @classmethod
+    def for_template(cls, template: Mapping[str, Any], parameters: dict[str, str], pseudo: dict[str, str]) -> Resolver:
+        declared = template.get("Parameters", {})
+        lists = frozenset(name for name, spec in declared.items() if spec.get("Type") == "CommaDelimitedList")
+        resolver = cls(parameters=parameters, pseudo=pseudo, list_parameters=lists)
+        resolver.evaluate_conditions(template.get("Conditions", {}))
+        return resolver
 
     def evaluate_conditions(self, declared: Mapping[str, Any]) -> None:
         for name, expression in declared.items():
@@ -119,6 +128,8 @@ class Resolver:
     def ref(self, name: str) -> Any:
         if name == "AWS::NoValue":
             return _NO_VALUE
+        if name in self.list_parameters:
+            return [item.strip() for item in self.parameters[name].split(",")] if self.parameters[name] else []
         for source in (self.parameters, self.pseudo, self.refs):
             if name in source:
                 return source[name]

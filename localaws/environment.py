@@ -71,6 +71,9 @@ class LocalAws:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        from localaws.organization import forget_member_roles
+
+        forget_member_roles()
         _ADMIN.clear()
         _CLIENTS.clear()
         lambdas.REGISTRY.reset()
@@ -305,6 +308,11 @@ def deploy(template_path: Path, parameters: dict[str, str], stack_name: str = ST
             creator(stack, logical_id, properties, resource, resolver, base)
     for name, output in template.get("Outputs", {}).items():
         stack.outputs[name] = str(resolver.resolve(output["Value"]))
+    if stack.outputs.get("FunctionRoleArns"):
+        from localaws.organization import trust_function_roles
+
+        # What the member-account StackSet does next: take the new stack's output as its parameter.
+        trust_function_roles(stack.outputs["FunctionRoleArns"].split(","))
     return stack
 
 

@@ -61,22 +61,59 @@ def iam_client(account_id: str) -> Any:
     return admin_client("iam", account_id)
 
 
-def deploy_member_role(account_id: str, organization: Organization, role_name: str = "IAMKeyRotationMemberRole") -> str:
-    """Create member-account/role.yaml's role in ``account_id``, from the template itself."""
+# The roles the member roles trust: the FunctionRoleArns output of the rotation stack deployed last
+# (localaws.environment.deploy sets it, and re-trusts the roles already deployed, as a StackSet update would).
+TRUSTED_FUNCTION_ROLES: list[str] = []
+# Member roles deployed so far: account id -> (organization id, rotation account, role name).
+_MEMBER_ROLES: dict[str, tuple[str, str, str]] = {}
+
+
+def forget_member_roles() -> None:
+    """Forget the deployed member roles and the trusted function roles (a new in-memory AWS)."""
+    TRUSTED_FUNCTION_ROLES.clear()
+    _MEMBER_ROLES.clear()
+
+
+def _member_role_properties(
+    account_id: str, organization_id: str, rotation_account: str, role_name: str, function_role_arns: list[str]
+) -> dict[str, Any]:
     template = cfn.load(MEMBER_ROLE_TEMPLATE)
+    # Before any rotation stack exists, the role trusts a role name that no function has.
+    trusted = function_role_arns or [f"arn:aws:iam::{rotation_account}:role/key-rotation/no-stack-deployed-yet"]
     values = cfn.validate_parameters(
         template,
         {
-            "RotationAccountId": organization.management_account,
-            "OrganizationId": organization.id,
+            "RotationAccountId": rotation_account,
+            "OrganizationId": organization_id,
             "RoleName": role_name,
+            "FunctionRoleArns": ",".join(trusted),
         },
     )
-    resolver = cfn.Resolver(
-        parameters=values, pseudo={"AWS::AccountId": account_id, "AWS::Partition": "aws", "AWS::Region": REGION}
+    resolver = cfn.Resolver.for_template(
+        template, values, pseudo={"AWS::AccountId": account_id, "AWS::Partition": "aws", "AWS::Region": REGION}
     )
-    props = resolver.resolve(template["Resources"]["MemberRole"]["Properties"])
+    return dict(resolver.resolve(template["Resources"]["MemberRole"]["Properties"]))
+
+
+def deploy_member_role(
+    account_id: str,
+    organization: Organization,
+    role_name: str = "IAMKeyRotationMemberRole",
+    function_role_arns: list[str] | None = None,
+) -> str:
+    """Create member-account/role.yaml's role in ``account_id``, from the template itself.
+
+    It trusts ``function_role_arns``, by default the function roles of the rotation stack deployed last.
+    """
+    props = _member_role_properties(
+        account_id,
+        organization.id,
+        organization.management_account,
+        role_name,
+        TRUSTED_FUNCTION_ROLES if function_role_arns is None else function_role_arns,
+    )
     iam = iam_client(account_id)
+    _MEMBER_ROLES[account_id] = (organization.id, organization.management_account, role_name)
     iam.create_role(
         RoleName=props["RoleName"],
         AssumeRolePolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]),
@@ -91,7 +128,18 @@ def deploy_member_role(account_id: str, organization: Organization, role_name: s
     return f"arn:aws:iam::{account_id}:role/{role_name}"
 
 
+def trust_function_roles(function_role_arns: list[str]) -> None:
+    """Make every member role deployed so far trust ``function_role_arns`` (the StackSet update after a deploy)."""
+    TRUSTED_FUNCTION_ROLES[:] = function_role_arns
+    for account_id, (organization_id, rotation_account, role_name) in _MEMBER_ROLES.items():
+        props = _member_role_properties(account_id, organization_id, rotation_account, role_name, function_role_arns)
+        iam_client(account_id).update_assume_role_policy(
+            RoleName=role_name, PolicyDocument=json.dumps(props["AssumeRolePolicyDocument"])
+        )
+
+
 def remove_member_role(account_id: str, role_name: str = "IAMKeyRotationMemberRole") -> None:
+    _MEMBER_ROLES.pop(account_id, None)
     iam = iam_client(account_id)
     for policy in iam.list_role_policies(RoleName=role_name)["PolicyNames"]:
         iam.delete_role_policy(RoleName=role_name, PolicyName=policy)

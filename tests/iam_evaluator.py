@@ -12,9 +12,11 @@ policy evaluation logic for requests within one account, and no further than the
   request makes a positive operator false and a negated one (``StringNotEquals``, ``ArnNotLike``...)
   true; the values of a negated operator must all differ. An operator it does not know is an error,
   never a silent pass;
-- the decision: an explicit Deny in any policy wins; otherwise a request is allowed by a
-  resource policy that allows the principal, or by an identity policy that allows it and, for a
-  role session with a session policy, that session policy as well.
+- the decision: an explicit Deny in any policy wins; otherwise, within one account, a request is
+  allowed by a resource policy that names the principal, or by an identity policy that allows it
+  and, for a role session with a session policy, that session policy as well; across accounts
+  (the resource's ARN names another account) by the resource policy and the identity policies both,
+  and so is sts:AssumeRole, whatever the accounts: a role's trust policy must always allow.
 
     >>> document = {"Statement": [{"Effect": "Allow", "Action": "s3:Get*", "Resource": "*"}]}
     >>> request = Request(principal_arn="arn:aws:iam::111122223333:user/alice", action="s3:GetObject", resource="x")
@@ -124,11 +126,9 @@ def _principal_in(principal: Any, request: Request, accounts: bool = True) -> bo
     return False
 
 
-def _principal_matches(statement: Document, request: Request) -> bool:
+def _principal_matches(statement: Document, request: Request, accounts: bool) -> bool:
     if "Principal" in statement:
-        # Within one account, a resource policy that allows the account itself delegates to IAM policies: only
-        # a principal it names (or "*") is allowed by the resource policy alone.
-        return _principal_in(statement["Principal"], request, accounts=statement["Effect"] == "Deny")
+        return _principal_in(statement["Principal"], request, accounts=accounts or statement["Effect"] == "Deny")
     if "NotPrincipal" in statement:
         return not _principal_in(statement["NotPrincipal"], request)
     raise ValueError(f"a resource policy statement needs Principal or NotPrincipal: {statement}")
@@ -214,10 +214,10 @@ def statements(document: Document) -> list[Document]:
     return [found] if isinstance(found, Mapping) else list(found)
 
 
-def _applies(statement: Document, request: Request, resource_policy: bool) -> bool:
+def _applies(statement: Document, request: Request, resource_policy: bool, accounts: bool = False) -> bool:
     if statement.get("Effect") not in ("Allow", "Deny"):
         raise ValueError(f"statement without a valid Effect: {statement}")
-    if resource_policy and not _principal_matches(statement, request):
+    if resource_policy and not _principal_matches(statement, request, accounts):
         return False
     return (
         _action_matches(statement, request.action)
@@ -226,12 +226,18 @@ def _applies(statement: Document, request: Request, resource_policy: bool) -> bo
     )
 
 
-def matching(documents: Iterable[Document], request: Request, effect: str, resource_policy: bool = False) -> list[str]:
-    """Sids (or indexes) of the statements with ``effect`` that apply to ``request``."""
+def matching(
+    documents: Iterable[Document], request: Request, effect: str, resource_policy: bool = False, accounts: bool = False
+) -> list[str]:
+    """Sids (or indexes) of the statements with ``effect`` that apply to ``request``.
+
+    In a resource policy, an Allow that names an account (its id or root ARN) applies to its principals
+    only if ``accounts``: within one account, allowing the account delegates to the principal's own policies.
+    """
     found = []
     for document in documents:
         for index, statement in enumerate(statements(document)):
-            if statement.get("Effect") == effect and _applies(statement, request, resource_policy):
+            if statement.get("Effect") == effect and _applies(statement, request, resource_policy, accounts):
                 found.append(str(statement.get("Sid", index)))
     return found
 
@@ -243,19 +249,28 @@ def decide(
     session: Document | None = None,
     guardrails: Sequence[Document] = (),
 ) -> Decision:
-    """The decision for ``request`` within one account.
+    """The decision for ``request``.
 
-    ``identity``: the principal's own policies; ``resource``: the policy of the resource;
-    ``session``: the session policy of a role session, if any; ``guardrails``: service control
-    policies, each of which must allow the request (a Deny in one wins, as everywhere).
+    ``identity``: the principal's own policies; ``resource``: the policy of the resource (a role's
+    trust policy for sts:AssumeRole); ``session``: the session policy of a role session, if any;
+    ``guardrails``: service control policies, each of which must allow the request (a Deny in one
+    wins, as everywhere). Within one account, either the resource policy (naming the principal) or
+    the identity policies (and session policy) may allow; across accounts, both must.
     """
     every = [*identity, *guardrails] + ([session] if session is not None else [])
     if matching(every, request, "Deny") or matching(resource, request, "Deny", resource_policy=True):
         return Decision.EXPLICIT_DENY
     if any(not matching([scp], request, "Allow") for scp in guardrails):
         return Decision.IMPLICIT_DENY
-    if matching(resource, request, "Allow", resource_policy=True):
-        return Decision.ALLOW
-    if matching(identity, request, "Allow") and (session is None or matching([session], request, "Allow")):
+    identity_allows = bool(matching(identity, request, "Allow")) and (
+        session is None or bool(matching([session], request, "Allow"))
+    )
+    resource_account = request.resource.split(":")[4] if request.resource.count(":") >= 5 else request.account
+    # A role is entered only if its trust policy allows it, even from its own account (checked here as across
+    # accounts: trust and identity policy both, stricter only for a trust policy that names the principal itself).
+    if request.action.lower() == "sts:assumerole" or (resource_account and resource_account != request.account):
+        resource_allows = matching(resource, request, "Allow", resource_policy=True, accounts=True)
+        return Decision.ALLOW if resource_allows and identity_allows else Decision.IMPLICIT_DENY
+    if matching(resource, request, "Allow", resource_policy=True) or identity_allows:
         return Decision.ALLOW
     return Decision.IMPLICIT_DENY

@@ -84,3 +84,12 @@ def test_not_action_not_principal_and_account_principals() -> None:
 def test_unknown_operators_are_errors_not_passes() -> None:
     with pytest.raises(ValueError, match="NumericLessThan"):
         decide(Request(USER, "s3:GetObject", "x"), [ALLOW_ALL, deny_unless("NumericLessThan", "k", "1")])
+
+
+def test_across_accounts_both_the_resource_policy_and_the_identity_policy_must_allow() -> None:
+    other = "arn:aws:iam::444455556666:role/x"
+    trust = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": "444455556666"}, "Action": "sts:AssumeRole"}]}
+    assume = Request(other, "sts:AssumeRole", ROLE)
+    assert not decide(assume, resource=[trust]).allowed
+    assert not decide(assume, identity=[ALLOW_ALL]).allowed
+    assert decide(assume, identity=[ALLOW_ALL], resource=[trust]).allowed
