@@ -30,8 +30,8 @@ STACK_NAME = "iam-key-rotation"
 def _fake_credentials() -> dict[str, str]:
     return {
         "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",  # moto's fake credentials, never a real secret  # nosec B105
+        "AWS_SESSION_TOKEN": "testing",  # moto's fake credentials, never a real secret  # nosec B105
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
         "POWERTOOLS_TRACE_DISABLED": "true",

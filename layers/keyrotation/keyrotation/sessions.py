@@ -65,7 +65,7 @@ class Scope(str, Enum):
     ANY = "any"  # actions without resource-level permissions (iam:ListUsers)
     ALL_USERS = "all users"  # every user of the account
     USER = "user"  # the one user the session is for
-    SECRET = "secret"  # that user's secret
+    SECRET = "secret"  # the user's secret (the resource), not a password  # nosec B105
     EXEMPTION_GROUP = "exemption group"
 
 
