@@ -2,16 +2,17 @@
 
 moto does not enforce resource policies, session policies or conditions, so the tests that say
 "only the user can read the secret" evaluate the documents themselves, here. It follows the IAM
-policy evaluation logic for requests within one account, and no further than the product needs:
+policy evaluation logic, no further than the product needs:
 
 - Effect Allow/Deny; Action/NotAction and Resource/NotResource with ``*`` and ``?`` wildcards
   (actions case-insensitive); Principal/NotPrincipal (``"*"``, ``{"AWS": ...}`` with user, role
   and account ARNs or account ids);
 - Condition: the String*, Arn*, Bool and Null operators, the ``IfExists`` suffix and the
-  ``ForAnyValue:``/``ForAllValues:`` qualifiers; keys case-insensitive. A key missing from the
-  request makes a positive operator false and a negated one (``StringNotEquals``, ``ArnNotLike``...)
-  true; the values of a negated operator must all differ. An operator it does not know is an error,
-  never a silent pass;
+  ``ForAnyValue:``/``ForAllValues:`` qualifiers, policy variables (``${aws:PrincipalTag/x}``) in
+  their values (a variable the request has no value for matches nothing); keys case-insensitive.
+  A key missing from the request makes a positive operator false and a negated one
+  (``StringNotEquals``, ``ArnNotLike``...) true; the values of a negated operator must all differ.
+  An operator it does not know is an error, never a silent pass;
 - the decision: an explicit Deny in any policy wins; otherwise, within one account, a request is
   allowed by a resource policy that names the principal, or by an identity policy that allows it
   and, for a role session with a session policy, that session policy as well; across accounts
@@ -175,8 +176,28 @@ _OPERATORS = {
 }
 
 
+_VARIABLE = re.compile(r"\$\{([^}]+)\}")
+
+
+def _with_variables(value: str, request: Request) -> str | None:
+    """``value`` with its policy variables (``${aws:PrincipalTag/x}``) replaced; None if one has no value."""
+    missing = False
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal missing
+        found = request.value(match.group(1))
+        if not found:
+            missing = True
+            return ""
+        return found[0]
+
+    resolved = _VARIABLE.sub(replace, value)
+    return None if missing else resolved
+
+
 def _condition_holds(operator: str, key: str, policy_values: Any, request: Request) -> bool:
-    wanted = [str(value).lower() if isinstance(value, bool) else str(value) for value in _listed(policy_values)]
+    values = [str(value).lower() if isinstance(value, bool) else str(value) for value in _listed(policy_values)]
+    wanted = [text for text in (_with_variables(value, request) for value in values) if text is not None]
     present = request.value(key)
     if operator == "Null":
         (expected,) = wanted

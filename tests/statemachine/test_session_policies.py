@@ -122,7 +122,8 @@ def every_call_is_allowed_by_the_member_role_and_its_session_policy(
     alpha: str, calls: list[SignedCall], key_owners: dict[str, str]
 ) -> None:
     iam = admin_client("iam", alpha)
-    role_arn = iam.get_role(RoleName=ROLE_NAME)["Role"]["Arn"]
+    role = iam.get_role(RoleName=ROLE_NAME)["Role"]
+    role_arn = role["Arn"]
     role_policies = [
         iam.get_role_policy(RoleName=ROLE_NAME, PolicyName=name)["PolicyDocument"]
         for name in iam.list_role_policies(RoleName=ROLE_NAME)["PolicyNames"]
@@ -138,7 +139,8 @@ def every_call_is_allowed_by_the_member_role_and_its_session_policy(
             principal_arn=role_arn,
             action=f"{call.service}:{call.operation}",
             resource=_resource(call, alpha, key_owners),
-            context=_context(call),
+            # A role session's aws:userid is "<role id>:<session name>": the role's statements are by purpose.
+            context={**_context(call), "aws:userid": f"{role['RoleId']}:{session.session_name}"},
         )
         decision = decide(request, identity=role_policies, session=json.loads(session.policy))
         assert decision.allowed, f"{session.session_name}: {request.action} on {request.resource} -> {decision.value}"

@@ -93,3 +93,23 @@ def test_across_accounts_both_the_resource_policy_and_the_identity_policy_must_a
     assert not decide(assume, resource=[trust]).allowed
     assert not decide(assume, identity=[ALLOW_ALL]).allowed
     assert decide(assume, identity=[ALLOW_ALL], resource=[trust]).allowed
+
+
+def test_policy_variables_in_condition_values() -> None:
+    trust = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "111122223333"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringLike": {"sts:RoleSessionName": "kr-${aws:PrincipalTag/Purpose}-*"}},
+            }
+        ]
+    }
+
+    def assume(context: dict[str, str]) -> bool:
+        return decide(Request(USER, "sts:AssumeRole", ROLE, context), [ALLOW_ALL], [trust]).allowed
+
+    assert assume({"aws:PrincipalTag/Purpose": "audit", "sts:RoleSessionName": "kr-audit-1"})
+    assert not assume({"aws:PrincipalTag/Purpose": "audit", "sts:RoleSessionName": "kr-create-1"})
+    assert not assume({"sts:RoleSessionName": "kr--1"})  # no tag: the variable matches nothing

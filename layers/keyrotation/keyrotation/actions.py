@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from keyrotation import clock, naming, policy, secrets
+from keyrotation import clock, config, naming, policy, secrets
 from keyrotation.aws import MemberSession, client, error_code, member_role_arn, translate_errors
 from keyrotation.config import LifecycleConfig
 from keyrotation.errors import DeliveryFailed, KeyNotYetValid, NoFreeKeySlot, SecretConflict, UnsafeAction
@@ -97,8 +97,14 @@ def _log(ctx: Context, message: str, action: Action, **extra: Any) -> None:
 
 
 def _refuse_dry_run(ctx: Context, action: Action) -> None:
-    if ctx.run.dry_run:
-        raise UnsafeAction(f"dry run: {action.type.value} of {action.key_id} must not be carried out")
+    """No mutation in a dry run: the run's, or the stack's own DryRun, whatever the event says.
+
+    A function invoked directly, not by the state machine, cannot talk its way out of the stack's
+    DryRun=true with ``"dryRun": false``.
+    """
+    if ctx.run.dry_run or config.dry_run():
+        why = "the run is a dry run" if ctx.run.dry_run else "the stack's DryRun is true"
+        raise UnsafeAction(f"{why}: {action.type.value} of {action.key_id} must not be carried out")
 
 
 # -- rotate: create, verify, store ---------------------------------------------------------------------------

@@ -7,12 +7,19 @@ from typing import Any
 from keyrotation import config
 from keyrotation.actions import Context
 from keyrotation.aws import member_session
-from keyrotation.config import LifecycleConfig
+from keyrotation.config import LifecycleConfig, ScopeConfig
+from keyrotation.errors import UnsafeAction
 from keyrotation.events import Account, Run, action_from_event
 from keyrotation.ledger import Ledger
 from keyrotation.model import Action
 from keyrotation.observability import logger
 from keyrotation.sessions import Purpose
+
+
+def refuse_excluded(account: Account) -> None:
+    """A function invoked directly, not by the state machine, still never acts in an excluded account."""
+    if account.account_id in ScopeConfig.from_env().exclude_accounts:
+        raise UnsafeAction(f"account {account.account_id} is in ExcludeAccounts: nothing is done there")
 
 
 def action_context(event: dict[str, Any], purpose: Purpose) -> tuple[Context, Action]:
@@ -26,6 +33,7 @@ def action_context(event: dict[str, Any], purpose: Purpose) -> tuple[Context, Ac
         action=action.type.value,
     )
     lifecycle = LifecycleConfig.from_env()
+    refuse_excluded(account)
     context = Context(
         account=account,
         run=run,
