@@ -5,7 +5,7 @@ Sources:
 - the rotation stack as SAM translates it (``scripts/sam_translate.py`` output): each role's trust
   policy and inline policies, and each bucket policy;
 - ``member-account/role.yaml``: the member role's trust policy and inline policies;
-- ``security/service-control-policies.yaml``: the service control policies;
+- ``security/organization-policies.yaml``: the service control policies and the resource control policy;
 - the layer: each purpose's session policy (:mod:`keyrotation.sessions`) and the key secret's
   resource policy (:mod:`keyrotation.secrets`).
 
@@ -57,6 +57,7 @@ EXAMPLE_PARAMETERS = {
         "RotationAccountId": ACCOUNT,
         "StackDeployerArns": f"arn:aws:iam::{ACCOUNT}:role/{STACK}-deployer",
         "MemberTargetIds": "ou-abcd-12345678",
+        "OrganizationId": ORG,
         "SecurityTeamArns": f"arn:aws:iam::*:role/security-team,arn:aws:iam::{ACCOUNT}:role/security-*",
     },
 }
@@ -105,8 +106,9 @@ def _documents(template: dict[str, Any], resolver: cfn.Resolver, account: str) -
                 yield f"{logical_id}-{policy['PolicyName']}", "identity", None, policy["PolicyDocument"]
         elif kind == "AWS::S3::BucketPolicy":
             yield logical_id, "resource", f"arn:aws:s3:::{properties['Bucket']}", properties["PolicyDocument"]
-        elif kind == "AWS::Organizations::Policy" and properties.get("Type") == "SERVICE_CONTROL_POLICY":
-            yield logical_id, "scp", None, properties["Content"]
+        elif kind == "AWS::Organizations::Policy":
+            policy_kind = {"SERVICE_CONTROL_POLICY": "scp", "RESOURCE_CONTROL_POLICY": "rcp"}[properties["Type"]]
+            yield logical_id, policy_kind, None, properties["Content"]
 
 
 def documents(translated: Path) -> Iterator[tuple[str, str, str, str | None, Any]]:
@@ -114,7 +116,7 @@ def documents(translated: Path) -> Iterator[tuple[str, str, str, str | None, Any
     sources = [
         ("template", json.loads(translated.read_text()), "rotation", ACCOUNT),
         ("member-role", cfn.load(REPO / "member-account" / "role.yaml"), "member", MEMBER),
-        ("scp", cfn.load(REPO / "security" / "service-control-policies.yaml"), "scp", ACCOUNT),
+        ("scp", cfn.load(REPO / "security" / "organization-policies.yaml"), "scp", ACCOUNT),
     ]
     for source, template, parameters, account in sources:
         resolver = resolver_for(template, EXAMPLE_PARAMETERS[parameters], account)

@@ -1,6 +1,6 @@
 """The templates and the state machine definition pass the linters AWS publishes for them.
 
-* cfn-lint on template.yaml, member-account/role.yaml and security/service-control-policies.yaml
+* cfn-lint on template.yaml, member-account/role.yaml and security/organization-policies.yaml
   (from this venv);
 * ``sam validate --lint`` on the three (aws-sam-cli lives in .venv-sam: it pins its own boto3);
 * statelint on every statemachine/*.asl.json.
@@ -27,8 +27,8 @@ from localaws import cfn
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO / "template.yaml"
 MEMBER_ROLE = REPO / "member-account" / "role.yaml"
-SERVICE_CONTROL_POLICIES = REPO / "security" / "service-control-policies.yaml"
-TEMPLATES = [TEMPLATE, MEMBER_ROLE, SERVICE_CONTROL_POLICIES]
+ORGANIZATION_POLICIES = REPO / "security" / "organization-policies.yaml"
+TEMPLATES = [TEMPLATE, MEMBER_ROLE, ORGANIZATION_POLICIES]
 ASL_FILES = sorted((REPO / "statemachine").glob("*.asl.json"))
 DEFAULT_SAM = REPO / ".venv-sam" / "bin" / "sam"
 TIMEOUT = 300

@@ -1,7 +1,7 @@
 """Security scanners on the templates, every policy document and the code: no finding left unjustified.
 
 * checkov on template.yaml, on the CloudFormation template SAM translates it into, on
-  member-account/role.yaml and on security/service-control-policies.yaml, in one process. A check
+  member-account/role.yaml and on security/organization-policies.yaml, in one process. A check
   skipped everywhere is in .checkov.yaml with its reason on its line; a check skipped for one
   resource is in that resource's Metadata with a comment.
 * parliament on every policy document of both templates, of the service control policies, the
@@ -37,7 +37,7 @@ PARLIAMENT_CONFIG = REPO / "security" / "parliament.yaml"
 SCANNED_TEMPLATES = [
     REPO / "template.yaml",
     REPO / "member-account" / "role.yaml",
-    REPO / "security" / "service-control-policies.yaml",
+    REPO / "security" / "organization-policies.yaml",
 ]
 PYTHON_SOURCES = ["layers", "functions", "scripts", "localaws"]
 TIMEOUT = 600
@@ -144,7 +144,7 @@ def test_parliament_finds_nothing_unjustified(translated: Path) -> None:
     folder = extracted_policies(translated)
     index: list[dict[str, Any]] = json.loads((folder.parent / "policies.index.json").read_text())
     kinds = {entry["kind"] for entry in index}
-    assert kinds == {"identity", "trust", "resource", "scp", "session"}, kinds
+    assert kinds == {"identity", "trust", "resource", "scp", "rcp", "session"}, kinds
     assert {entry["source"] for entry in index} == {"template", "member-role", "scp", "session", "secret"}
     result = run([scan_tool("python"), "scripts/lint_policies.py", folder, PARLIAMENT_CONFIG])
     assert result.returncode == 0, report(result)
