@@ -7,7 +7,7 @@ Sources:
 - ``member-account/role.yaml``: the member role's trust policy and inline policies;
 - ``security/organization-policies.yaml``: the service control policies and the resource control policy;
 - the layer: each purpose's session policy (:mod:`keyrotation.sessions`) and the key secret's
-  resource policy (:mod:`keyrotation.secrets`).
+  resource policy (:mod:`keyrotation.secret_policy`).
 
 Intrinsic functions are resolved with example values (every optional parameter set, so that every
 conditional statement is there), as CloudFormation would resolve them in a real account.
@@ -27,7 +27,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "layers" / "keyrotation")]
 
-from keyrotation import secrets, sessions  # noqa: E402
+from keyrotation import secret_policy, sessions  # noqa: E402
 from localaws import cfn  # noqa: E402
 
 ACCOUNT, MEMBER, ORG = "111111111111", "222222222222", "o-exampleorg1"
@@ -128,7 +128,7 @@ def documents(translated: Path) -> Iterator[tuple[str, str, str, str | None, Any
     user = f"arn:aws:iam::{MEMBER}:user/alice"
     role = f"arn:aws:iam::{MEMBER}:role/IAMKeyRotationMemberRole"
     secret = f"arn:aws:secretsmanager:us-east-1:{MEMBER}:secret:Account_{MEMBER}_User_alice_AccessKey-AbCdEf"
-    yield "secret", "user-only", "resource", secret, json.loads(secrets.user_only_policy(user, role))
+    yield "secret", "user-only", "resource", secret, secret_policy.user_only_policy(user, "AIDAEXAMPLEALICE", role)
 
 
 def main(argv: list[str]) -> int:
