@@ -40,7 +40,8 @@ def seed(org: Organization) -> None:
     create_user(analytics, "etl", [KeySeed(75, used_days_ago=0, service="glue")], tags={"email": "data@example.com"})
     create_user(analytics, "notebook", [KeySeed(30, used_days_ago=2)])
     create_user(analytics, "old-inactive", [KeySeed(120, status="Inactive"), KeySeed(20, used_days_ago=1)])
-    create_user(web, "cdn-purge", [KeySeed(78)], tags={"key-rotation:exempt": "2099-01-01"})
+    until = (datetime.now(UTC) + timedelta(days=200)).date().isoformat()  # within MaxExemptionDays
+    create_user(web, "cdn-purge", [KeySeed(78)], tags={"key-rotation:exempt": until})
     create_user(web, "break-glass", [KeySeed(200)], groups=["IAMKeyRotationExemptionGroup"])
     create_user(web, "uploader", [KeySeed(5)])
     create_user(org.account("data-lake"), "spark", [KeySeed(85, used_days_ago=1, service="s3", region="eu-west-1")])

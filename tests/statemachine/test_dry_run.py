@@ -47,7 +47,7 @@ def population(alpha: str) -> dict[str, list[str]]:
             alpha, "deletes-then-rotates", [KeySeed(120, status="Inactive"), KeySeed(80)], owner
         ),
         "undelivered": create_user(alpha, "undelivered", [KeySeed(80, used_days_ago=1), KeySeed(0.01)], owner),
-        "exempt": create_user(alpha, "exempt", [KeySeed(200)], {"key-rotation:exempt": "true", **owner}),
+        "exempt": create_user(alpha, "exempt", [KeySeed(200)], owner, groups=["IAMKeyRotationExemptionGroup"]),
         "fresh": create_user(alpha, "fresh", [KeySeed(10, used_days_ago=1)], owner),
     }
     return users

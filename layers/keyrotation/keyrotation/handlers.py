@@ -7,7 +7,7 @@ from typing import Any
 from keyrotation import config
 from keyrotation.actions import Context
 from keyrotation.aws import member_session
-from keyrotation.config import LifecycleConfig, ScopeConfig
+from keyrotation.config import LifecycleConfig
 from keyrotation.errors import UnsafeAction
 from keyrotation.events import Account, Run, action_from_event
 from keyrotation.ledger import Ledger
@@ -18,7 +18,7 @@ from keyrotation.sessions import Purpose
 
 def refuse_excluded(account: Account) -> None:
     """A function invoked directly, not by the state machine, still never acts in an excluded account."""
-    if account.account_id in ScopeConfig.from_env().exclude_accounts:
+    if account.account_id in config.excluded_accounts():
         raise UnsafeAction(f"account {account.account_id} is in ExcludeAccounts: nothing is done there")
 
 

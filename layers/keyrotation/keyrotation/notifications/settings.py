@@ -12,7 +12,7 @@ Example:
     ...     "AWS_REGION": "eu-west-1", "OWNER_EMAIL_TAG_KEY": "owner",
     ...     "ROTATION_PERIOD_DAYS": "30", "INACTIVE_PERIOD_DAYS": "40", "DELETE_PERIOD_DAYS": "45",
     ...     "WARNING_DAYS": "3", "MAX_ACTIONS_PER_ACCOUNT": "50",
-    ...     "EXEMPT_TAG_KEY": "exempt", "EXEMPT_GROUP_NAME": "Exempt",
+    ...     "EXEMPT_TAG_KEY": "exempt", "EXEMPT_GROUP_NAME": "Exempt", "MAX_EXEMPTION_DAYS": "365",
     ... }
     >>> guide = NotifySettings.from_env(env).guide
     >>> guide.owner_tag_key, guide.disable_grace_days, guide.delete_grace_days
@@ -61,6 +61,7 @@ class NotifySettings:
     ...     "ROTATION_PERIOD_DAYS": "75", "INACTIVE_PERIOD_DAYS": "90", "DELETE_PERIOD_DAYS": "100",
     ...     "WARNING_DAYS": "7", "MAX_ACTIONS_PER_ACCOUNT": "50",
     ...     "EXEMPT_TAG_KEY": "key-rotation:exempt", "EXEMPT_GROUP_NAME": "IAMKeyRotationExemptionGroup",
+    ...     "MAX_EXEMPTION_DAYS": "365",
     ... }
     >>> settings = NotifySettings.from_env(env)
     >>> settings.sender, settings.security_team, settings.template_bucket, settings.guide.region
