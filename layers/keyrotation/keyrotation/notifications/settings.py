@@ -13,10 +13,11 @@ Example:
     ...     "ROTATION_PERIOD_DAYS": "30", "INACTIVE_PERIOD_DAYS": "40", "DELETE_PERIOD_DAYS": "45",
     ...     "WARNING_DAYS": "3", "MAX_ACTIONS_PER_ACCOUNT": "50",
     ...     "EXEMPT_TAG_KEY": "exempt", "EXEMPT_GROUP_NAME": "Exempt", "MAX_EXEMPTION_DAYS": "365",
+    ...     "ALLOWED_EMAIL_DOMAINS": "example.com",
     ... }
     >>> guide = NotifySettings.from_env(env).guide
-    >>> guide.owner_tag_key, guide.disable_grace_days, guide.delete_grace_days
-    ('owner', 10, 15)
+    >>> guide.owner_tag_key, guide.disable_grace_days, guide.delete_grace_days, guide.allowed_domains
+    ('owner', 10, 15, ('example.com',))
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 
 from keyrotation.config import LifecycleConfig, owner_email_tag_key
 from keyrotation.errors import InvalidConfiguration
-from keyrotation.notifications.addresses import normalize_address
+from keyrotation.notifications.addresses import normalize_address, normalize_domain
 
 #: The product's name, as its emails sign and title themselves.
 PRODUCT = "IAM access key rotation"
@@ -38,6 +39,8 @@ class Guide:
     """What an email tells people about the product's settings (what to do, whom to ask).
 
     ``region`` is where the users' secrets are (the region the functions run in).
+    ``allowed_domains``: an owner tag's address is mailed only in these domains (or their
+    subdomains); empty, in any domain.
     """
 
     region: str
@@ -47,6 +50,7 @@ class Guide:
     security_team: str | None
     disable_grace_days: int
     delete_grace_days: int
+    allowed_domains: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ class NotifySettings:
     ...     "ROTATION_PERIOD_DAYS": "75", "INACTIVE_PERIOD_DAYS": "90", "DELETE_PERIOD_DAYS": "100",
     ...     "WARNING_DAYS": "7", "MAX_ACTIONS_PER_ACCOUNT": "50",
     ...     "EXEMPT_TAG_KEY": "key-rotation:exempt", "EXEMPT_GROUP_NAME": "IAMKeyRotationExemptionGroup",
-    ...     "MAX_EXEMPTION_DAYS": "365",
+    ...     "MAX_EXEMPTION_DAYS": "365", "ALLOWED_EMAIL_DOMAINS": "",
     ... }
     >>> settings = NotifySettings.from_env(env)
     >>> settings.sender, settings.security_team, settings.template_bucket, settings.guide.region
@@ -90,6 +94,7 @@ class NotifySettings:
             security_team=security_team,
             disable_grace_days=lifecycle.disable_grace_days,
             delete_grace_days=lifecycle.delete_grace_days,
+            allowed_domains=_domains(env, "ALLOWED_EMAIL_DOMAINS"),
         )
         return cls(
             sender=_configured_address(env, "SENDER_EMAIL"),
@@ -98,6 +103,21 @@ class NotifySettings:
             template_prefix=env.get("TEMPLATE_PREFIX", "").strip(),
             guide=guide,
         )
+
+
+def _domains(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list of domains (the template sets it; empty means any domain)."""
+    if name not in env:
+        raise InvalidConfiguration(f"{name} is not set")
+    domains = []
+    for raw in (item.strip() for item in env[name].split(",")):
+        if not raw:
+            continue
+        domain = normalize_domain(raw.removeprefix("@"))
+        if domain is None:
+            raise InvalidConfiguration(f"{name} has a value that is not a domain: {raw!r}")
+        domains.append(domain)
+    return tuple(domains)
 
 
 def _configured_address(env: Mapping[str, str], name: str) -> str | None:
