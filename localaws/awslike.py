@@ -192,7 +192,19 @@ FAULTS = Faults()
 
 # Parameters of a call that name what it acts on (never a value: SecretString and the like are left out).
 IDENTIFYING_PARAMETERS = frozenset(
-    {"UserName", "GroupName", "AccessKeyId", "SecretId", "Name", "VersionId", "VersionStage", "BlockPublicPolicy"}
+    {
+        "UserName",
+        "GroupName",
+        "AccessKeyId",
+        "SecretId",
+        "Name",
+        "VersionId",
+        "VersionStage",
+        "BlockPublicPolicy",
+        "Bucket",
+        "Key",
+        "ExpectedBucketOwner",
+    }
 )
 
 

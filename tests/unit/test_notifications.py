@@ -123,7 +123,8 @@ class FakeS3:
         self.objects = objects
         self.requests: list[str] = []
 
-    def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803 - boto3's parameter names
+    def get_object(self, Bucket: str, Key: str, ExpectedBucketOwner: str) -> dict[str, Any]:  # noqa: N803 - boto3's names
+        assert ExpectedBucketOwner == "111122223333", "every read names the bucket's owner"
         self.requests.append(Key)
         if Key not in self.objects:
             raise ClientError(
@@ -137,7 +138,7 @@ PACKAGED = Renderer(TEMPLATES)
 
 def renderer_with(overrides: dict[str, str | bytes]) -> tuple[Renderer, FakeS3]:
     s3 = FakeS3({f"tpl/{name}": body.encode() if isinstance(body, str) else body for name, body in overrides.items()})
-    return Renderer(TEMPLATES, OverrideLoader(s3, "bucket", "tpl/")), s3
+    return Renderer(TEMPLATES, OverrideLoader(s3, "bucket", "tpl/", owner="111122223333")), s3
 
 
 # --------------------------------------------------------------------------
@@ -554,7 +555,7 @@ def test_s3_access_denied_and_network_errors_fall_back() -> None:
             raise EndpointConnectionError(endpoint_url="https://s3.amazonaws.com")
 
     for s3, reason in ((DeniedS3(), "access denied"), (OfflineS3(), "S3 could not be reached")):
-        rendered = Renderer(TEMPLATES, OverrideLoader(s3, "bucket", "tpl/")).render_digest(full_digest(), GUIDE)
+        rendered = Renderer(TEMPLATES, OverrideLoader(s3, "bucket", "tpl/", owner="111122223333")).render_digest(full_digest(), GUIDE)
         assert "AKIAOLDALICE" in rendered.html
         assert rendered.fallbacks and all(reason in f.reason for f in rendered.fallbacks)
 
@@ -775,6 +776,7 @@ def test_settings_from_the_environment() -> None:
             "SECURITY_TEAM_EMAIL": "sec@example.com",
             "TEMPLATE_BUCKET": "b",
             "TEMPLATE_PREFIX": "email/",
+            "TEMPLATE_BUCKET_OWNER": "111122223333",
             "AWS_REGION": "eu-west-1",
             "OWNER_EMAIL_TAG_KEY": "owner",
             "ROTATION_PERIOD_DAYS": "30",
@@ -788,6 +790,7 @@ def test_settings_from_the_environment() -> None:
         "b",
         "email/",
     )  # as configured: the IAM condition matches it exactly
+    assert settings.template_bucket_owner == "111122223333"
     assert (settings.guide.owner_tag_key, settings.guide.disable_grace_days, settings.guide.delete_grace_days) == (
         "owner",
         10,

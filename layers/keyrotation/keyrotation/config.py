@@ -180,6 +180,14 @@ def run_bucket(env: Mapping[str, str] | None = None) -> str:
     return _required(_env(env), "RUN_BUCKET")
 
 
+def bucket_owner(env: Mapping[str, str] | None = None, name: str = "RUN_BUCKET_OWNER") -> str:
+    """The account that must own a bucket the function reads or writes (every S3 call's ExpectedBucketOwner)."""
+    owner = _required(_env(env), name)
+    if not ACCOUNT_ID.fullmatch(owner):
+        raise InvalidConfiguration(f"{name} must be a 12-digit account id, got {owner!r}")
+    return owner
+
+
 def max_concurrency(env: Mapping[str, str] | None = None) -> int:
     return _int(_env(env), "MAX_CONCURRENCY", minimum=1)
 

@@ -26,7 +26,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from keyrotation.config import LifecycleConfig, owner_email_tag_key
+from keyrotation.config import LifecycleConfig, bucket_owner, owner_email_tag_key
 from keyrotation.errors import InvalidConfiguration
 from keyrotation.notifications.addresses import normalize_address, normalize_domain
 
@@ -76,6 +76,7 @@ class NotifySettings:
     security_team: str | None
     template_bucket: str | None
     template_prefix: str
+    template_bucket_owner: str | None
     guide: Guide
 
     @classmethod
@@ -83,6 +84,7 @@ class NotifySettings:
         env = os.environ if env is None else env
         lifecycle = LifecycleConfig.from_env(env)
         security_team = _configured_address(env, "SECURITY_TEAM_EMAIL")
+        template_bucket = env.get("TEMPLATE_BUCKET", "").strip() or None
         region = (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip()
         if not region:
             raise InvalidConfiguration("AWS_REGION is not set")
@@ -99,8 +101,9 @@ class NotifySettings:
         return cls(
             sender=_configured_address(env, "SENDER_EMAIL"),
             security_team=security_team,
-            template_bucket=env.get("TEMPLATE_BUCKET", "").strip() or None,
+            template_bucket=template_bucket,
             template_prefix=env.get("TEMPLATE_PREFIX", "").strip(),
+            template_bucket_owner=bucket_owner(env, "TEMPLATE_BUCKET_OWNER") if template_bucket else None,
             guide=guide,
         )
 
