@@ -80,7 +80,9 @@ def _check_parameter(name: str, spec: Mapping[str, Any], value: str) -> None:
             raise fail(f"must be a number not greater than {spec['MaxValue']}")
     if "AllowedValues" in spec and value not in [str(allowed) for allowed in spec["AllowedValues"]]:
         raise fail(f"value {value!r} is not one of {spec['AllowedValues']}")
-    if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], value):
+    # A CommaDelimitedList's pattern applies to each of its values.
+    values = value.split(",") if spec.get("Type") == "CommaDelimitedList" else [value]
+    if "AllowedPattern" in spec and not all(re.fullmatch(spec["AllowedPattern"], item) for item in values):
         raise fail(f"failed to satisfy constraint: must match pattern {spec['AllowedPattern']}")
 
 

@@ -443,6 +443,11 @@ def _create_function(
     role = _role(
         stack, logical_id, "lambda.amazonaws.com", properties.get("Policies", []), resolver, props.get("RolePath", "/")
     )
+    # SAM names the role it makes <LogicalId>Role (a template may GetAtt it) and gives it the function's tags.
+    resolver.attributes[(f"{logical_id}Role", "Arn")] = role
+    if props.get("Tags"):
+        tags = [{"Key": key, "Value": str(value)} for key, value in props["Tags"].items()]
+        admin_client("iam", DEFAULT_ACCOUNT_ID).tag_role(RoleName=role.rsplit("/", 1)[1], Tags=tags)
     environment = {key: str(value) for key, value in props.get("Environment", {}).get("Variables", {}).items()}
     created = admin_client("lambda", DEFAULT_ACCOUNT_ID).create_function(
         FunctionName=name,

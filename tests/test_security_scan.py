@@ -153,10 +153,15 @@ def test_parliament_finds_nothing_unjustified(translated: Path) -> None:
 def test_parliament_finds_problems(tmp_path: Path) -> None:
     folder = tmp_path / "policies"
     folder.mkdir()
-    (folder / "bad.json").write_text(json.dumps({"Statement": [{"Effect": "Allow", "Action": "s3:GetObjekt"}]}))
+    bad = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObjekt", "Resource": "*"}]}
+    (folder / "bad.json").write_text(json.dumps(bad))
     (tmp_path / "policies.index.json").write_text(json.dumps([{"file": "bad.json", "kind": "identity"}]))
-    result = run([scan_tool("python"), "scripts/lint_policies.py", folder, PARLIAMENT_CONFIG])
+    (tmp_path / "none.yaml").write_text("ignore: []\n")
+    result = run([scan_tool("python"), "scripts/lint_policies.py", folder, tmp_path / "none.yaml"])
     assert result.returncode == 1 and "UNKNOWN_ACTION" in result.stdout, report(result)
+    # An ignore that matches nothing is a finding too: the list cannot outlive what it was written for.
+    result = run([scan_tool("python"), "scripts/lint_policies.py", folder, PARLIAMENT_CONFIG])
+    assert result.returncode == 1 and "UNUSED_IGNORE" in result.stdout, report(result)
 
 
 # ---------------------------------------------------------------- bandit
