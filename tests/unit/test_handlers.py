@@ -395,7 +395,7 @@ def test_audit_plans_in_user_order_and_records_the_plan(stack: Stack, org: Organ
     alpha = account["id"]
     (due,) = create_user(alpha, "due", [KeySeed(80)], tags={"email": "due-owner@example.com"})
     create_user(alpha, "fresh", [KeySeed(10)])
-    create_user(alpha, "holiday", [KeySeed(200)], tags={"key-rotation:exempt": "true"})
+    create_user(alpha, "holiday", [KeySeed(200)], groups=["IAMKeyRotationExemptionGroup"])
     old_inactive, _ = create_user(alpha, "retired", [KeySeed(105, "Inactive"), KeySeed(30)])
     old_active, _ = create_user(alpha, "switching", [KeySeed(95), KeySeed(20)])
     create_user(alpha, "keyless")
@@ -1313,7 +1313,7 @@ def test_summarize_counts_from_the_ledger_and_replays_exactly_the_failed_account
     create_user(alpha["id"], "due", [KeySeed(80)])
     create_user(alpha["id"], "switching", [KeySeed(95), KeySeed(20)])
     create_user(alpha["id"], "retired", [KeySeed(105, "Inactive"), KeySeed(30)])
-    create_user(alpha["id"], "holiday", [KeySeed(200)], tags={"key-rotation:exempt": "true"})
+    create_user(alpha["id"], "holiday", [KeySeed(200)], groups=["IAMKeyRotationExemptionGroup"])
     create_user(alpha["id"], "soon", [KeySeed(85), KeySeed(10)])  # its old key is disabled in 5 days
     carry_out(stack, alpha, run)
     carry_out(stack, alpha, run)  # a retried account changes no count

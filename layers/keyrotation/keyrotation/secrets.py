@@ -215,12 +215,22 @@ def stage_pending(sm: Any, arn: str, user_arn: str, manager_role_arn: str, acces
     return version_id
 
 
+class NotPending(Exception):
+    """The version is no longer labelled AWSPENDING (made current, or replaced): the role may not read it."""
+
+
 def read_pending(sm: Any, arn: str, version_id: str) -> dict[str, str]:
+    """The pending version's value. Raises :class:`NotPending` when the version is no longer pending."""
     _describe_bound(sm, arn)
-    with translate_errors():
-        # Both: the member role may read a version only by its AWSPENDING label (secretsmanager:VersionStage).
-        response = sm.get_secret_value(SecretId=arn, VersionId=version_id, VersionStage=PENDING)
-        return dict(json.loads(response["SecretString"]))
+    try:
+        with translate_errors():
+            # Both: the member role may read a version only by its AWSPENDING label (secretsmanager:VersionStage).
+            response = sm.get_secret_value(SecretId=arn, VersionId=version_id, VersionStage=PENDING)
+    except ClientError as error:
+        if error_code(error) == "InvalidRequestException":  # the label is on another version, or on none
+            raise NotPending(f"version {version_id} of {arn} is no longer pending") from None
+        raise
+    return dict(json.loads(response["SecretString"]))
 
 
 def stages(sm: Any, arn: str) -> dict[str, list[str]]:
