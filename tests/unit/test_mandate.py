@@ -24,8 +24,9 @@ MEMBER_FUNCTIONS = [
     "StoreSecretFunction",
     "DisableKeyFunction",
     "DeleteKeyFunction",
+    "DiscardNewKeyFunction",
 ]
-MUTATING = ["CreateKeyFunction", "StoreSecretFunction", "DisableKeyFunction", "DeleteKeyFunction"]
+MUTATING = ["CreateKeyFunction", "StoreSecretFunction", "DisableKeyFunction", "DeleteKeyFunction", "DiscardNewKeyFunction"]
 
 
 @pytest.fixture(autouse=True)
