@@ -7,10 +7,15 @@
 - Step Functions Retry intervals really sleep; :func:`fast_retries` keeps the retries (and their
   history events) but not the waiting.
 - :class:`Faults` makes chosen AWS calls fail, as a test or the demo asks.
+- moto ignores session policies; here a call signed by an assumed-role session whose session policy
+  does not grant its action is refused (AccessDenied), as AWS would: every test then proves that
+  each function's session grants what the function calls (actions only; resources and conditions
+  are evaluated by tests/statemachine/test_session_policies.py).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -251,7 +256,51 @@ CALLS = CallLog()
 _original_api_call = botocore.client.BaseClient._make_api_call
 
 
+_SESSION_ACTIONS: dict[str, tuple[str, ...] | None] = {}
+
+
+def _session_actions(access_key_id: str) -> tuple[str, ...] | None:
+    """The actions the session policy of the assumed-role session ``access_key_id`` grants; None without one."""
+    if access_key_id not in _SESSION_ACTIONS:
+        from moto.sts.models import sts_backends
+
+        found: tuple[str, ...] | None = None
+        for account_id in list(sts_backends):
+            session = sts_backends[account_id]["aws"].get_assumed_role_from_access_key(access_key_id)
+            if session is not None and session.policy:
+                statements = json.loads(session.policy)["Statement"]
+                found = tuple(
+                    action.lower()
+                    for statement in (statements if isinstance(statements, list) else [statements])
+                    if statement.get("Effect") == "Allow"
+                    for action in (
+                        statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                    )
+                )
+            if session is not None:
+                break
+        _SESSION_ACTIONS[access_key_id] = found
+    return _SESSION_ACTIONS[access_key_id]
+
+
+def _refuse_outside_session_policy(client: Any, operation_name: str) -> None:
+    credentials = client._get_credentials()
+    if credentials is None or not str(credentials.access_key).startswith("ASIA"):
+        return  # not an assumed-role session
+    granted = _session_actions(credentials.access_key)
+    action = f"{client.meta.service_model.signing_name}:{operation_name}".lower()
+    if granted is not None and not any(fnmatch.fnmatchcase(action, pattern) for pattern in granted):
+        raise ClientError(
+            {
+                "Error": {"Code": "AccessDenied", "Message": f"{action} is not allowed by the session policy"},
+                "ResponseMetadata": {"HTTPStatusCode": 403},
+            },
+            operation_name,
+        )
+
+
 def _faulty_api_call(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+    _refuse_outside_session_policy(self, operation_name)
     if CALLS.recording:
         CALLS.calls.append((self.meta.service_model.service_name, operation_name))
     if CALLS.watching:

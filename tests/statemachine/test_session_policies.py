@@ -17,7 +17,9 @@ import json
 from collections import defaultdict
 from typing import Any
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto.iam.models import iam_backends
 from moto.sts.models import sts_backends
 
@@ -154,3 +156,27 @@ def session_names_say_function_and_run(alpha: str) -> None:
     run_ids = {name.split("-", 3)[3] for name in names}
     assert len(run_ids) == 1, run_ids  # every session of the run names that run
     assert {sessions.purpose_of(name) for name in names} == set(Purpose)
+
+
+def test_the_in_memory_aws_refuses_what_a_session_policy_does_not_grant(aws: LocalAws) -> None:
+    # moto ignores session policies; localaws does not, so every test of the suite proves each function's
+    # session grants what the function calls.
+    org = organization(["alpha"])
+    alpha = org.account("alpha")
+    (key_id,) = create_user(alpha, "alice", [KeySeed(10)])
+    target = sessions.Target("aws", "us-east-1", alpha, user_name="alice")
+    credentials = admin_client("sts", org.management_account).assume_role(
+        RoleArn=f"arn:aws:iam::{alpha}:role/{ROLE_NAME}",
+        RoleSessionName=sessions.session_name(Purpose.DISABLE, "run-1"),
+        Policy=sessions.policy_text(Purpose.DISABLE, target),
+    )["Credentials"]
+    session_iam = boto3.client(
+        "iam",
+        region_name="us-east-1",
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+    session_iam.update_access_key(UserName="alice", AccessKeyId=key_id, Status="Inactive")  # granted
+    with pytest.raises(ClientError, match="AccessDenied"):
+        session_iam.create_access_key(UserName="alice")  # not the disable session's
