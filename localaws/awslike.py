@@ -209,6 +209,7 @@ IDENTIFYING_PARAMETERS = frozenset(
         "Bucket",
         "Key",
         "ExpectedBucketOwner",
+        "Tags",
     }
 )
 
@@ -283,13 +284,33 @@ def _session_actions(access_key_id: str) -> tuple[str, ...] | None:
     return _SESSION_ACTIONS[access_key_id]
 
 
-def _refuse_outside_session_policy(client: Any, operation_name: str) -> None:
+# Calls that need a second permission when they carry a parameter (AWS checks both).
+IMPLIED_ACTIONS = {("secretsmanager", "CreateSecret", "Tags"): "TagResource"}
+
+
+def implied_actions(service: str, operation: str, parameters: Any) -> list[str]:
+    """The operations a call is authorized as: itself, and e.g. TagResource for a CreateSecret with Tags."""
+    return [operation] + [
+        implied
+        for (on_service, on_operation, parameter), implied in IMPLIED_ACTIONS.items()
+        if (on_service, on_operation) == (service, operation) and parameter in parameters
+    ]
+
+
+def _refuse_outside_session_policy(client: Any, operation_name: str, api_params: dict[str, Any]) -> None:
     credentials = client._get_credentials()
     if credentials is None or not str(credentials.access_key).startswith("ASIA"):
         return  # not an assumed-role session
     granted = _session_actions(credentials.access_key)
-    action = f"{client.meta.service_model.signing_name}:{operation_name}".lower()
-    if granted is not None and not any(fnmatch.fnmatchcase(action, pattern) for pattern in granted):
+    if granted is None:
+        return
+    service = client.meta.service_model.signing_name
+    for operation in implied_actions(service, operation_name, api_params):
+        _refuse_unless_granted(f"{service}:{operation}".lower(), granted, operation_name)
+
+
+def _refuse_unless_granted(action: str, granted: tuple[str, ...], operation_name: str) -> None:
+    if not any(fnmatch.fnmatchcase(action, pattern) for pattern in granted):
         raise ClientError(
             {
                 "Error": {"Code": "AccessDenied", "Message": f"{action} is not allowed by the session policy"},
@@ -300,7 +321,6 @@ def _refuse_outside_session_policy(client: Any, operation_name: str) -> None:
 
 
 def _faulty_api_call(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
-    _refuse_outside_session_policy(self, operation_name)
     if CALLS.recording:
         CALLS.calls.append((self.meta.service_model.service_name, operation_name))
     if CALLS.watching:
@@ -308,6 +328,7 @@ def _faulty_api_call(self: Any, operation_name: str, api_params: dict[str, Any])
         key = credentials.access_key if credentials is not None else None
         named = {name: str(value) for name, value in api_params.items() if name in IDENTIFYING_PARAMETERS}
         CALLS.signed.append(SignedCall(self.meta.service_model.service_name, operation_name, key, named))
+    _refuse_outside_session_policy(self, operation_name, api_params)  # recorded first: a test sees the attempt
     if FAULTS.active:
         FAULTS.check(self.meta.service_model.service_name, operation_name, api_params)
     return _original_api_call(self, operation_name, api_params)

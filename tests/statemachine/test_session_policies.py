@@ -25,7 +25,7 @@ from moto.sts.models import sts_backends
 
 from keyrotation import sessions
 from keyrotation.sessions import Purpose
-from localaws.awslike import CALLS, FAULTS, SignedCall
+from localaws.awslike import CALLS, FAULTS, SignedCall, implied_actions
 from localaws.environment import LocalAws, admin_client, organization
 from localaws.organization import KeySeed, create_user
 from tests.iam_evaluator import Request, decide
@@ -84,7 +84,8 @@ def each_function_calls_exactly_the_actions_its_session_policy_grants(alpha: str
             continue
         purpose = sessions.purpose_of(session.session_name)
         assert purpose is not None, f"a member-role session named {session.session_name!r} says no purpose"
-        observed[purpose].add(f"{call.service}:{call.operation}")
+        for operation in implied_actions(call.service, call.operation, call.identifiers):
+            observed[purpose].add(f"{call.service}:{operation}")
 
     assert set(observed) == set(Purpose), f"purposes never seen in the run: {set(Purpose) - set(observed)}"
     for purpose in Purpose:

@@ -134,7 +134,7 @@ def create_replacement(ctx: Context, action: Action) -> dict[str, Any]:
         token = secrets.new_token()
         ctx.ledger.record_intent(account_id, user.user_name, user.user_id, ctx.run.run_id, secret_token=token)
         try:
-            secret_arn = secrets.create(sm, name, user, token)
+            secret_arn = secrets.create(sm, name, user, token, kms_key=config.secrets_kms_key_alias())
         except Exception:
             ctx.ledger.clear_pending(account_id, user.user_name, user.user_id)  # no CreateAccessKey: no key made
             raise
@@ -145,7 +145,9 @@ def create_replacement(ctx: Context, action: Action) -> dict[str, Any]:
     new_key_id = access_key["AccessKeyId"]
     try:
         ctx.ledger.record_created(account_id, user.user_name, user.user_id, new_key_id, secret_arn)
-        version_id = secrets.stage_pending(sm, secret_arn, user.user_arn, ctx.manager_role_arn, access_key)
+        version_id = secrets.stage_pending(
+            sm, secret_arn, user.user_arn, user.user_id, ctx.manager_role_arn, access_key
+        )
         _log(ctx, "created replacement key", action, new_key_id=new_key_id)
         # Inside the try: if this fails, a retry must not find a key of ours it cannot carry on with.
         ctx.ledger.record_action(
@@ -235,7 +237,9 @@ def deliver(ctx: Context, action: Action, created: Created) -> dict[str, Any]:
         secrets.USER_ID_TAG: user.user_id,
     }
     arn = _bound_secret(ctx, user.user_name, user.user_id)
-    secret_arn = secrets.promote(ctx.secretsmanager, arn, created.version_id, user.user_arn, ctx.manager_role_arn, tags)
+    secret_arn = secrets.promote(
+        ctx.secretsmanager, arn, created.version_id, user.user_arn, user.user_id, ctx.manager_role_arn, tags
+    )
     ctx.ledger.record_delivered(ctx.account.account_id, user.user_name, user.user_id, new_key.key_id, secret_arn)
     old_key = _find(user, action.key_id)
     dates = {}

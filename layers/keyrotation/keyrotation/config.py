@@ -163,6 +163,14 @@ def excluded_accounts(env: Mapping[str, str] | None = None) -> frozenset[str]:
     return _id_list(_env(env), "EXCLUDE_ACCOUNTS", ACCOUNT_ID, "12-digit account ids")
 
 
+def secrets_kms_key_alias(env: Mapping[str, str] | None = None) -> str | None:
+    """SecretsKmsKeyAlias: the customer managed key a new secret is encrypted with; None, the AWS managed key."""
+    alias = _present(_env(env), "SECRETS_KMS_KEY_ALIAS")
+    if alias and not re.fullmatch(r"alias/[a-zA-Z0-9/_-]{1,250}", alias):
+        raise InvalidConfiguration(f"SECRETS_KMS_KEY_ALIAS must be an alias (alias/...), got {alias!r}")
+    return alias or None
+
+
 def dry_run(env: Mapping[str, str] | None = None) -> bool:
     """The stack's DryRun parameter. An execution can ask for a dry run, never out of one."""
     return _bool(_env(env), "DRY_RUN")

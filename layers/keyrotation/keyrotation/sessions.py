@@ -89,9 +89,15 @@ GRANTS: dict[Purpose, tuple[Grant, ...]] = {
         Grant("ReadUser", READ_USER, Scope.USER),
         # Disable and delete: only to take the new key back when it cannot be written to the secret.
         Grant("CreateKey", ("iam:CreateAccessKey", "iam:DeleteAccessKey", "iam:UpdateAccessKey"), Scope.USER),
+        # TagResource: a secret is created with its tags (its user's id, and the token the ledger recorded).
         Grant(
             "WritePending",
-            ("secretsmanager:CreateSecret", "secretsmanager:DescribeSecret", "secretsmanager:PutSecretValue"),
+            (
+                "secretsmanager:CreateSecret",
+                "secretsmanager:DescribeSecret",
+                "secretsmanager:PutSecretValue",
+                "secretsmanager:TagResource",
+            ),
             Scope.SECRET,
         ),
         Grant(
@@ -103,6 +109,7 @@ GRANTS: dict[Purpose, tuple[Grant, ...]] = {
     ),
     Purpose.VERIFY: (
         Grant("ReadUserArn", ("iam:GetUser",), Scope.USER),
+        Grant("FindSecret", ("secretsmanager:DescribeSecret",), Scope.SECRET),
         Grant(
             "ReadPendingOnly",
             ("secretsmanager:GetSecretValue",),
@@ -134,7 +141,7 @@ GRANTS: dict[Purpose, tuple[Grant, ...]] = {
     ),
     Purpose.DISCARD: (
         Grant("IsDelivered", ("secretsmanager:DescribeSecret",), Scope.SECRET),
-        Grant("TakeBackKey", ("iam:DeleteAccessKey", "iam:UpdateAccessKey"), Scope.USER),
+        Grant("TakeBackKey", ("iam:DeleteAccessKey", "iam:GetUser", "iam:UpdateAccessKey"), Scope.USER),
     ),
 }
 
