@@ -59,3 +59,20 @@ def test_a_per_key_session_needs_its_user() -> None:
 def test_the_audit_reads_the_exemption_group_only_when_there_is_one() -> None:
     without = sessions.session_policy(Purpose.AUDIT, Target("aws", "us-east-1", "111122223333"))
     assert "iam:GetGroup" not in {action for statement in without["Statement"] for action in statement["Action"]}
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"), [("us-east-1", "aws"), ("us-gov-west-1", "aws-us-gov"), ("cn-north-1", "aws-cn")]
+)
+def test_every_arn_the_code_builds_is_in_the_functions_partition(
+    region: str, partition: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keyrotation import aws
+
+    monkeypatch.setenv("MEMBER_ROLE_NAME", "IAMKeyRotationMemberRole")
+    assert aws.partition(region) == partition
+    assert aws.member_role_arn("111122223333", aws.partition(region)).startswith(f"arn:{partition}:iam::111122223333:")
+    target = Target(partition, region, "111122223333", user_name="alice", exemption_group="G")
+    for purpose in Purpose:
+        for statement in sessions.session_policy(purpose, target)["Statement"]:
+            assert all(r == "*" or r.startswith(f"arn:{partition}:") for r in statement["Resource"])
