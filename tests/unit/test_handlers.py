@@ -25,7 +25,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iam import models as moto_iam
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-from keyrotation import policy
+from keyrotation import policy, secret_policy
 from localaws import awslike, lambdas
 from localaws.environment import REGION, FunctionError, LocalAws, Stack, admin_client
 from localaws.organization import KeySeed, Organization, add_key, create_user, iam_client
@@ -512,12 +512,10 @@ def test_the_secret_is_readable_only_by_its_user_and_public_policies_are_blocked
     document = json.loads(secrets_client(account["id"]).get_resource_policy(SecretId=name)["ResourcePolicy"])
     allows = [statement for statement in document["Statement"] if statement["Effect"] == "Allow"]
     assert [statement["Principal"] for statement in allows] == [{"AWS": alice}]
-    (deny,) = [statement for statement in document["Statement"] if statement["Effect"] == "Deny"]
-    assert deny["Principal"] == "*" and "secretsmanager:GetSecretValue" in deny["Action"]
-    # Everyone else is denied reads; the only exception besides the user is the member role that verifies the key.
-    assert deny["Condition"] == {
-        "ArnNotEquals": {"aws:PrincipalArn": [alice, f"arn:aws:iam::{account['id']}:role/{ROLE}"]}
-    }
+    # Exactly the document tests/unit/test_secret_policy.py evaluates: the user (bound to its UserId) reads;
+    # the member role writes and reads AWSPENDING only; every other principal is denied every action.
+    role = f"arn:aws:iam::{account['id']}:role/{ROLE}"
+    assert document == secret_policy.user_only_policy(alice, user_id(account["id"], "alice"), role)
 
 
 def user_id(account_id: str, user: str) -> str:

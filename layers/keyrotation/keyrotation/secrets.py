@@ -51,7 +51,7 @@ MANAGED_BY = "iam-key-rotation"
 #: The secret's tags a person can read: who it is for. The binding itself is in the ledger.
 USER_ID_TAG = "UserId"
 #: The tag that carries the token recorded in the ledger just before the secret was created.
-TOKEN_TAG = "KeyRotationToken"
+TOKEN_TAG = "KeyRotationToken"  # a tag's name, not a password  # nosec B105
 
 
 def user_only_policy(user_arn: str, user_id: str, manager_role_arn: str) -> str:
