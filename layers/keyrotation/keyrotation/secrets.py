@@ -29,7 +29,7 @@ functions, never logged, and never put in an exception.
 
 Example:
     >>> arn = bound_arn(name, find(sm, name), user, delivery)          # doctest: +SKIP
-    >>> version_id = stage_pending(sm, arn, user.user_arn, role_arn, access_key)  # doctest: +SKIP
+    >>> version_id = stage_pending(sm, arn, user.user_arn, user.user_id, role_arn, access_key)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from keyrotation import clock
+from keyrotation import clock, secret_policy
 from keyrotation.aws import error_code, translate_errors
 from keyrotation.errors import DeliveryFailed, SecretConflict, Throttled, TransientAwsError
 from keyrotation.model import Delivery, UserSnapshot
@@ -51,34 +51,12 @@ MANAGED_BY = "iam-key-rotation"
 #: The secret's tags a person can read: who it is for. The binding itself is in the ledger.
 USER_ID_TAG = "UserId"
 #: The tag that carries the token recorded in the ledger just before the secret was created.
-TOKEN_TAG = "KeyRotationToken"
+TOKEN_TAG = "KeyRotationToken"  # a tag's name, not a password  # nosec B105
 
 
-def user_only_policy(user_arn: str, manager_role_arn: str) -> str:
-    """Only the user may read the secret; the member role keeps managing it (it reads to verify)."""
-    resource = "*"
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "OwnerReads",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": user_arn},
-                    "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                    "Resource": resource,
-                },
-                {
-                    "Sid": "NobodyElseReads",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "secretsmanager:GetSecretValue",
-                    "Resource": resource,
-                    "Condition": {"ArnNotEquals": {"aws:PrincipalArn": [user_arn, manager_role_arn]}},
-                },
-            ],
-        }
-    )
+def user_only_policy(user_arn: str, user_id: str, manager_role_arn: str) -> str:
+    """The secret's resource policy (:mod:`keyrotation.secret_policy`): the user reads, the role writes, nobody else."""
+    return json.dumps(secret_policy.user_only_policy(user_arn, user_id, manager_role_arn))
 
 
 def tag_value(text: str) -> str:
@@ -132,10 +110,12 @@ def bound_arn(name: str, described: dict[str, Any], user: UserSnapshot, delivery
     return arn
 
 
-def create(sm: Any, name: str, user: UserSnapshot, token: str) -> str:
+def create(sm: Any, name: str, user: UserSnapshot, token: str, kms_key: str | None = None) -> str:
     """Create the user's secret, tagged with ``token`` (already in the ledger); return its ARN.
 
-    Raises SecretConflict when a secret of that name appeared meanwhile (or is scheduled for deletion).
+    ``kms_key``: the alias of the customer managed key that encrypts it (SecretsKmsKeyAlias); None,
+    Secrets Manager's AWS managed key. Raises SecretConflict when a secret of that name appeared
+    meanwhile (or is scheduled for deletion).
     """
     tags = {"ManagedBy": MANAGED_BY, "UserName": tag_value(user.user_name), USER_ID_TAG: user.user_id, TOKEN_TAG: token}
     try:
@@ -144,6 +124,7 @@ def create(sm: Any, name: str, user: UserSnapshot, token: str) -> str:
                 Name=name,
                 Description=f"IAM access key of {user.user_arn}, delivered by key rotation",
                 Tags=[{"Key": key, "Value": value} for key, value in tags.items()],
+                **({"KmsKeyId": kms_key} if kms_key else {}),
             )
     except ClientError as error:
         if error_code(error) == "ResourceExistsException":
@@ -186,7 +167,9 @@ def _tags(described: dict[str, Any]) -> dict[str, str]:
 # -- one delivery --------------------------------------------------------------------------------------
 
 
-def stage_pending(sm: Any, arn: str, user_arn: str, manager_role_arn: str, access_key: dict[str, Any]) -> str:
+def stage_pending(
+    sm: Any, arn: str, user_arn: str, user_id: str, manager_role_arn: str, access_key: dict[str, Any]
+) -> str:
     """Store the new key as the pending version of the bound secret ``arn``; return the version id.
 
     Any failure is raised as :class:`DeliveryFailed` without the original
@@ -197,7 +180,9 @@ def stage_pending(sm: Any, arn: str, user_arn: str, manager_role_arn: str, acces
         _describe_bound(sm, arn)
         with translate_errors():
             sm.put_resource_policy(
-                SecretId=arn, ResourcePolicy=user_only_policy(user_arn, manager_role_arn), BlockPublicPolicy=True
+                SecretId=arn,
+                ResourcePolicy=user_only_policy(user_arn, user_id, manager_role_arn),
+                BlockPublicPolicy=True,
             )
             sm.put_secret_value(
                 SecretId=arn,
@@ -215,10 +200,22 @@ def stage_pending(sm: Any, arn: str, user_arn: str, manager_role_arn: str, acces
     return version_id
 
 
+class NotPending(Exception):
+    """The version is no longer labelled AWSPENDING (made current, or replaced): the role may not read it."""
+
+
 def read_pending(sm: Any, arn: str, version_id: str) -> dict[str, str]:
+    """The pending version's value. Raises :class:`NotPending` when the version is no longer pending."""
     _describe_bound(sm, arn)
-    with translate_errors():
-        return dict(json.loads(sm.get_secret_value(SecretId=arn, VersionId=version_id)["SecretString"]))
+    try:
+        with translate_errors():
+            # Both: the member role may read a version only by its AWSPENDING label (secretsmanager:VersionStage).
+            response = sm.get_secret_value(SecretId=arn, VersionId=version_id, VersionStage=PENDING)
+    except ClientError as error:
+        if error_code(error) == "InvalidRequestException":  # the label is on another version, or on none
+            raise NotPending(f"version {version_id} of {arn} is no longer pending") from None
+        raise
+    return dict(json.loads(response["SecretString"]))
 
 
 def stages(sm: Any, arn: str) -> dict[str, list[str]]:
@@ -242,7 +239,9 @@ def is_delivered(sm: Any, arn: str | None, version_id: str) -> bool:
     return CURRENT in labels and PENDING not in labels
 
 
-def promote(sm: Any, arn: str, version_id: str, user_arn: str, manager_role_arn: str, tags: dict[str, str]) -> str:
+def promote(
+    sm: Any, arn: str, version_id: str, user_arn: str, user_id: str, manager_role_arn: str, tags: dict[str, str]
+) -> str:
     """Make ``version_id`` current (idempotent), re-apply the user-only policy, tag; return the secret ARN."""
     described = _describe_bound(sm, arn)
     labels: dict[str, list[str]] = described.get("VersionIdsToStages", {})
@@ -250,7 +249,7 @@ def promote(sm: Any, arn: str, version_id: str, user_arn: str, manager_role_arn:
         raise DeliveryFailed(f"version {version_id} of {arn} does not exist")
     with translate_errors():
         sm.put_resource_policy(
-            SecretId=arn, ResourcePolicy=user_only_policy(user_arn, manager_role_arn), BlockPublicPolicy=True
+            SecretId=arn, ResourcePolicy=user_only_policy(user_arn, user_id, manager_role_arn), BlockPublicPolicy=True
         )
         # AWSPENDING goes first: a version that has AWSCURRENT and still AWSPENDING counts as undelivered
         # (is_delivered), so a run that dies between the two moves must not leave AWSCURRENT on it.

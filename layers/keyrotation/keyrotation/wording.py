@@ -82,9 +82,40 @@ def invalid_tag_value(tag_key: str, tag_value: str) -> str:
 
     Example:
         >>> invalid_tag_value("key-rotation:exempt", "yes")
-        "the tag key-rotation:exempt has the value 'yes', which is neither 'true' nor a date written YYYY-MM-DD"
+        "the tag key-rotation:exempt has the value 'yes', which is not a date written YYYY-MM-DD"
     """
-    return f"the tag {tag_key} has the value {_quote(tag_value)}, which is neither 'true' nor a date written YYYY-MM-DD"
+    return f"the tag {tag_key} has the value {_quote(tag_value)}, which is not a date written YYYY-MM-DD"
+
+
+def permanent_tag_exemption(tag_key: str, tag_value: str, group: str) -> str:
+    """Why ``true`` does not exempt: a tag exempts until a date; the group, for good.
+
+    Example:
+        >>> permanent_tag_exemption("key-rotation:exempt", "true", "Exempt")
+        "the tag key-rotation:exempt has the value 'true', but a tag exempts only until a date (YYYY-MM-DD); ...
+        >>> permanent_tag_exemption("key-rotation:exempt", "true", "Exempt").endswith("as a member of the group Exempt")
+        True
+    """
+    where = f"as a member of the group {group}" if group else "through an exemption group (ExemptGroupName is empty)"
+    return (
+        f"the tag {tag_key} has the value {_quote(tag_value)}, but a tag exempts only until a date (YYYY-MM-DD); "
+        f"a user is exempt for good only {where}"
+    )
+
+
+def exemption_too_far(tag_key: str, tag_value: str, latest: date, max_days: int) -> str:
+    """Why a date too far ahead does not exempt.
+
+    Example:
+        >>> exemption_too_far("key-rotation:exempt", "2099-01-01", date(2026, 6, 1), 365)
+        "the tag key-rotation:exempt has the date '2099-01-01', more than 365 days ahead (MaxExemptionDays): ...
+        >>> exemption_too_far("key-rotation:exempt", "2099-01-01", date(2026, 6, 1), 365).endswith("is 2026-06-01")
+        True
+    """
+    return (
+        f"the tag {tag_key} has the date {_quote(tag_value)}, more than {max_days} days ahead (MaxExemptionDays): "
+        f"the latest date it may hold today is {latest.isoformat()}"
+    )
 
 
 def exempt_detail(user: UserSnapshot, grounds: str | None, last_day: date | None, now: datetime) -> str:
@@ -108,7 +139,7 @@ def invalid_tag_detail(user: UserSnapshot, tag_error: str, now: datetime) -> str
     """The INVALID_TAG notice: what is wrong with the tag, and that nothing changes until it is fixed."""
     return (
         f"For user {user.user_name}, {tag_error} (checked on {_day(now)}). No key of this user is changed "
-        f"until the tag is corrected (to 'true', to a date, or removed). {_keys_summary(user)}"
+        f"until the tag is corrected (to a date at most MaxExemptionDays ahead, or removed). {_keys_summary(user)}"
     )
 
 
