@@ -1,6 +1,6 @@
 # Everything runs here, with no AWS account and no Docker.
 #   make demo    - the product's daily job on an in-memory AWS organization
-#   make test    - the whole suite (unit, state machine, lint, sam build)
+#   make test    - the whole suite (unit, state machine, lint, security scanners, sam build)
 #   make bench   - calls, invocations, transitions and cost figures (QUICK=1: a few minutes; SCALE=10000: one run over 10,000 accounts)
 #   make preview - every email template rendered into preview/
 #   make asl     - statemachine/*.asl.json from the .asl.yaml beside it (edit the YAML, then run this)
@@ -8,14 +8,16 @@
 PYTHON ?= python3.11
 VENV := .venv
 SAM_VENV := .venv-sam
+SCAN_VENV := .venv-scan
 PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
 PYTEST_WORKERS ?= 2
 
-.PHONY: venv sam-venv demo test unit statemachine lint build bench preview asl clean
+.PHONY: venv sam-venv scan-venv demo test unit statemachine lint build bench preview asl clean
 
 venv: $(VENV)/.installed
 sam-venv: $(SAM_VENV)/.installed
+scan-venv: $(SCAN_VENV)/.installed
 
 $(VENV)/.installed: requirements-dev.txt layers/keyrotation/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,11 +31,18 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 	$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
 	touch $@
 
+# checkov pins many libraries of its own (boto3 among them): the scanners get a virtualenv of their own.
+$(SCAN_VENV)/.installed: requirements-scan.txt
+	$(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/pip install --quiet --upgrade pip
+	$(SCAN_VENV)/bin/pip install --quiet -r requirements-scan.txt
+	touch $@
+
 demo: venv
 	$(PY) scripts/demo.py
 
-test: venv sam-venv
-	SAM_CLI=$(abspath $(SAM)) $(PY) -m pytest -n $(PYTEST_WORKERS) -q
+test: venv sam-venv scan-venv
+	SAM_CLI=$(abspath $(SAM)) SCAN_BIN=$(abspath $(SCAN_VENV))/bin $(PY) -m pytest -n $(PYTEST_WORKERS) -q
 
 unit: venv
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -q tests/unit
@@ -41,8 +50,8 @@ unit: venv
 statemachine: venv
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -q -m statemachine
 
-lint: venv sam-venv
-	SAM_CLI=$(abspath $(SAM)) $(PY) -m pytest -q tests/test_lint.py
+lint: venv sam-venv scan-venv
+	SAM_CLI=$(abspath $(SAM)) SCAN_BIN=$(abspath $(SCAN_VENV))/bin $(PY) -m pytest -q tests/test_lint.py tests/test_security_scan.py
 
 build: sam-venv
 	$(SAM) build --template-file template.yaml --build-dir build/sam
@@ -57,4 +66,4 @@ asl: venv
 	$(PY) scripts/build_asl.py
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) build preview .aws-sam
+	rm -rf $(VENV) $(SAM_VENV) $(SCAN_VENV) build preview .aws-sam

@@ -8,7 +8,12 @@
   history events) but not the waiting.
 - IAM credential reports are served as AWS serves them (:mod:`localaws.reports`).
 - :class:`Faults` makes chosen AWS calls fail, as a test or the demo asks; :class:`CallLog` records
-  the calls made (and each Lambda invocation records its own, see :func:`localaws.lambdas.current_invocation`).
+  the calls made, and while watching, the access key id that signed each (each Lambda invocation also
+  records its own calls, see :func:`localaws.lambdas.current_invocation`).
+- moto ignores session policies; here a call signed by an assumed-role session whose session policy
+  does not grant its action is refused (AccessDenied), as AWS would (:class:`SessionPolicies`): every
+  test then proves that each function's session grants what the function calls (actions only;
+  resources and conditions are evaluated by tests/statemachine/test_session_policies.py).
 
 Each :class:`~localaws.LocalAws` has its own :class:`AwsLike` (``aws.paging``, ``aws.faults``,
 ``aws.calls``, ``aws.reports``); :meth:`AwsLike.installed` patches moto and botocore for the LocalAws's lifetime and
@@ -17,9 +22,10 @@ puts the originals back when it ends.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +38,7 @@ from moto.iam.responses import IamResponse
 from moto.organizations.responses import OrganizationsResponse
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.sts.exceptions import STSClientError
-from moto.sts.models import STSBackend
+from moto.sts.models import STSBackend, sts_backends
 
 from localaws.lambdas import current_invocation
 from localaws.patching import patched
@@ -114,12 +120,43 @@ class Faults:
                     )
 
 
+# Parameters of a call that name what it acts on (never a value: SecretString and the like are left out).
+IDENTIFYING_PARAMETERS = frozenset(
+    {
+        "UserName",
+        "GroupName",
+        "AccessKeyId",
+        "SecretId",
+        "Name",
+        "VersionId",
+        "VersionStage",
+        "BlockPublicPolicy",
+        "Bucket",
+        "Key",
+        "ExpectedBucketOwner",
+        "Tags",
+    }
+)
+
+
+@dataclass(frozen=True)
+class SignedCall:
+    """An AWS call, the access key id it was signed with (an assumed role's tells its session), what it names."""
+
+    service: str
+    operation: str
+    access_key_id: str | None
+    identifiers: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class CallLog:
-    """Every AWS call made while recording, as ``(service, operation)``."""
+    """Every AWS call made while recording, as ``(service, operation)``; while watching, as a :class:`SignedCall`."""
 
     calls: list[tuple[str, str]] = field(default_factory=list)
     recording: bool = False
+    signed: list[SignedCall] = field(default_factory=list)
+    watching: bool = False
 
     @contextmanager
     def record(self) -> Iterator[list[tuple[str, str]]]:
@@ -129,6 +166,110 @@ class CallLog:
             yield self.calls
         finally:
             self.recording = False
+
+    @contextmanager
+    def watch(self) -> Iterator[list[SignedCall]]:
+        """Record every call with the access key id that signed it."""
+        self.signed.clear()
+        self.watching = True
+        try:
+            yield self.signed
+        finally:
+            self.watching = False
+
+    def note(self, service: str, operation: str, access_key_id: str | None, parameters: Mapping[str, Any]) -> None:
+        """Log a call about to be made, as recording and watching ask.
+
+        >>> log = CallLog()
+        >>> with log.watch() as seen:
+        ...     log.note("iam", "DeleteAccessKey", "ASIAEXAMPLE", {"UserName": "alice", "Marker": "2"})
+        >>> [(call.operation, call.access_key_id, call.identifiers) for call in seen]
+        [('DeleteAccessKey', 'ASIAEXAMPLE', {'UserName': 'alice'})]
+        """
+        if self.recording:
+            self.calls.append((service, operation))
+        if self.watching:
+            named = {name: str(value) for name, value in parameters.items() if name in IDENTIFYING_PARAMETERS}
+            self.signed.append(SignedCall(service, operation, access_key_id, named))
+
+
+# Calls that need a second permission when they carry a parameter (AWS checks both).
+IMPLIED_ACTIONS = {("secretsmanager", "CreateSecret", "Tags"): "TagResource"}
+
+
+def implied_actions(service: str, operation: str, parameters: Any) -> list[str]:
+    """The operations a call is authorized as: itself, and e.g. TagResource for a CreateSecret with Tags.
+
+    >>> implied_actions("secretsmanager", "CreateSecret", {"Name": "s", "Tags": []})
+    ['CreateSecret', 'TagResource']
+    """
+    return [operation] + [
+        implied
+        for (on_service, on_operation, parameter), implied in IMPLIED_ACTIONS.items()
+        if (on_service, on_operation) == (service, operation) and parameter in parameters
+    ]
+
+
+@dataclass
+class SessionPolicies:
+    """The actions each assumed-role session's session policy grants, read once per session from moto's STS.
+
+    moto keeps the policy an AssumeRole was given but never applies it; :meth:`refuse_outside` does, for
+    the actions a call is authorized as (see :func:`implied_actions`).
+    """
+
+    granted: dict[str, tuple[str, ...] | None] = field(default_factory=dict)  # access key id -> action patterns
+
+    def actions(self, access_key_id: str) -> tuple[str, ...] | None:
+        """What the session policy of the session ``access_key_id`` grants (lowercased); None without one."""
+        if access_key_id not in self.granted:
+            found: tuple[str, ...] | None = None
+            for account_id in list(sts_backends):
+                session = sts_backends[account_id]["aws"].get_assumed_role_from_access_key(access_key_id)
+                if session is None:
+                    continue
+                if session.policy:
+                    found = _allowed_actions(json.loads(session.policy))
+                break
+            self.granted[access_key_id] = found
+        return self.granted[access_key_id]
+
+    def refuse_outside(self, service: str, operation: str, access_key_id: str | None, parameters: Any) -> None:
+        """Raise AccessDenied, as AWS would, if the call is signed by a session whose policy does not grant it.
+
+        ``service`` is the signing name (the prefix of IAM actions); credentials that are not an
+        assumed role's (``ASIA...``) or a session without a session policy are not limited here.
+        """
+        if access_key_id is None or not access_key_id.startswith("ASIA"):
+            return
+        granted = self.actions(access_key_id)
+        if granted is None:
+            return
+        for authorized_as in implied_actions(service, operation, parameters):
+            action = f"{service}:{authorized_as}".lower()
+            if not any(fnmatch.fnmatchcase(action, pattern) for pattern in granted):
+                raise ClientError(
+                    {
+                        "Error": {"Code": "AccessDenied", "Message": f"{action} is not allowed by the session policy"},
+                        "ResponseMetadata": {"HTTPStatusCode": 403},
+                    },
+                    operation,
+                )
+
+
+def _allowed_actions(policy: Mapping[str, Any]) -> tuple[str, ...]:
+    """The action patterns a policy's Allow statements name, lowercased.
+
+    >>> _allowed_actions({"Statement": {"Effect": "Allow", "Action": "iam:ListUsers"}})
+    ('iam:listusers',)
+    """
+    statements = policy["Statement"] if isinstance(policy["Statement"], list) else [policy["Statement"]]
+    return tuple(
+        action.lower()
+        for statement in statements
+        if statement.get("Effect") == "Allow"
+        for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+    )
 
 
 class _NoSleep:
@@ -146,11 +287,12 @@ class _NoSleep:
 
 @dataclass
 class AwsLike:
-    """One LocalAws's AWS-like behaviour: its page sizes, its injected faults, its call log, its credential reports."""
+    """One LocalAws's AWS-like behaviour: paging, injected faults, call log, session policies, credential reports."""
 
     paging: Paging = field(default_factory=Paging)
     faults: Faults = field(default_factory=Faults)
     calls: CallLog = field(default_factory=CallLog)
+    sessions: SessionPolicies = field(default_factory=SessionPolicies)
     reports: CredentialReports = field(default_factory=CredentialReports)
 
     @contextmanager
@@ -229,17 +371,20 @@ class AwsLike:
 
     def _api_call(self, client_class: type[botocore.client.BaseClient]) -> Callable[..., Any]:
         original = client_class._make_api_call
-        faults, calls = self.faults, self.calls
+        faults, calls, sessions = self.faults, self.calls, self.sessions
 
         def make_api_call(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
-            service = client.meta.service_model.service_name
-            if calls.recording:
-                calls.calls.append((service, operation_name))
+            service_model = client.meta.service_model
+            credentials = client._get_credentials()
+            access_key_id = str(credentials.access_key) if credentials is not None else None
+            calls.note(service_model.service_name, operation_name, access_key_id, api_params)
             invocation = current_invocation()
             if invocation is not None:
-                invocation.calls.append((service, operation_name))
+                invocation.calls.append((service_model.service_name, operation_name))
+            # After the note: a test sees the attempt that the session policy refuses.
+            sessions.refuse_outside(service_model.signing_name, operation_name, access_key_id, api_params)
             if faults.active:
-                faults.check(service, operation_name, api_params)
+                faults.check(service_model.service_name, operation_name, api_params)
             return original(client, operation_name, api_params)
 
         return make_api_call

@@ -40,7 +40,7 @@ _Loader.add_multi_constructor("!", _tag)
 
 def load(path: Path) -> dict[str, Any]:
     with path.open() as handle:
-        return dict(yaml.load(handle, Loader=_Loader))  # noqa: S506 - SafeLoader subclass
+        return dict(yaml.load(handle, Loader=_Loader))  # noqa: S506  # a SafeLoader subclass  # nosec B506
 
 
 def validate_parameters(template: Mapping[str, Any], given: Mapping[str, str]) -> dict[str, str]:
@@ -80,7 +80,9 @@ def _check_parameter(name: str, spec: Mapping[str, Any], value: str) -> None:
             raise fail(f"must be a number not greater than {spec['MaxValue']}")
     if "AllowedValues" in spec and value not in [str(allowed) for allowed in spec["AllowedValues"]]:
         raise fail(f"value {value!r} is not one of {spec['AllowedValues']}")
-    if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], value):
+    # A CommaDelimitedList's pattern applies to each of its values.
+    values = value.split(",") if spec.get("Type") == "CommaDelimitedList" else [value]
+    if "AllowedPattern" in spec and not all(re.fullmatch(spec["AllowedPattern"], item) for item in values):
         raise fail(f"failed to satisfy constraint: must match pattern {spec['AllowedPattern']}")
 
 
@@ -93,6 +95,15 @@ class Resolver:
     refs: dict[str, str] = field(default_factory=dict)
     attributes: dict[tuple[str, str], str] = field(default_factory=dict)
     conditions: dict[str, bool] = field(default_factory=dict)
+    list_parameters: frozenset[str] = frozenset()  # CommaDelimitedList parameters: a Ref gives a list
+
+    @classmethod
+    def for_template(cls, template: Mapping[str, Any], parameters: dict[str, str], pseudo: dict[str, str]) -> Resolver:
+        declared = template.get("Parameters", {})
+        lists = frozenset(name for name, spec in declared.items() if spec.get("Type") == "CommaDelimitedList")
+        resolver = cls(parameters=parameters, pseudo=pseudo, list_parameters=lists)
+        resolver.evaluate_conditions(template.get("Conditions", {}))
+        return resolver
 
     def evaluate_conditions(self, declared: Mapping[str, Any]) -> None:
         for name, expression in declared.items():
@@ -119,6 +130,8 @@ class Resolver:
     def ref(self, name: str) -> Any:
         if name == "AWS::NoValue":
             return _NO_VALUE
+        if name in self.list_parameters:
+            return [item.strip() for item in self.parameters[name].split(",")] if self.parameters[name] else []
         for source in (self.parameters, self.pseudo, self.refs):
             if name in source:
                 return source[name]

@@ -20,8 +20,8 @@ DEPLOYMENT_ACCOUNT = DEFAULT_ACCOUNT_ID
 # moto accepts any credentials; these are the ones the in-memory AWS gives everyone who has none of their own.
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",  # moto's fake credentials, never a real secret  # nosec B105
+    "AWS_SESSION_TOKEN": "testing",  # moto's fake credentials, never a real secret  # nosec B105
 }
 
 

@@ -223,7 +223,8 @@ class _PrivateLoader(importlib.abc.Loader):
     def exec_module(self, module: ModuleType) -> None:
         module.__dict__["__builtins__"] = self.environment.builtins
         if isinstance(self.loader, importlib.machinery.SourceFileLoader):
-            exec(compiled(self.loader.get_filename(module.__name__)), module.__dict__)  # noqa: S102 - an import
+            code = compiled(self.loader.get_filename(module.__name__))
+            exec(code, module.__dict__)  # noqa: S102  # an import: the module's own source file, run  # nosec B102
         else:
             self.loader.exec_module(module)
 

@@ -194,8 +194,10 @@ class LambdaRuntime:
                     environment.invocations += 1
                     for hook in list(self.before_invoke):
                         hook(spec, event)
-                    assert environment.handler is not None
-                    record.result = environment.handler(event, LambdaContext.of(environment))
+                    handler = environment.handler
+                    if handler is None:  # init() sets it or raises
+                        raise RuntimeError(f"{spec.logical_id}: the execution environment has no handler")
+                    record.result = handler(event, LambdaContext.of(environment))
                 except Exception as error:  # noqa: BLE001 - this is Lambda's runtime: it reports every error
                     record.error = (type(error).__name__, str(error))
             keep = environment.handler is not None  # a failed init leaves nothing worth keeping

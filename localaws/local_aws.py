@@ -65,6 +65,9 @@ class LocalAws:
         self._quiet = quiet
         self._admin: AdminClients | None = None
         self._exit = ExitStack()
+        # Seeded organizations (their member roles) and the FunctionRoleArns of the stack deployed last.
+        self._organizations: list[Organization] = []
+        self._function_role_arns: list[str] = []
 
     @property
     def paging(self) -> Paging:
@@ -105,6 +108,8 @@ class LocalAws:
 
     def __exit__(self, *exc: object) -> None:
         self._admin = None
+        self._organizations.clear()
+        self._function_role_arns.clear()
         self._exit.close()
 
     # -- using it ------------------------------------------------------------------------------------------------
@@ -125,13 +130,15 @@ class LocalAws:
         ``accounts`` names the member accounts, or is how many (named ``account1``, ``account2``...).
         ``ous`` maps an OU path (``"Prod/Web"`` nests) to the account names it holds. The member-account
         role (member-account/role.yaml) is deployed in every account, management included, unless
-        ``member_role`` is false; not in the accounts named in ``without_role``.
+        ``member_role`` is false; not in the accounts named in ``without_role``. Member roles trust the
+        function roles of the stack deployed last (see :meth:`deploy`).
 
             >>> org = aws.organization(["alpha", "beta"], without_role=["beta"])     # doctest: +SKIP
             >>> org = aws.organization(accounts=3)                                   # doctest: +SKIP
         """
         names = [f"account{n}" for n in range(1, accounts + 1)] if isinstance(accounts, int) else list(accounts)
-        org = Organization.create(self.admin, names, ous)
+        org = Organization.create(self.admin, names, ous, self._function_role_arns)
+        self._organizations.append(org)
         if member_role:
             excluded = set(without_role)
             for name, account_id in [("management", org.management_account), *org.accounts.items()]:
@@ -146,10 +153,19 @@ class LocalAws:
     def deploy(
         self, parameters: Mapping[str, str] | None = None, template: Path | None = None, stack_name: str = STACK_NAME
     ) -> Stack:
-        """Deploy ``template`` (default: the repository's template.yaml) with ``parameters``."""
-        return deploy(
+        """Deploy ``template`` (default: the repository's template.yaml) with ``parameters``.
+
+        If the stack outputs ``FunctionRoleArns``, every member role then trusts those roles (and only
+        those), as the member-account StackSet does once updated with the new stack's output.
+        """
+        stack = deploy(
             self.admin, self.lambdas, template or cfn.REPO / "template.yaml", dict(parameters or {}), stack_name
         )
+        if stack.outputs.get("FunctionRoleArns"):
+            self._function_role_arns = stack.outputs["FunctionRoleArns"].split(",")
+            for org in self._organizations:
+                org.trust_function_roles(self._function_role_arns)
+        return stack
 
 
 @contextmanager

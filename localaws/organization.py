@@ -45,16 +45,32 @@ class Organization:
     admin: AdminClients = field(repr=False)
     accounts: dict[str, str] = field(default_factory=dict)  # name -> id
     ous: dict[str, str] = field(default_factory=dict)  # "Parent/Child" -> id
+    # The roles the member roles trust: the FunctionRoleArns output of the rotation stack deployed last.
+    function_role_arns: list[str] = field(default_factory=list)
+    member_roles: dict[str, str] = field(default_factory=dict)  # account id -> name of its member role
 
     @classmethod
     def create(
-        cls, admin: AdminClients, names: Sequence[str], ous: Mapping[str, Sequence[str]] | None = None
+        cls,
+        admin: AdminClients,
+        names: Sequence[str],
+        ous: Mapping[str, Sequence[str]] | None = None,
+        function_role_arns: Sequence[str] = (),
     ) -> Organization:
-        """Member accounts ``names``; ``ous`` maps an OU path (``"Parent/Child"`` nests) to account names in it."""
+        """Member accounts ``names``; ``ous`` maps an OU path (``"Parent/Child"`` nests) to account names in it.
+
+        The member roles deployed in it trust ``function_role_arns`` (those of a rotation stack already deployed).
+        """
         org_client = admin.client("organizations")
         description = org_client.create_organization(FeatureSet="ALL")["Organization"]
         root_id = org_client.list_roots()["Roots"][0]["Id"]
-        organization = cls(id=description["Id"], root_id=root_id, management_account=DEPLOYMENT_ACCOUNT, admin=admin)
+        organization = cls(
+            id=description["Id"],
+            root_id=root_id,
+            management_account=DEPLOYMENT_ACCOUNT,
+            admin=admin,
+            function_role_arns=list(function_role_arns),
+        )
         for name in names:
             status = org_client.create_account(AccountName=name, Email=f"{name}@example.com")["CreateAccountStatus"]
             organization.accounts[name] = status["AccountId"]
@@ -81,18 +97,18 @@ class Organization:
 
     # -- the member-account role --------------------------------------------------------------------------------
 
-    def deploy_member_role(self, account_id: str, role_name: str = MEMBER_ROLE_NAME) -> str:
-        """Create member-account/role.yaml's role in ``account_id``, from the template itself."""
-        template = cfn.load(MEMBER_ROLE_TEMPLATE)
-        values = cfn.validate_parameters(
-            template,
-            {"RotationAccountId": self.management_account, "OrganizationId": self.id, "RoleName": role_name},
-        )
-        resolver = cfn.Resolver(
-            parameters=values, pseudo={"AWS::AccountId": account_id, "AWS::Partition": "aws", "AWS::Region": REGION}
-        )
-        props = resolver.resolve(template["Resources"]["MemberRole"]["Properties"])
+    def deploy_member_role(
+        self, account_id: str, role_name: str = MEMBER_ROLE_NAME, function_role_arns: Sequence[str] | None = None
+    ) -> str:
+        """Create member-account/role.yaml's role in ``account_id``, from the template itself.
+
+        It trusts ``function_role_arns``, by default :attr:`function_role_arns` (the roles of the rotation
+        stack deployed last), and is trusted anew by :meth:`trust_function_roles` after the next deploy.
+        """
+        trusted = self.function_role_arns if function_role_arns is None else function_role_arns
+        props = self._member_role_properties(account_id, role_name, trusted)
         iam = self.client("iam", account_id)
+        self.member_roles[account_id] = role_name
         iam.create_role(
             RoleName=props["RoleName"],
             AssumeRolePolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]),
@@ -106,11 +122,48 @@ class Organization:
             )
         return f"arn:aws:iam::{account_id}:role/{role_name}"
 
+    def trust_function_roles(self, function_role_arns: Sequence[str]) -> None:
+        """Make every member role deployed so far trust ``function_role_arns``, and those deployed from now on.
+
+        What the member-account StackSet does after a rotation stack is deployed: it takes the stack's
+        ``FunctionRoleArns`` output as its parameter and updates every instance.
+        """
+        self.function_role_arns = list(function_role_arns)
+        for account_id, role_name in self.member_roles.items():
+            props = self._member_role_properties(account_id, role_name, self.function_role_arns)
+            self.client("iam", account_id).update_assume_role_policy(
+                RoleName=role_name, PolicyDocument=json.dumps(props["AssumeRolePolicyDocument"])
+            )
+
     def remove_member_role(self, account_id: str, role_name: str = MEMBER_ROLE_NAME) -> None:
+        self.member_roles.pop(account_id, None)
         iam = self.client("iam", account_id)
         for policy in iam.list_role_policies(RoleName=role_name)["PolicyNames"]:
             iam.delete_role_policy(RoleName=role_name, PolicyName=policy)
         iam.delete_role(RoleName=role_name)
+
+    def _member_role_properties(
+        self, account_id: str, role_name: str, function_role_arns: Sequence[str]
+    ) -> dict[str, Any]:
+        """The role's properties as CloudFormation resolves them with the StackSet's parameters."""
+        template = cfn.load(MEMBER_ROLE_TEMPLATE)
+        # Before any rotation stack exists, the role trusts a role name that no function has.
+        trusted = list(function_role_arns) or [
+            f"arn:aws:iam::{self.management_account}:role/key-rotation/no-stack-deployed-yet"
+        ]
+        values = cfn.validate_parameters(
+            template,
+            {
+                "RotationAccountId": self.management_account,
+                "OrganizationId": self.id,
+                "RoleName": role_name,
+                "FunctionRoleArns": ",".join(trusted),
+            },
+        )
+        resolver = cfn.Resolver.for_template(
+            template, values, pseudo={"AWS::AccountId": account_id, "AWS::Partition": "aws", "AWS::Region": REGION}
+        )
+        return dict(resolver.resolve(template["Resources"]["MemberRole"]["Properties"]))
 
     # -- users and keys -----------------------------------------------------------------------------------------
 

@@ -246,6 +246,11 @@ class _Deployment:
         role = self.role(
             logical_id, "lambda.amazonaws.com", resource.properties.get("Policies", []), props.get("RolePath", "/")
         )
+        # SAM names the role it makes <LogicalId>Role (a template may GetAtt it) and gives it the function's tags.
+        self.resolver.attributes[(f"{logical_id}Role", "Arn")] = role
+        if props.get("Tags"):
+            tags = [{"Key": key, "Value": str(value)} for key, value in props["Tags"].items()]
+            self.admin.client("iam").tag_role(RoleName=role.rsplit("/", 1)[1], Tags=tags)
         environment = {key: str(value) for key, value in props.get("Environment", {}).get("Variables", {}).items()}
         created = self.admin.client("lambda").create_function(
             FunctionName=name,

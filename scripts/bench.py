@@ -50,6 +50,12 @@ NOTHING_DUE_LIMIT, TRANSITIONS_LIMIT, ROTATION_LIMIT, LEDGER_WRITES_LIMIT = 5, 5
 MEMBER = ("iam", "sts", "secretsmanager")
 
 
+def succeeded(execution: Any) -> None:
+    """Stop the benchmark with the execution's cause when a measured run did not succeed."""
+    if execution.status != "SUCCEEDED":
+        raise SystemExit(f"the benchmark run ended {execution.status}: {execution.cause}")
+
+
 def memory_gb() -> float:
     """The functions' memory size, from template.yaml's Globals."""
     return float(cfn.load(REPO / "template.yaml")["Globals"]["Function"]["MemorySize"]) / 1024
@@ -228,7 +234,7 @@ def nothing_due(latency: float, users: int) -> tuple[Figures, Counter[str]]:
         stack = aws.deploy({"DryRun": "false"})
         with measuring(aws, 1, latency) as found:
             execution = stack.run_account(account, run_id=f"nothing-due-{users}")
-        assert execution.status == "SUCCEEDED", execution.cause
+        succeeded(execution)
         return found[0], per_user_audit(org, account)
 
 
@@ -257,7 +263,7 @@ def lifecycle(latency: float) -> list[Step]:
             traveller.move_to(start + timedelta(days=day, minutes=1 if day else 0))  # a daily run, a minute late
             with measuring(aws, 1, latency) as found:
                 execution = stack.run_account(account, run_id=f"day-{day}")
-            assert execution.status == "SUCCEEDED", execution.cause
+            succeeded(execution)
             steps.append(Step(name, found[0]))
     return steps
 
@@ -278,7 +284,7 @@ def organization_day(
         started = time.perf_counter()
         with measuring(aws, accounts, latency) as found:
             execution = stack.run({}, timeout=timeout)
-        assert execution.status == "SUCCEEDED", execution.cause
+        succeeded(execution)
         print(f"  the execution took {time.perf_counter() - started:,.0f} s here", flush=True)
         figures = found[0]
         figures.accounts = execution.output["accounts"]["total"]  # the management account is in scope too

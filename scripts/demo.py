@@ -46,7 +46,8 @@ def seed(org: Organization) -> None:
     )
     org.create_user(analytics, "notebook", [KeySeed(30, used_days_ago=2)])
     org.create_user(analytics, "old-inactive", [KeySeed(120, status="Inactive"), KeySeed(20, used_days_ago=1)])
-    org.create_user(web, "cdn-purge", [KeySeed(78)], tags={"key-rotation:exempt": "2099-01-01"})
+    until = (datetime.now(UTC) + timedelta(days=200)).date().isoformat()  # within MaxExemptionDays
+    org.create_user(web, "cdn-purge", [KeySeed(78)], tags={"key-rotation:exempt": until})
     org.create_user(web, "break-glass", [KeySeed(200)], groups=["IAMKeyRotationExemptionGroup"])
     org.create_user(web, "uploader", [KeySeed(5)])
     org.create_user(org.account("data-lake"), "spark", [KeySeed(85, used_days_ago=1, service="s3", region="eu-west-1")])

@@ -62,7 +62,7 @@ def delivered_before(admin: AdminClients, table: str, account_id: str, user_name
     role = f"arn:aws:iam::{account_id}:role/{MEMBER_ROLE}"
     arn = created_secret(admin, table, account_id, user_name)
     value = {"AccessKeyId": key_id, "SecretAccessKey": key.secret_access_key}
-    version = secrets.stage_pending(sm, arn, user.arn, role, value)
+    version = secrets.stage_pending(sm, arn, user.arn, user.id, role, value)
     value = {}
     tags = {"UserName": user_name, "AccessKeyId": key_id, "ManagedBy": secrets.MANAGED_BY, secrets.USER_ID_TAG: user.id}
     secrets.promote(sm, arn, version, tags)

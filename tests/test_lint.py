@@ -1,7 +1,8 @@
 """The templates and the state machine definition pass the linters AWS publishes for them.
 
-* cfn-lint on template.yaml and member-account/role.yaml (from this venv);
-* ``sam validate --lint`` on both (aws-sam-cli lives in .venv-sam: it pins its own boto3);
+* cfn-lint on template.yaml, member-account/role.yaml and security/organization-policies.yaml
+  (from this venv);
+* ``sam validate --lint`` on the three (aws-sam-cli lives in .venv-sam: it pins its own boto3);
 * statelint on every statemachine/*.asl.json.
 
 No test skips itself: the Makefile installs every tool, and a missing one is a failure
@@ -26,7 +27,8 @@ from localaws import cfn
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO / "template.yaml"
 MEMBER_ROLE = REPO / "member-account" / "role.yaml"
-TEMPLATES = [TEMPLATE, MEMBER_ROLE]
+ORGANIZATION_POLICIES = REPO / "security" / "organization-policies.yaml"
+TEMPLATES = [TEMPLATE, MEMBER_ROLE, ORGANIZATION_POLICIES]
 ASL_FILES = sorted((REPO / "statemachine").glob("*.asl.json"))
 DEFAULT_SAM = REPO / ".venv-sam" / "bin" / "sam"
 TIMEOUT = 300

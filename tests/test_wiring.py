@@ -488,9 +488,34 @@ def test_member_role_trusts_only_the_organization() -> None:
 
 def test_member_role_defaults_match_the_rotation_stack() -> None:
     # Two stacks, so the values are necessarily written twice: they must agree.
-    role_path = TEMPLATE["Globals"]["Function"]["RolePath"]
-    assert ROLE["Parameters"]["FunctionRolePath"]["Default"] == role_path == TEMPLATE["Outputs"]["FunctionRolePath"]["Value"]
     assert ROLE["Parameters"]["RoleName"]["Default"] == TEMPLATE["Parameters"]["MemberRoleName"]["Default"]
+    assert ROLE["Parameters"]["SecretsKmsKeyAlias"]["Default"] == TEMPLATE["Parameters"]["SecretsKmsKeyAlias"]["Default"]
+    # The organization policies protect the functions' roles by this path (security/organization-policies.yaml).
+    assert TEMPLATE["Globals"]["Function"]["RolePath"] == "/key-rotation/"
+
+
+def test_the_member_role_trusts_exactly_the_roles_of_the_functions_that_assume_it_each_tagged_with_its_purpose() -> None:
+    from keyrotation.sessions import Purpose
+
+    assuming = {
+        name: resource["Properties"]
+        for name, resource in resources(TEMPLATE, FUNCTION).items()
+        if any(
+            action.lower() == "sts:assumerole"
+            for statement in statements(resource["Properties"].get("Policies", []))
+            for action in actions(statement)
+        )
+    }
+    output = TEMPLATE["Outputs"]["FunctionRoleArns"]["Value"]["Fn::Join"]
+    assert output[0] == ","
+    listed = [getatt["Fn::GetAtt"][0].removesuffix("Role") for getatt in output[1]]
+    assert sorted(listed) == sorted(assuming), "FunctionRoleArns must list the role of every function that assumes the member role"
+    purposes = [assuming[name]["Tags"]["KeyRotationPurpose"] for name in listed]
+    assert purposes == [purpose.value for purpose in Purpose], "FunctionRoleArns is in the order of keyrotation.sessions.Purpose"
+    for name, properties in assuming.items():
+        for statement in statements(properties["Policies"]):
+            if any(action.lower() == "sts:assumerole" for action in actions(statement)):
+                assert statement["Condition"] == {"StringEquals": {"aws:ResourceOrgID": "${aws:PrincipalOrgID}"}}, name
 
 
 def test_each_function_and_state_machine_has_its_own_policies() -> None:
@@ -591,6 +616,12 @@ GOOD = {
     "OwnerEmailTagKey": "owner",
     "TemplateBucket": "my-templates",
     "TemplatePrefix": "emails/",
+    "TemplateBucketOwner": "333333333333",
+    "MaxExemptionDays": "30",
+    "AllowedEmailDomains": "example.com,corp.example",
+    "CodeSigningConfigArn": "arn:aws:lambda:us-east-1:111111111111:code-signing-config:csc-0123456789abcdef0",
+    "LogRetentionDays": "365",
+    "SecretsKmsKeyAlias": "alias/key-rotation",
 }
 
 
@@ -617,6 +648,14 @@ def test_good_parameters_pass() -> None:
         ("SenderEmail", "not-an-email"),
         ("SecurityTeamEmail", "a@b"),
         ("TemplateBucket", "Upper_Case"),
+        ("TemplateBucketOwner", "12345"),
+        ("MaxExemptionDays", "0"),
+        ("MaxExemptionDays", "3651"),
+        ("AllowedEmailDomains", "example.com, corp.example"),
+        ("AllowedEmailDomains", "me@example.com"),
+        ("CodeSigningConfigArn", "arn:aws:lambda:us-east-1:111111111111:function:x"),
+        ("LogRetentionDays", "100"),
+        ("SecretsKmsKeyAlias", "key-rotation"),
     ],
 )
 def test_bad_parameter_is_rejected(name: str, value: str) -> None:
@@ -630,14 +669,26 @@ def test_unknown_parameter_is_rejected() -> None:
         cfn.validate_parameters(TEMPLATE, {"RotationDays": "30"})
 
 
-ROLE_GOOD = {"RotationAccountId": "111122223333", "OrganizationId": "o-abcdefghij"}
+ROLE_GOOD = {
+    "RotationAccountId": "111122223333",
+    "OrganizationId": "o-abcdefghij",
+    "FunctionRoleArns": "arn:aws:iam::111122223333:role/key-rotation/a,arn:aws-us-gov:iam::111122223333:role/key-rotation/b",
+}
 
 
 def test_member_role_parameters() -> None:
     values = cfn.validate_parameters(ROLE, ROLE_GOOD)
-    assert values["RoleName"] == "IAMKeyRotationMemberRole" and values["FunctionRolePath"] == "/key-rotation/"
+    assert values["RoleName"] == "IAMKeyRotationMemberRole" and values["SecretsKmsKeyAlias"] == ""
     with pytest.raises(cfn.TemplateError, match="OrganizationId"):
         cfn.validate_parameters(ROLE, {"RotationAccountId": "111122223333"})
-    for name, value in [("RotationAccountId", "1234"), ("OrganizationId", "org-1"), ("FunctionRolePath", "key-rotation")]:
+    with pytest.raises(cfn.TemplateError, match="FunctionRoleArns"):
+        cfn.validate_parameters(ROLE, {key: value for key, value in ROLE_GOOD.items() if key != "FunctionRoleArns"})
+    for name, value in [
+        ("RotationAccountId", "1234"),
+        ("OrganizationId", "org-1"),
+        ("FunctionRoleArns", "arn:aws:iam::111122223333:role/a, arn:aws:iam::111122223333:role/b"),
+        ("FunctionRoleArns", "arn:aws:iam::111122223333:role/*"),
+        ("SecretsKmsKeyAlias", "alias"),
+    ]:
         with pytest.raises(cfn.TemplateError, match=name):
             cfn.validate_parameters(ROLE, {**ROLE_GOOD, name: value})

@@ -17,8 +17,10 @@ from keyrotation.audit import audit_account
 from keyrotation.aws import client, member_session
 from keyrotation.config import LifecycleConfig
 from keyrotation.events import Account, Run
+from keyrotation.handlers import refuse_excluded
 from keyrotation.ledger import Ledger
 from keyrotation.observability import MetricUnit, handler, logger, metrics
+from keyrotation.sessions import Purpose
 
 
 @handler
@@ -26,7 +28,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     run, account = Run.from_event(event), Account.from_event(event)
     logger.append_keys(account_id=account.account_id, run_id=run.run_id)
     lifecycle = LifecycleConfig.from_env()
-    iam = client("iam", member_session(account.account_id, run.run_id))
+    refuse_excluded(account)
+    session = member_session(account.account_id, run.run_id, Purpose.AUDIT, exemption_group=lifecycle.exempt_group_name)
+    iam = client("iam", session)
     report = credential_report.fetch(iam, clock.now)
     result = audit_account(
         iam, Ledger(config.ledger_table()), account, run, lifecycle, clock.now(), config.owner_email_tag_key(), report

@@ -43,6 +43,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         Key=key,
         Body=json.dumps([account.to_json() for account in accounts]).encode(),
         ContentType="application/json",
+        ExpectedBucketOwner=config.bucket_owner(),
     )
     dry_run = config.dry_run() or request.dry_run
     logger.info("run starts", extra={"run_id": run_id, "accounts": len(accounts), "dry_run": dry_run})

@@ -12,12 +12,13 @@ from keyrotation import actions
 from keyrotation.events import Created
 from keyrotation.handlers import action_context
 from keyrotation.observability import MetricUnit, handler, metrics
+from keyrotation.sessions import Purpose
 
 
 @handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     created = Created.from_event(event)  # a malformed event fails before any role is assumed
-    ctx, action = action_context(event)
+    ctx, action = action_context(event, Purpose.STORE)
     result = actions.deliver(ctx, action, created)
     metrics.add_metric(name="KeyDelivered", unit=MetricUnit.Count, value=1)
     return result

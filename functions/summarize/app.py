@@ -24,7 +24,10 @@ from keyrotation.summary import failure_cause, replay_input, summarize
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     run = Run.from_event(event)
     listing = Listing.from_event(event)
-    body = client("s3").get_object(Bucket=listing.bucket, Key=listing.key)["Body"].read()
+    s3 = client("s3")
+    body = s3.get_object(Bucket=listing.bucket, Key=listing.key, ExpectedBucketOwner=config.bucket_owner())[
+        "Body"
+    ].read()
     account_ids = [account["id"] for account in json.loads(body)]
     ledger = Ledger(config.ledger_table())
     summary, failed = summarize(run.run_id, account_ids, ledger.run_items(run.run_id))

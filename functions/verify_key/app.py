@@ -16,10 +16,11 @@ from keyrotation import actions
 from keyrotation.events import Created
 from keyrotation.handlers import action_context
 from keyrotation.observability import handler
+from keyrotation.sessions import Purpose
 
 
 @handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     created = Created.from_event(event)  # a malformed event fails before any role is assumed
-    ctx, action = action_context(event)
+    ctx, action = action_context(event, Purpose.VERIFY)
     return actions.verify_new_key(ctx, action, created)

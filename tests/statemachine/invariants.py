@@ -127,6 +127,7 @@ class Schedule:
     exempt_tag_key: str = "key-rotation:exempt"
     exempt_group: str = "IAMKeyRotationExemptionGroup"
     interval: timedelta = timedelta(0)  # the longest gap between two scheduled runs
+    max_exemption_days: int = 365
 
     @classmethod
     def of(cls, stack: Stack) -> Schedule:
@@ -138,6 +139,7 @@ class Schedule:
             exempt_tag_key=p["ExemptTagKey"],
             exempt_group=p["ExemptGroupName"],
             interval=_run_interval(p["ScheduleExpression"]),
+            max_exemption_days=int(p["MaxExemptionDays"]),
         )
 
     @property
@@ -173,12 +175,12 @@ def exemption(tags: Mapping[str, str], groups: Iterable[str], on: date, schedule
     if value is None:
         return None
     value = value.strip()
-    if value.lower() == "true":
-        return "exempt"
-    if _DATE.match(value):
+    if _DATE.match(value):  # 'true' and anything else but a date is unreadable: a tag never exempts for good
         try:
             last_day = date.fromisoformat(value)
         except ValueError:
+            return "invalid"
+        if (last_day - on).days > schedule.max_exemption_days:
             return "invalid"
         return "exempt" if on <= last_day else None
     return "invalid"

@@ -45,7 +45,7 @@ def population(org: Organization, alpha: str) -> dict[str, list[str]]:
             alpha, "deletes-then-rotates", [KeySeed(120, status="Inactive"), KeySeed(80)], owner
         ),
         "undelivered": org.create_user(alpha, "undelivered", [KeySeed(80, used_days_ago=1), KeySeed(0.01)], owner),
-        "exempt": org.create_user(alpha, "exempt", [KeySeed(200)], {"key-rotation:exempt": "true", **owner}),
+        "exempt": org.create_user(alpha, "exempt", [KeySeed(200)], owner, groups=["IAMKeyRotationExemptionGroup"]),
         "fresh": org.create_user(alpha, "fresh", [KeySeed(10, used_days_ago=1)], owner),
     }
     return users

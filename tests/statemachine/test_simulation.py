@@ -50,7 +50,7 @@ def population(org: Organization) -> dict[str, tuple[str, str]]:
             "no-keys": ([], {}, []),
         },
         beta: {
-            "exempt-true": ([KeySeed(200)], {EXEMPT_TAG: "TRUE"}, []),
+            "exempt-true": ([KeySeed(200)], {EXEMPT_TAG: "TRUE"}, []),  # not an exemption: unreadable, reported
             "exempt-until": ([KeySeed(150)], {EXEMPT_TAG: EXEMPT_UNTIL.isoformat()}, []),
             "exempt-group": ([KeySeed(300), KeySeed(120, status="Inactive")], {}, ["IAMKeyRotationExemptionGroup"]),
             "bad-tag": ([KeySeed(120)], {EXEMPT_TAG: "yes"}, []),

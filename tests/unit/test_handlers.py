@@ -25,6 +25,7 @@ import time_machine
 from moto.iam import models as moto_iam
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
+from keyrotation import secret_policy
 from localaws import REGION, FunctionError, FunctionSpec, KeySeed, LocalAws, Organization, Stack
 from tests import earlier
 
@@ -405,7 +406,7 @@ def test_audit_plans_in_user_order_and_records_the_plan(aws: LocalAws, stack: St
     alpha = account["id"]
     (due,) = org.create_user(alpha, "due", [KeySeed(80)], tags={"email": "due-owner@example.com"})
     org.create_user(alpha, "fresh", [KeySeed(10)])
-    org.create_user(alpha, "holiday", [KeySeed(200)], tags={"key-rotation:exempt": "true"})
+    org.create_user(alpha, "holiday", [KeySeed(200)], groups=["IAMKeyRotationExemptionGroup"])
     old_inactive, _ = org.create_user(alpha, "retired", [KeySeed(105, "Inactive"), KeySeed(30)])
     old_active, _ = org.create_user(alpha, "switching", [KeySeed(95), KeySeed(20)])
     org.create_user(alpha, "keyless")
@@ -556,12 +557,10 @@ def test_the_secret_is_readable_only_by_its_user_and_public_policies_are_blocked
     document = json.loads(secrets_client(org, account["id"]).get_resource_policy(SecretId=name)["ResourcePolicy"])
     allows = [statement for statement in document["Statement"] if statement["Effect"] == "Allow"]
     assert [statement["Principal"] for statement in allows] == [{"AWS": alice}]
-    (deny,) = [statement for statement in document["Statement"] if statement["Effect"] == "Deny"]
-    assert deny["Principal"] == "*" and "secretsmanager:GetSecretValue" in deny["Action"]
-    # Everyone else is denied reads; the only exception besides the user is the member role that verifies the key.
-    assert deny["Condition"] == {
-        "ArnNotEquals": {"aws:PrincipalArn": [alice, f"arn:aws:iam::{account['id']}:role/{ROLE}"]}
-    }
+    # Exactly the document tests/unit/test_secret_policy.py evaluates: the user (bound to its UserId) reads;
+    # the member role writes and reads AWSPENDING only; every other principal is denied every action.
+    role = f"arn:aws:iam::{account['id']}:role/{ROLE}"
+    assert document == secret_policy.user_only_policy(alice, user_id(org, account["id"], "alice"), role)
 
 
 def user_id(org: Organization, account_id: str, user: str) -> str:
@@ -1376,7 +1375,7 @@ def test_summarize_counts_from_the_ledger_and_replays_exactly_the_failed_account
     org.create_user(alpha["id"], "due", [KeySeed(80)])
     org.create_user(alpha["id"], "switching", [KeySeed(95), KeySeed(20)])
     org.create_user(alpha["id"], "retired", [KeySeed(105, "Inactive"), KeySeed(30)])
-    org.create_user(alpha["id"], "holiday", [KeySeed(200)], tags={"key-rotation:exempt": "true"})
+    org.create_user(alpha["id"], "holiday", [KeySeed(200)], groups=["IAMKeyRotationExemptionGroup"])
     org.create_user(alpha["id"], "soon", [KeySeed(85), KeySeed(10)])  # its old key is disabled in 5 days
     carry_out(stack, alpha, run)
     carry_out(stack, alpha, run)  # a retried account changes no count

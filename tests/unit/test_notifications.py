@@ -13,6 +13,7 @@ import io
 import json
 import pkgutil
 import re
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -122,7 +123,8 @@ class FakeS3:
         self.objects = objects
         self.requests: list[str] = []
 
-    def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803 - boto3's parameter names
+    def get_object(self, Bucket: str, Key: str, ExpectedBucketOwner: str) -> dict[str, Any]:  # noqa: N803 - boto3's names
+        assert ExpectedBucketOwner == "111122223333", "every read names the bucket's owner"
         self.requests.append(Key)
         if Key not in self.objects:
             raise ClientError(
@@ -136,7 +138,7 @@ PACKAGED = Renderer(TEMPLATES)
 
 def renderer_with(overrides: dict[str, str | bytes]) -> tuple[Renderer, FakeS3]:
     s3 = FakeS3({f"tpl/{name}": body.encode() if isinstance(body, str) else body for name, body in overrides.items()})
-    return Renderer(TEMPLATES, OverrideLoader(s3, "bucket", "tpl/")), s3
+    return Renderer(TEMPLATES, OverrideLoader(s3, "bucket", "tpl/", owner="111122223333")), s3
 
 
 # --------------------------------------------------------------------------
@@ -325,6 +327,43 @@ def test_an_invalid_owner_tag_is_reported_and_its_events_go_to_the_account() -> 
     (problem,) = plan.unreachable
     assert (problem.address, problem.users) == (f"alice {HOSTILE}", ("alice",))
     assert "not a valid email address" in problem.reason
+
+
+def test_an_owner_tag_outside_the_allowed_domains_is_not_mailed_and_the_account_is_told() -> None:
+    guide = replace(GUIDE, allowed_domains=("example.com",))
+    items = [
+        rotate("alice", owner="alice@example.com"),
+        rotate("bob", owner="bob@mail.example.com"),  # a subdomain is in
+        rotate("eve", owner="eve@example.com.attacker.test"),
+        rotate("mallory", owner="Mallory@Elsewhere.test"),
+    ]
+    plan = build_digests(items, ACCOUNT, REAL, guide, today=TODAY)
+    recipients = {digest.recipient: digest for digest in plan.digests}
+    assert set(recipients) == {"alice@example.com", "bob@mail.example.com", "aws-prod@example.com"}
+    to_account = recipients["aws-prod@example.com"]
+    assert [event.user_name for event in to_account.rotated] == ["eve", "mallory"]
+    assert [(tag.user_name, tag.outside_domains) for tag in to_account.invalid_owner_tags] == [
+        ("eve", True),
+        ("mallory", True),
+    ]
+    assert {problem.address for problem in plan.unreachable} == {"eve@example.com.attacker.test", "Mallory@Elsewhere.test"}
+    assert all("outside AllowedEmailDomains (example.com)" in problem.reason for problem in plan.unreachable)
+    rendered = PACKAGED.render_digest(to_account, guide)
+    assert "outside the allowed domains" in rendered.text and "outside the allowed domains" in rendered.html
+
+
+def test_the_account_email_is_mailed_whatever_its_domain() -> None:
+    guide = replace(GUIDE, allowed_domains=("corp.example",))
+    (digest,) = build_digests([rotate(owner=None)], ACCOUNT, REAL, guide, today=TODAY).digests
+    assert digest.recipient == "aws-prod@example.com"
+
+
+@pytest.mark.parametrize(("value", "domains"), [("", ()), ("Example.COM,@corp.example", ("example.com", "corp.example"))])
+def test_allowed_domains_from_the_environment(value: str, domains: tuple[str, ...]) -> None:
+    env = {**function_environment("NotifyFunction"), "AWS_REGION": "eu-west-1", "ALLOWED_EMAIL_DOMAINS": value}
+    assert NotifySettings.from_env(env).guide.allowed_domains == domains
+    with pytest.raises(InvalidConfiguration, match="ALLOWED_EMAIL_DOMAINS"):
+        NotifySettings.from_env({**env, "ALLOWED_EMAIL_DOMAINS": "example.com,not a domain"})
 
 
 def test_without_any_valid_address_nothing_is_sent_and_it_is_reported() -> None:
@@ -532,7 +571,7 @@ def test_s3_access_denied_and_network_errors_fall_back() -> None:
             raise EndpointConnectionError(endpoint_url="https://s3.amazonaws.com")
 
     for s3, reason in ((DeniedS3(), "access denied"), (OfflineS3(), "S3 could not be reached")):
-        rendered = Renderer(TEMPLATES, OverrideLoader(s3, "bucket", "tpl/")).render_digest(full_digest(), GUIDE)
+        rendered = Renderer(TEMPLATES, OverrideLoader(s3, "bucket", "tpl/", owner="111122223333")).render_digest(full_digest(), GUIDE)
         assert "AKIAOLDALICE" in rendered.html
         assert rendered.fallbacks and all(reason in f.reason for f in rendered.fallbacks)
 
@@ -760,6 +799,7 @@ def test_settings_from_the_environment() -> None:
             "SECURITY_TEAM_EMAIL": "sec@example.com",
             "TEMPLATE_BUCKET": "b",
             "TEMPLATE_PREFIX": "email/",
+            "TEMPLATE_BUCKET_OWNER": "111122223333",
             "AWS_REGION": "eu-west-1",
             "OWNER_EMAIL_TAG_KEY": "owner",
             "ROTATION_PERIOD_DAYS": "30",
@@ -773,6 +813,7 @@ def test_settings_from_the_environment() -> None:
         "b",
         "email/",
     )  # as configured: the IAM condition matches it exactly
+    assert settings.template_bucket_owner == "111122223333"
     assert (settings.guide.owner_tag_key, settings.guide.disable_grace_days, settings.guide.delete_grace_days) == (
         "owner",
         10,

@@ -145,6 +145,7 @@ def ledger(monkeypatch: pytest.MonkeyPatch) -> Iterator[Ledger]:
         "SECURITY_TEAM_EMAIL": SECURITY,
         "TEMPLATE_BUCKET": "",
         "TEMPLATE_PREFIX": PREFIX,
+        "TEMPLATE_BUCKET_OWNER": "123456789012",  # the template's default: the stack's own account (moto's)
     }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)

@@ -658,15 +658,31 @@ def test_key_order_in_the_snapshot_does_not_matter() -> None:
 DUE_KEYS = (key("AKIAOLD", 160, INACTIVE), key("AKIACUR", 100))  # would get [DELETE, ROTATE]
 
 
-@pytest.mark.parametrize(
-    "value", ["true", "TRUE", "True", " true ", "2030-06-01", "2030-06-30", "2099-12-31", "9999-12-31"]
-)
+@pytest.mark.parametrize("value", ["2030-06-01", "2030-06-30", " 2030-12-31 ", "2031-06-01"])  # at most 365 days on
 def test_exempt_by_tag(value: str) -> None:
     decision = decide(user(*DUE_KEYS, tags={TAG: value}), Delivery(), NOW, CONFIG)
     assert decision.exempt and decision.actions == ()
     assert kinds(decision)[0] is NoticeKind.EXEMPT
     assert NoticeKind.INVALID_TAG not in kinds(decision)
     assert "AKIAOLD" in notice(decision, NoticeKind.EXEMPT).detail  # the exempt user's keys stay visible
+
+
+@pytest.mark.parametrize("value", ["true", "TRUE", " True ", "2031-06-02", "2099-12-31", "9999-12-31"])
+def test_a_tag_never_exempts_for_good_nor_further_than_max_exemption_days(value: str) -> None:
+    # A tag takes only iam:TagUser: 'true' and dates beyond MaxExemptionDays are reported, not obeyed.
+    decision = decide(user(*DUE_KEYS, tags={TAG: value}), Delivery(), NOW, CONFIG)
+    assert not decision.exempt and decision.actions == ()
+    assert kinds(decision) == [NoticeKind.INVALID_TAG]
+    detail = decision.notices[0].detail
+    assert repr(value) in detail
+    assert (f"member of the group {GROUP}" in detail) if value.strip().lower() == "true" else ("2031-06-01" in detail)
+
+
+def test_max_exemption_days_is_counted_from_the_day_of_the_run() -> None:
+    config = default_lifecycle(max_exemption_days=30)
+    assert decide(user(*DUE_KEYS, tags={TAG: "2030-07-01"}), Delivery(), NOW, config).exempt
+    assert not decide(user(*DUE_KEYS, tags={TAG: "2030-07-02"}), Delivery(), NOW, config).exempt
+    assert decide(user(*DUE_KEYS, tags={TAG: "2030-07-02"}), Delivery(), NOW + timedelta(days=1), config).exempt
 
 
 def test_dated_exemption_lasts_through_its_day() -> None:
@@ -714,13 +730,13 @@ def test_group_exemption_still_reports_an_unreadable_tag() -> None:
 
 
 def test_tag_key_is_matched_ignoring_case_as_iam_does() -> None:
-    decision = decide(user(*DUE_KEYS, tags={TAG.upper(): "true"}), Delivery(), NOW, CONFIG)
+    decision = decide(user(*DUE_KEYS, tags={TAG.upper(): "2030-06-30"}), Delivery(), NOW, CONFIG)
     assert decision.exempt
 
 
 def test_exempt_users_keep_even_an_undelivered_key() -> None:
     keys = (key("AKIAOLD", 80), key("AKIALOST", 1))
-    decision = decide(user(*keys, tags={TAG: "true"}), Delivery("AKIAOLD", "AKIALOST"), NOW, CONFIG)
+    decision = decide(user(*keys, tags={TAG: "2030-06-30"}), Delivery("AKIAOLD", "AKIALOST"), NOW, CONFIG)
     assert decision.actions == () and decision.exempt
 
 
@@ -738,8 +754,8 @@ def test_exemption_expiring_is_announced_once_within_the_warning_days() -> None:
 
 
 def test_exemption_without_end_never_expires() -> None:
-    assert kinds(decide(user(tags={TAG: "true"}), Delivery(), NOW, CONFIG)) == [NoticeKind.EXEMPT]
-    assert kinds(decide(user(tags={TAG: "9999-12-31"}), Delivery(), NOW, CONFIG)) == [NoticeKind.EXEMPT]
+    # Only the group exempts without end.
+    assert kinds(decide(user(groups=frozenset({GROUP})), Delivery(), NOW, CONFIG)) == [NoticeKind.EXEMPT]
 
 
 # -- warnings ---------------------------------------------------------------------

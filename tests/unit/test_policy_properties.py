@@ -621,8 +621,11 @@ def test_exemption_reads_any_tag_value(value: str, today: date, group: bool) -> 
     decision = decide(user, Delivery(), now, config)
     stripped = value.strip()
     is_date = bool(re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", stripped)) and _parses(stripped)
-    assert (status.tag_error is None) == (stripped.lower() == "true" or is_date)
-    expected_exempt = group or stripped.lower() == "true" or (is_date and date.fromisoformat(stripped) >= today)
+    # A tag exempts only until a date at most MaxExemptionDays ahead; 'true' and later dates are errors.
+    latest = today + timedelta(days=config.max_exemption_days) if today <= date.max - timedelta(days=config.max_exemption_days) else date.max
+    within = is_date and date.fromisoformat(stripped) <= latest
+    assert (status.tag_error is None) == within
+    expected_exempt = group or (within and date.fromisoformat(stripped) >= today)
     assert status.exempt == expected_exempt == decision.exempt
     assert decision.actions == ()  # the user has no keys, but the notices are still right:
     kinds = [n.kind for n in decision.notices]

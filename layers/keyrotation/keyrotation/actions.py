@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from keyrotation import clock, naming, policy, secrets
+from keyrotation import clock, config, naming, policy, secrets
 from keyrotation.aws import MemberSession, client, error_code, member_role_arn, translate_errors
 from keyrotation.config import LifecycleConfig
 from keyrotation.errors import DeliveryFailed, KeyNotYetValid, NoFreeKeySlot, SecretConflict, UnsafeAction
@@ -97,8 +97,14 @@ def _log(ctx: Context, message: str, action: Action, **extra: Any) -> None:
 
 
 def _refuse_dry_run(ctx: Context, action: Action) -> None:
-    if ctx.run.dry_run:
-        raise UnsafeAction(f"dry run: {action.type.value} of {action.key_id} must not be carried out")
+    """No mutation in a dry run: the run's, or the stack's own DryRun, whatever the event says.
+
+    A function invoked directly, not by the state machine, cannot talk its way out of the stack's
+    DryRun=true with ``"dryRun": false``.
+    """
+    if ctx.run.dry_run or config.dry_run():
+        why = "the run is a dry run" if ctx.run.dry_run else "the stack's DryRun is true"
+        raise UnsafeAction(f"{why}: {action.type.value} of {action.key_id} must not be carried out")
 
 
 # -- rotate: create, verify, store ---------------------------------------------------------------------------
@@ -128,7 +134,7 @@ def create_replacement(ctx: Context, action: Action) -> dict[str, Any]:
         token = secrets.new_token()
         ctx.ledger.record_intent(account_id, user.user_name, user.user_id, ctx.run.run_id, secret_token=token)
         try:
-            secret_arn = secrets.create(sm, name, user, token)
+            secret_arn = secrets.create(sm, name, user, token, kms_key=config.secrets_kms_key_alias())
         except Exception:
             ctx.ledger.clear_pending(account_id, user.user_name, user.user_id)  # no CreateAccessKey: no key made
             raise
@@ -141,7 +147,7 @@ def create_replacement(ctx: Context, action: Action) -> dict[str, Any]:
         ctx.ledger.record_created(account_id, user.user_name, user.user_id, new_key_id, secret_arn)
         # The secret was found bound to the user (or made for it) a moment ago, above: no need to look again.
         version_id = secrets.stage_pending(
-            sm, secret_arn, user.user_arn, ctx.manager_role_arn, access_key, described=True
+            sm, secret_arn, user.user_arn, user.user_id, ctx.manager_role_arn, access_key, described=True
         )
         _log(ctx, "created replacement key", action, new_key_id=new_key_id)
         # Inside the try: if this fails, a retry must not find a key of ours it cannot carry on with.
@@ -205,7 +211,7 @@ def verify_new_key(ctx: Context, action: Action, created: Created) -> dict[str, 
     try:
         value = secrets.read_pending(ctx.secretsmanager, secret_arn, created.version_id)
     except secrets.NotPending as why:
-        # Called again after StoreSecret made it current: nothing is left to verify.
+        # Called again after StoreSecret made it current: the product may not read a delivered key, nor need to.
         _log(ctx, "nothing to verify", action, new_key_id=created.new_key_id, reason=str(why))
         return {"status": "skipped", "reason": f"{why} (made current, or replaced): nothing to verify"}
     try:

@@ -11,7 +11,7 @@ The AWS SDK never logs below INFO in a process that imports this module
 bodies, which here hold secret access keys.
 
 Example:
-    >>> session = member_session("111122223333", run_id="2026-11-24")  # doctest: +SKIP
+    >>> session = member_session("111122223333", "2026-11-24", Purpose.AUDIT)  # doctest: +SKIP
     >>> iam = client("iam", session)                                    # doctest: +SKIP
 """
 
@@ -30,6 +30,7 @@ from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
 
 from keyrotation import config
 from keyrotation.errors import MemberRoleUnavailable, Throttled, TransientAwsError
+from keyrotation.sessions import Purpose, Target, policy_text, session_name
 
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=20)
 
@@ -138,22 +139,48 @@ def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
-def member_role_arn(account_id: str, partition: str = "aws") -> str:
-    return f"arn:{partition}:iam::{account_id}:role/{config.member_role_name()}"
+def partition(region_name: str | None = None) -> str:
+    """The partition of ``region_name`` (default: the functions' own region): aws, aws-us-gov, aws-cn."""
+    return str(_base_session().get_partition_for_region(region_name or region()))
 
 
-def member_session(account_id: str, run_id: str) -> MemberSession:
-    """A session in ``account_id`` through the member-account role.
+def member_role_arn(account_id: str, partition_name: str | None = None) -> str:
+    """The member-account role's ARN in ``account_id``, in the functions' partition unless told."""
+    return f"arn:{partition_name or partition()}:iam::{account_id}:role/{config.member_role_name()}"
+
+
+def member_session(
+    account_id: str,
+    run_id: str,
+    purpose: Purpose,
+    user_name: str | None = None,
+    exemption_group: str | None = None,
+) -> MemberSession:
+    """A session in ``account_id`` through the member-account role, narrowed to ``purpose``.
+
+    The session policy of ``purpose`` (:mod:`keyrotation.sessions`) limits it to what that
+    function calls, on ``user_name`` and that user's secret only when the purpose acts on one
+    user's key; the session name says which function of which run holds it.
 
     Raises :class:`MemberRoleUnavailable`, naming the role and the account, when
     the role is missing or does not trust us.
     """
     sts = client("sts")
-    partition = _base_session().get_partition_for_region(sts.meta.region_name)
-    role_arn = member_role_arn(account_id, partition)
+    target = Target(
+        partition=partition(sts.meta.region_name),
+        region=sts.meta.region_name,
+        account_id=account_id,
+        user_name=user_name,
+        exemption_group=exemption_group,
+    )
+    role_arn = member_role_arn(account_id, target.partition)
     try:
         with translate_errors():
-            credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=_session_name(run_id))["Credentials"]
+            credentials = sts.assume_role(
+                RoleArn=role_arn,
+                RoleSessionName=session_name(purpose, run_id),
+                Policy=policy_text(purpose, target),
+            )["Credentials"]
     except ClientError as error:
         if error_code(error) in _ASSUME_ROLE_REFUSALS:
             raise MemberRoleUnavailable(
@@ -167,11 +194,6 @@ def member_session(account_id: str, run_id: str) -> MemberSession:
         secret_access_key=credentials["SecretAccessKey"],
         session_token=credentials["SessionToken"],
     )
-
-
-def _session_name(run_id: str) -> str:
-    allowed = "".join(ch if ch.isalnum() or ch in "=,.@-_" else "-" for ch in run_id)
-    return f"key-rotation-{allowed}"[:64]
 
 
 @contextmanager

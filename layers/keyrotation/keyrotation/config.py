@@ -14,6 +14,7 @@ Example:
     ...     "WARNING_DAYS": "7", "MAX_ACTIONS_PER_ACCOUNT": "50",
     ...     "EXEMPT_TAG_KEY": "key-rotation:exempt", "EXEMPT_GROUP_NAME": "IAMKeyRotationExemptionGroup",
     ...     "SCHEDULE_EXPRESSION": "cron(0 6 * * ? *)",
+    ...     "MAX_EXEMPTION_DAYS": "365",
     ... }
     >>> schedule = LifecycleConfig.from_env(env)
     >>> schedule.rotation_days, schedule.disable_grace_days, schedule.quarantine_days, schedule.delete_grace_days
@@ -106,6 +107,7 @@ class LifecycleConfig:
     max_actions_per_account: int
     exempt_tag_key: str
     exempt_group_name: str
+    max_exemption_days: int
     run_interval: timedelta = timedelta(0)
 
     def __post_init__(self) -> None:
@@ -127,6 +129,8 @@ class LifecycleConfig:
             raise InvalidConfiguration(f"MaxActionsPerAccount must be at least 1, got {self.max_actions_per_account}")
         if not self.exempt_tag_key:
             raise InvalidConfiguration("ExemptTagKey must not be empty")
+        if self.max_exemption_days < 1:
+            raise InvalidConfiguration(f"MaxExemptionDays must be at least 1, got {self.max_exemption_days}")
 
     @property
     def disable_grace_days(self) -> int:
@@ -155,6 +159,7 @@ class LifecycleConfig:
             exempt_tag_key=_present(env, "EXEMPT_TAG_KEY"),
             exempt_group_name=_present(env, "EXEMPT_GROUP_NAME"),
             run_interval=run_interval(_required(env, "SCHEDULE_EXPRESSION")),
+            max_exemption_days=_int(env, "MAX_EXEMPTION_DAYS", minimum=1),
         )
 
 
@@ -169,9 +174,22 @@ class ScopeConfig:
     def from_env(cls, env: Mapping[str, str] | None = None) -> ScopeConfig:
         env = _env(env)
         return cls(
-            exclude_accounts=_id_list(env, "EXCLUDE_ACCOUNTS", ACCOUNT_ID, "12-digit account ids"),
+            exclude_accounts=excluded_accounts(env),
             include_ous=_id_list(env, "INCLUDE_OUS", OU_ID, "OU ids (ou-...) or root ids (r-...)"),
         )
+
+
+def excluded_accounts(env: Mapping[str, str] | None = None) -> frozenset[str]:
+    """The stack's ExcludeAccounts: never processed, whoever invokes a function."""
+    return _id_list(_env(env), "EXCLUDE_ACCOUNTS", ACCOUNT_ID, "12-digit account ids")
+
+
+def secrets_kms_key_alias(env: Mapping[str, str] | None = None) -> str | None:
+    """SecretsKmsKeyAlias: the customer managed key a new secret is encrypted with; None, the AWS managed key."""
+    alias = _present(_env(env), "SECRETS_KMS_KEY_ALIAS")
+    if alias and not re.fullmatch(r"alias/[a-zA-Z0-9/_-]{1,250}", alias):
+        raise InvalidConfiguration(f"SECRETS_KMS_KEY_ALIAS must be an alias (alias/...), got {alias!r}")
+    return alias or None
 
 
 def dry_run(env: Mapping[str, str] | None = None) -> bool:
@@ -201,6 +219,14 @@ def periods(env: Mapping[str, str] | None = None) -> dict[str, int]:
         "DeletePeriodDays": _int(env, "DELETE_PERIOD_DAYS", minimum=1),
         "WarningDays": _int(env, "WARNING_DAYS"),
     }
+
+
+def bucket_owner(env: Mapping[str, str] | None = None, name: str = "RUN_BUCKET_OWNER") -> str:
+    """The account that must own a bucket the function reads or writes (every S3 call's ExpectedBucketOwner)."""
+    owner = _required(_env(env), name)
+    if not ACCOUNT_ID.fullmatch(owner):
+        raise InvalidConfiguration(f"{name} must be a 12-digit account id, got {owner!r}")
+    return owner
 
 
 def max_concurrency(env: Mapping[str, str] | None = None) -> int:

@@ -23,8 +23,10 @@ from keyrotation.observability import MetricUnit, logger, metrics
 def notifier(settings: NotifySettings, templates: Path) -> Notifier:
     """The ledger, the templates in ``templates`` (with the S3 overrides, if any) and SES (None: no sender)."""
     overrides = None
-    if settings.template_bucket:
-        overrides = OverrideLoader(client("s3"), settings.template_bucket, settings.template_prefix)
+    if settings.template_bucket and settings.template_bucket_owner:
+        overrides = OverrideLoader(
+            client("s3"), settings.template_bucket, settings.template_prefix, owner=settings.template_bucket_owner
+        )
     mailer = Mailer(client("ses"), settings.sender, reply_to=settings.security_team) if settings.sender else None
     return Notifier(Ledger(config.ledger_table()), Renderer(templates, overrides), mailer)
 

@@ -35,7 +35,7 @@ from keyrotation.errors import InvalidInput
 USER_NAME = re.compile(r"[A-Za-z0-9+=,.@_-]{1,64}")
 _ACCOUNT_ID = re.compile(r"[0-9]{12}")
 _SECRET = re.compile(r"Account_(?P<account>[0-9]{12})_User_(?P<user>[A-Za-z0-9+=/.@_-]{1,64})_AccessKey")
-SECRET_NAME_PATTERN = "Account_*_User_*_AccessKey"
+SECRET_NAME_PATTERN = "Account_*_User_*_AccessKey"  # a name pattern, not a password  # nosec B105
 
 
 def secret_name(account_id: str, user_name: str) -> str:

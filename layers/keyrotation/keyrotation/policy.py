@@ -126,7 +126,7 @@ def act_from(deadline: datetime, config: LifecycleConfig) -> datetime:
 
     Example:
         >>> daily = LifecycleConfig(
-        ...     75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup", timedelta(days=1)
+        ...     75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup", 365, timedelta(days=1)
         ... )
         >>> act_from(datetime(2025, 4, 1, 6, 0, 5, tzinfo=UTC), daily)  # the 06:00 run of 1 April does it
         datetime.datetime(2025, 3, 31, 6, 0, 5, tzinfo=datetime.timezone.utc)
@@ -142,7 +142,7 @@ def rotate_on(key: AccessKey, config: LifecycleConfig) -> datetime:
     Example:
         >>> from keyrotation.model import AccessKey, KeyStatus
         >>> key = AccessKey("AKIAOLD", KeyStatus.ACTIVE, datetime(2025, 1, 1, tzinfo=UTC))
-        >>> schedule = LifecycleConfig(75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup")
+        >>> schedule = LifecycleConfig(75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup", 365)
         >>> rotate_on(key, schedule).date()
         datetime.date(2025, 3, 17)
     """
@@ -162,7 +162,7 @@ def disable_on(old: AccessKey, replacement: AccessKey, config: LifecycleConfig) 
         >>> from keyrotation.model import AccessKey, KeyStatus
         >>> old = AccessKey("AKIAOLD", KeyStatus.ACTIVE, datetime(2025, 1, 1, tzinfo=UTC))
         >>> on_time = AccessKey("AKIANEW", KeyStatus.ACTIVE, datetime(2025, 3, 17, tzinfo=UTC))  # day 75
-        >>> schedule = LifecycleConfig(75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup")
+        >>> schedule = LifecycleConfig(75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup", 365)
         >>> disable_on(old, on_time, schedule).date()  # day 90
         datetime.date(2025, 4, 1)
         >>> late = AccessKey("AKIANEW", KeyStatus.ACTIVE, datetime(2025, 7, 20, tzinfo=UTC))  # day 200
@@ -186,7 +186,7 @@ def delete_on(old: AccessKey, replacement: AccessKey, config: LifecycleConfig) -
         >>> from keyrotation.model import AccessKey, KeyStatus
         >>> old = AccessKey("AKIAOLD", KeyStatus.INACTIVE, datetime(2025, 1, 1, tzinfo=UTC))
         >>> on_time = AccessKey("AKIANEW", KeyStatus.ACTIVE, datetime(2025, 3, 17, tzinfo=UTC))  # day 75
-        >>> schedule = LifecycleConfig(75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup")
+        >>> schedule = LifecycleConfig(75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup", 365)
         >>> delete_on(old, on_time, schedule).date()  # day 100
         datetime.date(2025, 4, 11)
         >>> late = AccessKey("AKIANEW", KeyStatus.ACTIVE, datetime(2025, 7, 20, tzinfo=UTC))  # day 200
@@ -217,7 +217,7 @@ def quarantine_ends(key: AccessKey, delivery: Delivery, config: LifecycleConfig)
         >>> from keyrotation.model import AccessKey, KeyStatus
         >>> key = AccessKey("AKIAOLD", KeyStatus.INACTIVE, datetime(2024, 1, 1, tzinfo=UTC))
         >>> record = Delivery(disabled=frozenset({("AKIAOLD", datetime(2025, 6, 1, 14, 30, tzinfo=UTC))}))
-        >>> schedule = LifecycleConfig(75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup")
+        >>> schedule = LifecycleConfig(75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup", 365)
         >>> quarantine_ends(key, record, schedule)
         datetime.datetime(2025, 6, 11, 0, 0, tzinfo=datetime.timezone.utc)
     """
@@ -294,7 +294,7 @@ def honoured_until(key: AccessKey, delivery: Delivery, now: datetime, config: Li
         >>> key = AccessKey("AKIAOLD", KeyStatus.ACTIVE, datetime(2025, 1, 1, tzinfo=UTC))
         >>> disabled = datetime(2025, 4, 1, 6, 0, tzinfo=UTC)
         >>> found = datetime(2025, 4, 3, 6, 0, tzinfo=UTC)
-        >>> schedule = LifecycleConfig(75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup")
+        >>> schedule = LifecycleConfig(75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup", 365)
         >>> done = frozenset({("AKIAOLD", disabled)})
         >>> record = Delivery(disabled=done, disabled_done=done, reenabled=frozenset({("AKIAOLD", found)}))
         >>> honoured_until(key, record, found + days(1), schedule)
@@ -390,11 +390,15 @@ class Exemption:
 def exemption(user: UserSnapshot, now: datetime, config: LifecycleConfig) -> Exemption:
     """Read the user's exemption from its group membership and its exemption tag.
 
-    - Membership of ``config.exempt_group_name`` exempts, without end.
-    - Tag ``config.exempt_tag_key`` = ``true`` (any case) exempts, without end.
-    - Tag = a date ``YYYY-MM-DD`` exempts until the end of that day (UTC); a
-      past date exempts no more.
-    - Any other tag value is an error: not exempt, and reported.
+    - Membership of ``config.exempt_group_name`` exempts, without end: joining
+      the group takes a privileged IAM action (``iam:AddUserToGroup``).
+    - Tag ``config.exempt_tag_key`` = a date ``YYYY-MM-DD`` at most
+      ``config.max_exemption_days`` ahead exempts until the end of that day
+      (UTC); a past date exempts no more. A tag takes only ``iam:TagUser``, so
+      it never exempts for good.
+    - Any other tag value is an error: not exempt, and reported. That includes
+      ``true`` (a permanent exemption is the group's to give) and a date
+      further ahead than ``config.max_exemption_days``.
 
     Tag keys and group names are compared ignoring case, as IAM does (it does
     not allow two tag keys or two group names that differ only in case).
@@ -403,37 +407,48 @@ def exemption(user: UserSnapshot, now: datetime, config: LifecycleConfig) -> Exe
     Example:
         >>> now = datetime(2025, 6, 1, tzinfo=UTC)
         >>> arn = "arn:aws:iam::111122223333:user/alice"
-        >>> schedule = LifecycleConfig(75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup")
+        >>> schedule = LifecycleConfig(75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup", 365)
         >>> def tagged(value):
         ...     user = UserSnapshot("alice", arn, tags={"key-rotation:exempt": value})
         ...     return exemption(user, now, schedule)
         >>> tagged("2025-06-30").exempt, tagged("2025-06-30").last_day, tagged("2025-06-30").ends
         (True, datetime.date(2025, 6, 30), datetime.datetime(2025, 7, 1, 0, 0, tzinfo=datetime.timezone.utc))
         >>> tagged("yes").exempt, tagged("yes").tag_error
-        (False, "the tag key-rotation:exempt has the value 'yes', which is neither 'true' nor a date written YYYY-MM-DD")
+        (False, "the tag key-rotation:exempt has the value 'yes', which is not a date written YYYY-MM-DD")
+        >>> tagged("2027-01-01").exempt  # more than 365 days ahead
+        False
     """
     tag = _exempt_tag(user.tags, config.exempt_tag_key)
     tag_error: str | None = None
-    tag_forever = False
     tag_last_day: date | None = None
     if tag is not None:
         tag_key, tag_value = tag
         value = tag_value.strip()
+        latest = _latest_exemption_day(now, config)
         if value.lower() == "true":
-            tag_forever = True
+            tag_error = wording.permanent_tag_exemption(tag_key, tag_value, config.exempt_group_name)
         elif _DATE_TAG_VALUE.fullmatch(value) and _is_calendar_date(value):
-            tag_last_day = parse_day(value)
+            if parse_day(value) > latest:
+                tag_error = wording.exemption_too_far(tag_key, tag_value, latest, config.max_exemption_days)
+            else:
+                tag_last_day = parse_day(value)
         else:
             tag_error = wording.invalid_tag_value(tag_key, tag_value)
 
     group = _exempt_group(user.groups, config.exempt_group_name)
     if group is not None:
         return Exemption(True, wording.exempt_by_group(group), tag_error=tag_error)
-    if tag is not None and tag_forever:
-        return Exemption(True, wording.exempt_by_tag(*tag))
     if tag is not None and tag_last_day is not None and _today(now) <= tag_last_day:
         return Exemption(True, wording.exempt_by_tag(*tag), last_day=tag_last_day)
     return Exemption(False, tag_error=tag_error)
+
+
+def _latest_exemption_day(now: datetime, config: LifecycleConfig) -> date:
+    """The last day an exemption tag may name today: MaxExemptionDays ahead (the calendar's end at most)."""
+    try:
+        return _today(now) + timedelta(days=config.max_exemption_days)
+    except OverflowError:
+        return date.max
 
 
 def _exempt_tag(tags: dict[str, str], tag_key: str) -> tuple[str, str] | None:
@@ -612,7 +627,7 @@ def decide(user: UserSnapshot, delivery: Delivery, now: datetime, config: Lifecy
         >>> now = datetime(2025, 6, 1, tzinfo=UTC)
         >>> old = AccessKey("AKIAOLD", KeyStatus.ACTIVE, now - days(80))
         >>> user = UserSnapshot("alice", "arn:aws:iam::111122223333:user/alice", keys=(old,))
-        >>> schedule = LifecycleConfig(75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup")
+        >>> schedule = LifecycleConfig(75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup", 365)
         >>> [(a.type.value, a.key_id) for a in decide(user, Delivery(), now, schedule).actions]
         [('rotate', 'AKIAOLD')]
     """
@@ -825,7 +840,7 @@ def plan_account(decisions: Sequence[Decision], config: LifecycleConfig) -> Acco
     Example:
         >>> def user(name, n):
         ...     return Decision(actions=tuple(Action(ActionType.DELETE, name, f"AKIA{name}{i}", "r") for i in range(n)))
-        >>> at_most_3 = LifecycleConfig(75, 90, 100, 7, 3, "key-rotation:exempt", "IAMKeyRotationExemptionGroup")
+        >>> at_most_3 = LifecycleConfig(75, 90, 100, 7, 3, "key-rotation:exempt", "IAMKeyRotationExemptionGroup", 365)
         >>> plan = plan_account([user("a", 2), user("b", 2), user("c", 1)], at_most_3)
         >>> [a.key_id for a in plan.actions], [a.key_id for a in plan.deferred]
         (['AKIAa0', 'AKIAa1'], ['AKIAb0', 'AKIAb1', 'AKIAc0'])

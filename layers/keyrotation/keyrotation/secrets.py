@@ -30,7 +30,7 @@ functions, never logged, and never put in an exception.
 
 Example:
     >>> arn = bound_arn(name, find(sm, name), user, delivery)          # doctest: +SKIP
-    >>> version_id = stage_pending(sm, arn, user.user_arn, role_arn, access_key)  # doctest: +SKIP
+    >>> version_id = stage_pending(sm, arn, user.user_arn, user.user_id, role_arn, access_key)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from keyrotation import clock
+from keyrotation import clock, secret_policy
 from keyrotation.aws import error_code, translate_errors
 from keyrotation.errors import DeliveryFailed, SecretConflict, Throttled, TransientAwsError
 from keyrotation.model import Delivery, UserSnapshot
@@ -52,34 +52,12 @@ MANAGED_BY = "iam-key-rotation"
 #: The secret's tags a person can read: who it is for. The binding itself is in the ledger.
 USER_ID_TAG = "UserId"
 #: The tag that carries the token recorded in the ledger just before the secret was created.
-TOKEN_TAG = "KeyRotationToken"
+TOKEN_TAG = "KeyRotationToken"  # a tag's name, not a password  # nosec B105
 
 
-def user_only_policy(user_arn: str, manager_role_arn: str) -> str:
-    """Only the user may read the secret; the member role keeps managing it (it reads to verify)."""
-    resource = "*"
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "OwnerReads",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": user_arn},
-                    "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                    "Resource": resource,
-                },
-                {
-                    "Sid": "NobodyElseReads",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "secretsmanager:GetSecretValue",
-                    "Resource": resource,
-                    "Condition": {"ArnNotEquals": {"aws:PrincipalArn": [user_arn, manager_role_arn]}},
-                },
-            ],
-        }
-    )
+def user_only_policy(user_arn: str, user_id: str, manager_role_arn: str) -> str:
+    """The secret's resource policy (:mod:`keyrotation.secret_policy`): the user reads, the role writes, nobody else."""
+    return json.dumps(secret_policy.user_only_policy(user_arn, user_id, manager_role_arn))
 
 
 def tag_value(text: str) -> str:
@@ -133,10 +111,12 @@ def bound_arn(name: str, described: dict[str, Any], user: UserSnapshot, delivery
     return arn
 
 
-def create(sm: Any, name: str, user: UserSnapshot, token: str) -> str:
+def create(sm: Any, name: str, user: UserSnapshot, token: str, kms_key: str | None = None) -> str:
     """Create the user's secret, tagged with ``token`` (already in the ledger); return its ARN.
 
-    Raises SecretConflict when a secret of that name appeared meanwhile (or is scheduled for deletion).
+    ``kms_key``: the alias of the customer managed key that encrypts it (SecretsKmsKeyAlias); None,
+    Secrets Manager's AWS managed key. Raises SecretConflict when a secret of that name appeared
+    meanwhile (or is scheduled for deletion).
     """
     tags = {"ManagedBy": MANAGED_BY, "UserName": tag_value(user.user_name), USER_ID_TAG: user.user_id, TOKEN_TAG: token}
     try:
@@ -145,6 +125,7 @@ def create(sm: Any, name: str, user: UserSnapshot, token: str) -> str:
                 Name=name,
                 Description=f"IAM access key of {user.user_arn}, delivered by key rotation",
                 Tags=[{"Key": key, "Value": value} for key, value in tags.items()],
+                **({"KmsKeyId": kms_key} if kms_key else {}),
             )
     except ClientError as error:
         if error_code(error) == "ResourceExistsException":
@@ -188,7 +169,13 @@ def _tags(described: dict[str, Any]) -> dict[str, str]:
 
 
 def stage_pending(
-    sm: Any, arn: str, user_arn: str, manager_role_arn: str, access_key: dict[str, Any], described: bool = False
+    sm: Any,
+    arn: str,
+    user_arn: str,
+    user_id: str,
+    manager_role_arn: str,
+    access_key: dict[str, Any],
+    described: bool = False,
 ) -> str:
     """Store the new key as the pending version of the bound secret ``arn``; return the version id.
 
@@ -205,7 +192,9 @@ def stage_pending(
             _describe_bound(sm, arn)
         with translate_errors():
             sm.put_resource_policy(
-                SecretId=arn, ResourcePolicy=user_only_policy(user_arn, manager_role_arn), BlockPublicPolicy=True
+                SecretId=arn,
+                ResourcePolicy=user_only_policy(user_arn, user_id, manager_role_arn),
+                BlockPublicPolicy=True,
             )
             sm.put_secret_value(
                 SecretId=arn,
@@ -224,7 +213,7 @@ def stage_pending(
 
 
 class NotPending(Exception):
-    """The version is no longer labelled AWSPENDING (made current, or replaced)."""
+    """The version is no longer labelled AWSPENDING (made current, or replaced): the role may not read it."""
 
 
 def read_pending(sm: Any, arn: str, version_id: str) -> dict[str, str]:
@@ -233,6 +222,8 @@ def read_pending(sm: Any, arn: str, version_id: str) -> dict[str, str]:
     Naming the version and its label makes Secrets Manager refuse a secret that is gone or scheduled
     for deletion (then described, for :class:`SecretConflict` to say which), and a version that is no
     longer pending (:class:`NotPending`) or not there (:class:`DeliveryFailed`). No error carries the value.
+    Both are needed anyway: the member role may read a version only by its AWSPENDING label
+    (``secretsmanager:VersionStage``).
     """
     try:
         with translate_errors():

@@ -13,7 +13,8 @@ Example:
     >>> env = {
     ...     "ROTATION_PERIOD_DAYS": "75", "INACTIVE_PERIOD_DAYS": "90", "DELETE_PERIOD_DAYS": "100",
     ...     "WARNING_DAYS": "7", "MAX_ACTIONS_PER_ACCOUNT": "50", "MAX_CONCURRENCY": "10",
-    ...     "EXEMPT_TAG_KEY": "key-rotation:exempt", "EXEMPT_GROUP_NAME": "", "OWNER_EMAIL_TAG_KEY": "email",
+    ...     "EXEMPT_TAG_KEY": "key-rotation:exempt", "EXEMPT_GROUP_NAME": "", "MAX_EXEMPTION_DAYS": "365",
+    ...     "OWNER_EMAIL_TAG_KEY": "email",
     ...     "EXCLUDE_ACCOUNTS": "", "INCLUDE_OUS": "", "SENDER_EMAIL": "", "SECURITY_TEAM_EMAIL": "",
     ...     "SCHEDULE_EXPRESSION": "cron(0 6 * * ? *)",
     ... }

@@ -83,9 +83,40 @@ def invalid_tag_value(tag_key: str, tag_value: str) -> str:
 
     Example:
         >>> invalid_tag_value("key-rotation:exempt", "yes")
-        "the tag key-rotation:exempt has the value 'yes', which is neither 'true' nor a date written YYYY-MM-DD"
+        "the tag key-rotation:exempt has the value 'yes', which is not a date written YYYY-MM-DD"
     """
-    return f"the tag {tag_key} has the value {_quote(tag_value)}, which is neither 'true' nor a date written YYYY-MM-DD"
+    return f"the tag {tag_key} has the value {_quote(tag_value)}, which is not a date written YYYY-MM-DD"
+
+
+def permanent_tag_exemption(tag_key: str, tag_value: str, group: str) -> str:
+    """Why ``true`` does not exempt: a tag exempts until a date; the group, for good.
+
+    Example:
+        >>> permanent_tag_exemption("key-rotation:exempt", "true", "Exempt")
+        "the tag key-rotation:exempt has the value 'true', but a tag exempts only until a date (YYYY-MM-DD); ...
+        >>> permanent_tag_exemption("key-rotation:exempt", "true", "Exempt").endswith("as a member of the group Exempt")
+        True
+    """
+    where = f"as a member of the group {group}" if group else "through an exemption group (ExemptGroupName is empty)"
+    return (
+        f"the tag {tag_key} has the value {_quote(tag_value)}, but a tag exempts only until a date (YYYY-MM-DD); "
+        f"a user is exempt for good only {where}"
+    )
+
+
+def exemption_too_far(tag_key: str, tag_value: str, latest: date, max_days: int) -> str:
+    """Why a date too far ahead does not exempt.
+
+    Example:
+        >>> exemption_too_far("key-rotation:exempt", "2099-01-01", date(2026, 6, 1), 365)
+        "the tag key-rotation:exempt has the date '2099-01-01', more than 365 days ahead (MaxExemptionDays): ...
+        >>> exemption_too_far("key-rotation:exempt", "2099-01-01", date(2026, 6, 1), 365).endswith("is 2026-06-01")
+        True
+    """
+    return (
+        f"the tag {tag_key} has the date {_quote(tag_value)}, more than {max_days} days ahead (MaxExemptionDays): "
+        f"the latest date it may hold today is {latest.isoformat()}"
+    )
 
 
 def exempt_detail(user: UserSnapshot, grounds: str | None, last_day: date | None, now: datetime) -> str:
@@ -109,7 +140,7 @@ def invalid_tag_detail(user: UserSnapshot, tag_error: str, now: datetime) -> str
     """The INVALID_TAG notice: what is wrong with the tag, and that nothing changes until it is fixed."""
     return (
         f"For user {user.user_name}, {tag_error} (checked on {_day(now)}). No key of this user is changed "
-        f"until the tag is corrected (to 'true', to a date, or removed). {_keys_summary(user)}"
+        f"until the tag is corrected (to a date at most MaxExemptionDays ahead, or removed). {_keys_summary(user)}"
     )
 
 
@@ -130,7 +161,7 @@ def rotate_reason(
         >>> from keyrotation.model import AccessKey, KeyStatus
         >>> key = AccessKey("AKIAOLD", KeyStatus.ACTIVE, datetime(2025, 1, 1, 6, 0, 1, tzinfo=UTC))
         >>> schedule = LifecycleConfig(
-        ...     75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup", days(1)
+        ...     75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup", 365, days(1)
         ... )
         >>> now = datetime(2025, 3, 17, 6, 0, tzinfo=UTC)
         >>> rotate_reason(key, key.created + days(75), now, now + days(15), now + days(25), schedule)

@@ -18,6 +18,30 @@ _LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/
 _DOMAIN_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 
 
+def normalize_domain(value: str) -> str | None:
+    """A domain as addresses are compared with it (lower-cased, Punycode), or None when it is not one.
+
+    >>> normalize_domain(" Example.COM "), normalize_domain("bücher.example"), normalize_domain("not a domain")
+    ('example.com', 'xn--bcher-kva.example', None)
+    """
+    address = normalize_address(f"x@{value.strip()}")
+    return address.partition("@")[2] if address else None
+
+
+def in_domains(address: str, domains: tuple[str, ...]) -> bool:
+    """Whether ``address`` (normalized) is in one of ``domains`` or a subdomain of one; any, if none are given.
+
+    >>> in_domains("alice@example.com", ("example.com",)), in_domains("bob@mail.example.com", ("example.com",))
+    (True, True)
+    >>> in_domains("eve@example.com.evil.test", ("example.com",)), in_domains("eve@notexample.com", ("example.com",))
+    (False, False)
+    """
+    if not domains:
+        return True
+    domain = address.rpartition("@")[2]
+    return any(domain == allowed or domain.endswith("." + allowed) for allowed in domains)
+
+
 def normalize_address(value: object) -> str | None:
     """The address to send to, lower-cased, or None when ``value`` is not one plain address.
 

@@ -116,10 +116,15 @@ SECTIONS = ("rotated", "disable_soon", "reenabled", "disabled", "deleted", "bloc
 
 @dataclass(frozen=True)
 class InvalidOwnerTag:
-    """The owner tag of ``user_name`` holds ``value``, which is not an address: reported, never sent to."""
+    """The owner tag of ``user_name`` holds ``value``, which is not sent to: reported instead.
+
+    ``outside_domains``: the value is an address, but outside AllowedEmailDomains (a tag cannot send a
+    user's key notices to an outsider); otherwise it is not an address at all.
+    """
 
     user_name: str
     value: str
+    outside_domains: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,13 @@
 """Who is told what: the ledger items of one account of a run, turned into one digest per person.
 
 The person of an IAM user is the address in the user's owner tag
-(``OwnerEmailTagKey``) when it is a valid address, else the account's email
-from Organizations. A tag that holds something else is reported (an
-:class:`Unreachable`, recorded ``invalid-address``, and a line in the digest)
-and never sent to; the user's events then go to the account's email, so
-nobody's key changes unannounced. Pure: no AWS call.
+(``OwnerEmailTagKey``) when it is a valid address in ``AllowedEmailDomains``
+(any domain when that is empty), else the account's email from Organizations.
+A tag that holds something else, or an address outside those domains, is
+reported (an :class:`Unreachable`, recorded ``invalid-address``, and a line in
+the digest) and never sent to; the user's events then go to the account's
+email, so nobody's key changes unannounced, and tagging a user cannot send
+its key notices to an outsider. Pure: no AWS call.
 
 Example:
     >>> from keyrotation.events import Account, Run
@@ -27,7 +29,7 @@ from typing import Any
 
 from keyrotation import clock
 from keyrotation.events import Account, Run
-from keyrotation.notifications.addresses import normalize_address
+from keyrotation.notifications.addresses import in_domains, normalize_address
 from keyrotation.notifications.digest import SECTIONS, Digest, InvalidOwnerTag
 from keyrotation.notifications.digest_events import digest_event
 from keyrotation.notifications.settings import Guide
@@ -87,6 +89,7 @@ def build_digests(
     today = today or clock.now().date()
     people: dict[str, _Collecting] = {}
     unreachable: dict[str, set[str]] = {}
+    outside: set[str] = set()
     account_address = normalize_address(account.email)
     for item in items:
         found = digest_event(item, account, run, guide, today)
@@ -95,6 +98,9 @@ def build_digests(
         section, event = found
         owner = as_text(item.get("ownerEmail")).strip()
         owner_address = normalize_address(owner) if owner else None
+        if owner_address is not None and not in_domains(owner_address, guide.allowed_domains):
+            outside.add(owner)
+            owner_address = None
         if owner and owner_address is None:
             unreachable.setdefault(owner, set()).add(event.user_name)
         recipient = owner_address or account_address
@@ -104,15 +110,22 @@ def build_digests(
         person = people.setdefault(recipient, _Collecting())
         person.events.setdefault(section, []).append(event)
         if owner and owner_address is None:
-            person.invalid_owner_tags.add(InvalidOwnerTag(event.user_name, owner))
+            person.invalid_owner_tags.add(InvalidOwnerTag(event.user_name, owner, outside_domains=owner in outside))
     digests = tuple(people[recipient].freeze(recipient, account, run) for recipient in sorted(people))
-    return DigestPlan(digests=digests, unreachable=_unreachable(unreachable, account, guide))
+    return DigestPlan(digests=digests, unreachable=_unreachable(unreachable, outside, account, guide))
 
 
-def _unreachable(found: Mapping[str, set[str]], account: Account, guide: Guide) -> tuple[Unreachable, ...]:
+def _unreachable(
+    found: Mapping[str, set[str]], outside: set[str], account: Account, guide: Guide
+) -> tuple[Unreachable, ...]:
     problems = []
     for address, users in sorted(found.items()):
-        if address == account.email:
+        if address in outside:
+            reason = (
+                f"tag {guide.owner_tag_key!r} holds {address!r}, which is outside AllowedEmailDomains "
+                f"({', '.join(guide.allowed_domains)}); the events went to the account's email instead"
+            )
+        elif address == account.email:
             reason = f"the account's email {address!r} is not a valid address: these users' events were not sent"
         else:
             reason = (

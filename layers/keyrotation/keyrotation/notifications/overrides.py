@@ -5,8 +5,11 @@ unreachable) is not an error: the loader says ``TemplateNotFound``, so the
 renderer's ``ChoiceLoader`` takes the packaged template, and the reason is
 kept in :attr:`OverrideLoader.unavailable` for the run report.
 
+Every read names the account that must own the bucket (``ExpectedBucketOwner``): a bucket
+deleted and re-created under the same name by someone else is refused, not read.
+
 Example:
-    >>> loader = OverrideLoader(s3=None, bucket="templates-bucket", prefix="emails/")
+    >>> loader = OverrideLoader(s3=None, bucket="templates-bucket", prefix="emails/", owner="111122223333")
     >>> loader.location("digest.html.j2")
     's3://templates-bucket/emails/digest.html.j2'
 """
@@ -32,10 +35,11 @@ class OverrideLoader(BaseLoader):
 
     MAX_BYTES = 256 * 1024
 
-    def __init__(self, s3: Any, bucket: str, prefix: str) -> None:
+    def __init__(self, s3: Any, bucket: str, prefix: str, owner: str) -> None:
         self._s3 = s3
         self.bucket = bucket
         self.prefix = prefix
+        self.owner = owner
         self._sources: dict[str, str | None] = {}
         self.unavailable: dict[str, str] = {}
 
@@ -56,7 +60,9 @@ class OverrideLoader(BaseLoader):
     def _fetch(self, name: str) -> tuple[str | None, str | None]:
         """(the template's text, None), or (None, why the object cannot be used)."""
         try:
-            response = self._s3.get_object(Bucket=self.bucket, Key=f"{self.prefix}{name}")
+            response = self._s3.get_object(
+                Bucket=self.bucket, Key=f"{self.prefix}{name}", ExpectedBucketOwner=self.owner
+            )
             if int(response.get("ContentLength") or 0) > self.MAX_BYTES:
                 return None, f"larger than {self.MAX_BYTES // 1024} KiB"
             data = response["Body"].read()
@@ -75,5 +81,8 @@ def _s3_problem(error: ClientError) -> str:
     if code in ("NoSuchKey", "404", "NotFound"):
         return "no such object"
     if code in ("AccessDenied", "403"):
-        return "access denied (a missing object reads as AccessDenied without s3:ListBucket)"
+        return (
+            "access denied (a missing object reads as AccessDenied without s3:ListBucket; a bucket not owned by "
+            "TemplateBucketOwner is refused too)"
+        )
     return f"S3 error {code or 'unknown'}"
