@@ -118,9 +118,11 @@ def test_it_touches_no_other_secret_and_publishes_no_policy() -> None:
     assert not role_can("secretsmanager:GetSecretValue", other, **pending)
     assert not role_can("secretsmanager:PutSecretValue", other, Purpose.CREATE)
     public = {"secretsmanager:BlockPublicPolicy": "false"}
-    assert role_can("secretsmanager:PutResourcePolicy", SECRET, Purpose.STORE, **{"secretsmanager:BlockPublicPolicy": "true"})
-    assert not role_can("secretsmanager:PutResourcePolicy", SECRET, Purpose.STORE, **public)
-    assert not role_can("secretsmanager:PutResourcePolicy", SECRET, Purpose.STORE)
+    # CreateKey applies the user-only policy before it writes the key; StoreSecret no longer needs to.
+    assert role_can("secretsmanager:PutResourcePolicy", SECRET, Purpose.CREATE, **{"secretsmanager:BlockPublicPolicy": "true"})
+    assert not role_can("secretsmanager:PutResourcePolicy", SECRET, Purpose.CREATE, **public)
+    assert not role_can("secretsmanager:PutResourcePolicy", SECRET, Purpose.CREATE)
+    assert not role_can("secretsmanager:PutResourcePolicy", SECRET, Purpose.STORE, **{"secretsmanager:BlockPublicPolicy": "true"})
     for purpose in Purpose:
         for action in ("DeleteSecret", "DeleteResourcePolicy", "RotateSecret", "UntagResource", "RestoreSecret"):
             assert not role_can(f"secretsmanager:{action}", SECRET, purpose)
