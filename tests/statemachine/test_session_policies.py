@@ -2,7 +2,9 @@
 
 A full lifecycle runs through the real state machine: a rotation (create, verify, store), a
 disable, a delete, a new key that cannot be written to its secret (create takes it back), and a
-new key whose promotion fails (the state machine discards it). Every AWS call is recorded with
+new key whose promotion fails (the state machine discards it); beside it, a small account whose
+audit reads its one user by name (GetUser) and two keys the credential report cannot tell apart
+(GetAccessKeyLastUsed). Every AWS call is recorded with
 the credentials that signed it; a member-role session's access key tells its session, whose name
 tells the function and the run. Then, per purpose:
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -39,27 +42,35 @@ def _secret_of(user: str) -> Any:
     return lambda params: f"_User_{user}_" in str(params.get("SecretId", ""))
 
 
-def lifecycle_run(aws: LocalAws) -> tuple[str, list[SignedCall], dict[str, str]]:
-    org = aws.organization(["alpha"])
+def lifecycle_run(aws: LocalAws) -> tuple[list[str], list[SignedCall], dict[str, str]]:
+    org = aws.organization(["alpha", "beta"])
     stack = aws.deploy({"DryRun": "false", "ExcludeAccounts": org.management_account})
-    alpha = org.account("alpha")
+    alpha, beta = org.account("alpha"), org.account("beta")
     org.create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])  # rotated: create, verify, store
     org.create_user(alpha, "bob", [KeySeed(95, used_days_ago=3), KeySeed(20, used_days_ago=1)])  # old key disabled
     org.create_user(alpha, "carol", [KeySeed(110, status="Inactive"), KeySeed(30, used_days_ago=1)])  # deleted
     org.create_user(alpha, "dave", [KeySeed(81)])  # the secret write fails: create takes its new key back
     org.create_user(alpha, "erin", [KeySeed(82)])  # the promotion fails: the state machine discards the new key
     org.create_user(alpha, "frank", [KeySeed(200)], groups=[EXEMPTION_GROUP])  # exempt
+    # beta: one user to read, by name; its two keys were made in the same second, so the report cannot
+    # say which is which, and their last use is asked of IAM.
+    twins = datetime.now(UTC).replace(microsecond=0)
+    org.create_user(beta, "gina", [KeySeed(85), KeySeed(85)], now=twins)
     aws.faults.add("secretsmanager", "PutSecretValue", "AccessDeniedException", times=1, when=_secret_of("dave"))
     aws.faults.add("secretsmanager", "UpdateSecretVersionStage", "AccessDeniedException", times=1, when=_secret_of("erin"))
 
-    key_owners = {key.access_key_id: key.user_name for key in iam_backends[alpha]["aws"].access_keys.values()}
+    key_owners = {
+        key.access_key_id: key.user_name
+        for account_id in (alpha, beta)
+        for key in iam_backends[account_id]["aws"].access_keys.values()
+    }
     with aws.calls.watch() as calls:
         execution = stack.run({})
     # dave's and erin's rotations fail (on purpose), so the account and the run are reported failed.
     assert execution.error == "KeyRotation.AccountsFailed", (execution.status, execution.error, execution.cause)
     assert all(fault.hits == 1 for fault in aws.faults.active), "a fault of the scenario was never reached"
     aws.faults.clear()
-    return alpha, list(calls), key_owners
+    return [alpha, beta], list(calls), key_owners
 
 
 def _sessions(account_id: str) -> dict[str, Any]:
@@ -68,14 +79,17 @@ def _sessions(account_id: str) -> dict[str, Any]:
 
 
 def test_sessions_of_a_full_lifecycle_run(aws: LocalAws) -> None:
-    alpha, calls, key_owners = lifecycle_run(aws)
-    each_function_calls_exactly_the_actions_its_session_policy_grants(alpha, calls)
-    every_call_is_allowed_by_the_member_role_and_its_session_policy(aws, alpha, calls, key_owners)
-    session_names_say_function_and_run(alpha)
+    accounts, calls, key_owners = lifecycle_run(aws)
+    each_function_calls_exactly_the_actions_its_session_policy_grants(accounts, calls)
+    for account_id in accounts:
+        every_call_is_allowed_by_the_member_role_and_its_session_policy(aws, account_id, calls, key_owners)
+    session_names_say_function_and_run(accounts[0])  # the account where every purpose acts
 
 
-def each_function_calls_exactly_the_actions_its_session_policy_grants(alpha: str, calls: list[SignedCall]) -> None:
-    by_key = _sessions(alpha)
+def each_function_calls_exactly_the_actions_its_session_policy_grants(
+    accounts: list[str], calls: list[SignedCall]
+) -> None:
+    by_key = {key: session for account_id in accounts for key, session in _sessions(account_id).items()}
     observed: dict[Purpose, set[str]] = defaultdict(set)
     for call in calls:
         session = by_key.get(call.access_key_id or "")
@@ -87,22 +101,23 @@ def each_function_calls_exactly_the_actions_its_session_policy_grants(alpha: str
             observed[purpose].add(f"{call.service}:{operation}")
 
     assert set(observed) == set(Purpose), f"purposes never seen in the run: {set(Purpose) - set(observed)}"
-    for purpose in Purpose:
-        granted = sessions.granted_actions(purpose)
-        assert observed[purpose] == granted, (
-            f"{purpose.value}: called but not granted {sorted(observed[purpose] - granted)}; "
-            f"granted but never called {sorted(granted - observed[purpose])}"
-        )
+    mismatches = [
+        f"{purpose.value}: called but not granted {sorted(observed[purpose] - granted)}; "
+        f"granted but never called {sorted(granted - observed[purpose])}"
+        for purpose in Purpose
+        if observed[purpose] != (granted := sessions.granted_actions(purpose))
+    ]
+    assert not mismatches, "\n".join(mismatches)
 
 
 def _resource(aws: LocalAws, call: SignedCall, account_id: str, key_owners: dict[str, str]) -> str:
     names = call.identifiers
     if call.service == "iam":
         users = iam_backends[account_id]["aws"].users
-        if call.operation == "ListUsers":
+        if call.operation in ("ListUsers", "GenerateCredentialReport", "GetCredentialReport"):
             return "*"
-        if call.operation == "GetGroup":
-            return str(iam_backends[account_id]["aws"].get_group(names["GroupName"]).arn)
+        if call.operation == "GetGroup":  # the group's ARN, whether or not the account has made the group
+            return f"arn:aws:iam::{account_id}:group/{names['GroupName']}"
         user = names.get("UserName") or key_owners[names["AccessKeyId"]]
         return str(users[user].arn)
     if call.service == "secretsmanager":

@@ -361,13 +361,16 @@ def _user_id(ctx: Context, user_name: str) -> str | None:
 
 
 def _user_and_secret(ctx: Context, user_name: str, created: Created) -> tuple[str, str]:
-    """The user's unique id and the ARN of its secret: as CreateKey passed them on, else read (an older event)."""
-    if created.user_id and created.secret_arn:
-        return created.user_id, created.secret_arn
-    user_id = _user_id(ctx, user_name)
-    if user_id is None:
-        raise DeliveryFailed(f"user {user_name} no longer exists")
-    return user_id, _bound_secret(ctx, user_name, user_id)
+    """The user's unique id and the ARN of its secret, as CreateKey checked and passed them on.
+
+    Verify and store read neither again, so their sessions need neither GetUser nor DescribeSecret.
+    """
+    if not (created.user_id and created.secret_arn):
+        raise DeliveryFailed(
+            f"the event for user {user_name}'s new key {created.new_key_id} lacks the userId and secretArn that "
+            "CreateKey returns; the state machine discards the key, and the next run rotates again"
+        )
+    return created.user_id, created.secret_arn
 
 
 def _bound_secret(ctx: Context, user_name: str, user_id: str) -> str:

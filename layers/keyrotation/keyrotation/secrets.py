@@ -144,13 +144,17 @@ def _describe_bound(sm: Any, arn: str) -> dict[str, Any]:
             described = dict(sm.describe_secret(SecretId=arn))
     except ClientError as error:
         if error_code(error) == "ResourceNotFoundException":
-            raise SecretConflict(
-                f"the secret {arn} that key rotation created for this user no longer exists (it was deleted, "
-                "or replaced by another of the same name); it is not written"
-            ) from None
+            raise _gone(arn) from None
         raise
     _refuse_deleted(arn, described)
     return described
+
+
+def _gone(arn: str) -> SecretConflict:
+    return SecretConflict(
+        f"the secret {arn} that key rotation created for this user no longer exists (it was deleted, "
+        "or replaced by another of the same name); it is not written"
+    )
 
 
 def _refuse_deleted(name: str, described: dict[str, Any]) -> None:
@@ -220,16 +224,16 @@ def read_pending(sm: Any, arn: str, version_id: str) -> dict[str, str]:
     """The value of ``version_id`` of the bound secret ``arn`` while it is still pending: one call.
 
     Naming the version and its label makes Secrets Manager refuse a secret that is gone or scheduled
-    for deletion (then described, for :class:`SecretConflict` to say which), and a version that is no
-    longer pending (:class:`NotPending`) or not there (:class:`DeliveryFailed`). No error carries the value.
-    Both are needed anyway: the member role may read a version only by its AWSPENDING label
-    (``secretsmanager:VersionStage``).
+    for deletion, and a version that is no longer pending (:class:`NotPending`) or not there
+    (:class:`DeliveryFailed`). No error carries the value. Both are needed anyway: the member role may
+    read a version only by its AWSPENDING label (``secretsmanager:VersionStage``).
     """
     try:
         with translate_errors():
             value = sm.get_secret_value(SecretId=arn, VersionId=version_id, VersionStage=PENDING)["SecretString"]
     except ClientError as error:
-        _describe_bound(sm, arn)
+        if error_code(error) == "ResourceNotFoundException":
+            raise _gone(arn) from None
         if error_code(error) == "InvalidRequestException":  # the label is on another version, or on none
             raise NotPending(f"version {version_id} of {arn} is no longer pending") from None
         raise DeliveryFailed(f"version {version_id} of {arn} cannot be read ({error_code(error)})") from None
