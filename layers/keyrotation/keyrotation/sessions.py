@@ -16,7 +16,7 @@ Example:
     >>> target = Target(partition="aws", region="eu-west-1", account_id="111122223333", user_name="alice")
     >>> document = session_policy(Purpose.DISABLE, target)
     >>> [statement["Action"] for statement in document["Statement"]]
-    [['iam:GetUser', 'iam:ListAccessKeys', 'iam:ListGroupsForUser', 'iam:ListUserTags'], ['iam:UpdateAccessKey']]
+    [['iam:GetUser', 'iam:ListAccessKeys', 'iam:ListGroupsForUser'], ['iam:UpdateAccessKey']]
     >>> document["Statement"][1]["Resource"]
     ['arn:aws:iam::111122223333:user/alice', 'arn:aws:iam::111122223333:user/*/alice']
     >>> session_name(Purpose.DISABLE, "run-2026-11-24")
@@ -77,7 +77,8 @@ class Grant:
     condition: dict[str, dict[str, str]] | None = None
 
 
-READ_USER = ("iam:GetUser", "iam:ListAccessKeys", "iam:ListGroupsForUser", "iam:ListUserTags")
+#: A user read afresh before a change (:func:`keyrotation.inventory.read_user`): GetUser returns the user's tags.
+READ_USER = ("iam:GetUser", "iam:ListAccessKeys", "iam:ListGroupsForUser")
 
 GRANTS: dict[Purpose, tuple[Grant, ...]] = {
     Purpose.AUDIT: (
@@ -113,7 +114,7 @@ GRANTS: dict[Purpose, tuple[Grant, ...]] = {
         ),
     ),
     Purpose.VERIFY: (
-        Grant("ReadUserArn", ("iam:GetUser",), Scope.USER),
+        # DescribeSecret: only when the pending version cannot be read, to say why.
         Grant("FindSecret", ("secretsmanager:DescribeSecret",), Scope.SECRET),
         Grant(
             "ReadPendingOnly",
@@ -123,7 +124,8 @@ GRANTS: dict[Purpose, tuple[Grant, ...]] = {
         ),
     ),
     Purpose.STORE: (
-        Grant("ReadUser", READ_USER, Scope.USER),
+        Grant("ReadKeys", ("iam:ListAccessKeys",), Scope.USER),
+        # DescribeSecret: only when the labels are not where CreateKey saw them.
         Grant(
             "Promote",
             ("secretsmanager:DescribeSecret", "secretsmanager:TagResource", "secretsmanager:UpdateSecretVersionStage"),
