@@ -7,7 +7,9 @@ Two rules are also checked right before the IAM call, whatever the policy
 says: an Active key is never deleted, and CreateAccessKey is never called for
 a user who already has two keys. A key is only ever written to, or read from,
 the secret the product created for that very user (:mod:`keyrotation.secrets`);
-that is checked before CreateAccessKey, so a conflict changes nothing.
+that is checked before CreateAccessKey, so a conflict changes nothing (a secret
+the ledger shows bound and under its user-only policy is written to its exact ARN
+without a look: if it were gone, the write fails and the new key is taken back).
 """
 
 from __future__ import annotations
