@@ -370,13 +370,12 @@ def print_lifecycle(latency: float) -> None:
         if step.name.startswith("rotate"):
             for function in _ROTATION_FUNCTIONS:
                 print(f"      {function.removesuffix('Function'):<12} {_function_calls(figures, function)}")
-            if step.name == "rotate":
-                rotation = _rotation_calls(figures)
-                print(
-                    f"      per rotated key: {rotation['member']} member-account calls "
-                    f"{check(rotation['member'], ROTATION_LIMIT)}, ledger {rotation['reads']} reads and "
-                    f"{rotation['writes']} writes {check(rotation['writes'], LEDGER_WRITES_LIMIT)}"
-                )
+            rotation = _rotation_calls(figures)
+            print(
+                f"      per rotated key: {rotation['member']} member-account calls "
+                f"{check(rotation['member'], ROTATION_LIMIT)}, ledger {rotation['reads']} reads and "
+                f"{rotation['writes']} writes {check(rotation['writes'], LEDGER_WRITES_LIMIT)}"
+            )
 
 
 _ROTATION_FUNCTIONS = ("CreateKeyFunction", "VerifyKeyFunction", "StoreSecretFunction")

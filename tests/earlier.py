@@ -62,9 +62,12 @@ def delivered_before(admin: AdminClients, table: str, account_id: str, user_name
     role = f"arn:aws:iam::{account_id}:role/{MEMBER_ROLE}"
     arn = created_secret(admin, table, account_id, user_name)
     value = {"AccessKeyId": key_id, "SecretAccessKey": key.secret_access_key}
-    version = secrets.stage_pending(sm, arn, user.arn, user.id, role, value)
+    secrets.apply_policy(sm, arn, user.arn, user.id, role)
+    version = secrets.stage_pending(sm, arn, value).version_id
     value = {}
     tags = {"UserName": user_name, "AccessKeyId": key_id, "ManagedBy": secrets.MANAGED_BY, secrets.USER_ID_TAG: user.id}
     secrets.promote(sm, arn, version, tags)
-    _ledger(admin, table).record_delivered(account_id, user_name, user.id, key_id, arn)
+    ledger = _ledger(admin, table)
+    ledger.record_created(account_id, user_name, user.id, key_id, arn, secrets.policy_digest(arn, user.arn, user.id, role))
+    ledger.record_delivered(account_id, user_name, user.id, key_id, arn)
     return version

@@ -96,11 +96,34 @@ def recover(aws: LocalAws, stack: Stack, watch: Watch, users: list[str]) -> Exec
 # -- a crash between CreateAccessKey and the secret write ---------------------------------------------------
 
 
+def test_a_crash_while_restricting_the_secret_leaves_no_key_and_the_next_run_rotates(
+    aws: LocalAws, one_account: tuple[Organization, Stack, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user-only policy is applied before CreateAccessKey: a crash there has made no key."""
+    org, stack, alpha = one_account
+    (old,) = org.create_user(alpha, "alice", [KeySeed(80, used_days_ago=1)])
+    watch = Watch(stack, [alpha])
+    watch.start()
+    report_crashes_as_lambda_does(monkeypatch, stack.runtime)
+    kill_at(aws, stack, "CreateKeyFunction", "secretsmanager", "PutResourcePolicy", 1)
+    created = spy(aws, "iam", "CreateAccessKey")
+
+    crashed = stack.run_account(alpha, run_id="crashed")
+
+    assert crashed.status == "FAILED"
+    assert "Runtime.ExitError" in failures(crashed)
+    watch.check("crashed", settled=False, when="(the crash)")
+    assert created == [] and set(watch.last.users[(alpha, "alice")].keys) == {old}
+
+    after = recover(aws, stack, watch, ["alice"])
+
+    assert statuses(stack, after.name) == {("rotate", "alice", old): "done"}
+
+
 @pytest.mark.parametrize(
     ("service", "operation", "nth"),
     [
-        ("secretsmanager", "PutResourcePolicy", 1),  # the first call of the secret write: the user-only policy
-        ("secretsmanager", "PutSecretValue", 1),  # the secret exists, the value is not in it
+        ("secretsmanager", "PutSecretValue", 1),  # the secret exists (its policy applied), the value is not in it
     ],
 )
 def test_a_crash_after_create_access_key_is_discarded_and_the_rotation_redone_by_the_next_run(
@@ -440,7 +463,6 @@ CALL_SITES = [
     ("VerifyKeyFunction", "secretsmanager", "GetSecretValue", 1, False, "read the new key back"),
     ("VerifyKeyFunction", "sts", "GetCallerIdentity", 1, False, "sign with the new key"),
     ("StoreSecretFunction", "iam", "ListAccessKeys", 1, False, "re-read the user's keys"),
-    ("StoreSecretFunction", "secretsmanager", "DescribeSecret", 1, False, "read the version stages"),
     ("StoreSecretFunction", "secretsmanager", "UpdateSecretVersionStage", 1, True, "remove AWSPENDING"),
     ("StoreSecretFunction", "secretsmanager", "UpdateSecretVersionStage", 2, True, "move AWSCURRENT"),
     ("StoreSecretFunction", "secretsmanager", "TagResource", 1, False, "tag the secret"),
@@ -616,8 +638,9 @@ def test_after_a_failed_first_rotation_the_secret_hands_out_no_deleted_key(
         ("DisableKeyFunction", "UpdateItem", 3, "iam", "UpdateAccessKey", 1),  # the write after the change: it happened
         ("DisableKeyFunction", "UpdateItem", 4, "iam", "UpdateAccessKey", 1),  # the next one: the action is done
         ("DeleteKeyFunction", "UpdateItem", 2, "iam", "DeleteAccessKey", 1),
-        # first rotation: one move; the delivery and the action are recorded in one call
-        ("StoreSecretFunction", "TransactWriteItems", 1, "secretsmanager", "UpdateSecretVersionStage", 1),
+        # first rotation: one move; the delivery and the action are recorded in one call. The retry tries the
+        # move again, without reading the labels first, and is refused (AWSPENDING is no longer there).
+        ("StoreSecretFunction", "TransactWriteItems", 1, "secretsmanager", "UpdateSecretVersionStage", 2),
         ("CreateKeyFunction", "UpdateItem", 3, "iam", "CreateAccessKey", 2),  # the key taken back, then one
     ],
 )
@@ -644,6 +667,8 @@ def test_a_step_retried_after_its_change_was_made_does_not_make_it_again(
     assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
     assert "KeyRotation.Throttled" in failures(execution)
     assert len(made) == times, f"{mutation} made {len(made)} times"
+    if mutation == "UpdateSecretVersionStage":  # the same move asked twice: the second was refused, changing nothing
+        assert made[0] == made[1] and made[0]["VersionStage"] == "AWSPENDING" and "MoveToVersionId" not in made[0]
     watch.check("retried", when=f"({function} retried)")
     assert set(statuses(stack, "retried").values()) <= {"done", "skipped"}
     assert not orphan_problems(watch)
@@ -672,6 +697,15 @@ def test_a_step_retried_after_its_change_was_made_records_it_done(
     assert bob.disabled and bob.disabled_done == {max(bob.disabled)}
 
 
+def secret_name_of(account_id: str, user: str) -> str:
+    return f"Account_{account_id}_User_{user}_AccessKey"
+
+
+def stages_of(stack: Stack, account_id: str, name: str) -> dict[str, list[str]]:
+    described = stack.admin.client("secretsmanager", account_id).describe_secret(SecretId=name)
+    return dict(described.get("VersionIdsToStages", {}))
+
+
 def test_each_function_called_again_with_the_same_event_changes_nothing(
     aws: LocalAws, one_account: tuple[Organization, Stack, str],
 ) -> None:
@@ -689,6 +723,9 @@ def test_each_function_called_again_with_the_same_event_changes_nothing(
     ]
     assert len(replayed) == 5
 
+    secret = secret_name_of(alpha, "alice")
+    labels = stages_of(stack, alpha, secret)
+    moves = spy(aws, "secretsmanager", "UpdateSecretVersionStage")
     with aws.calls.record() as calls:
         results = {
             call.logical_id: stack.invoke(call.logical_id, json.loads(json.dumps(call.event))) for call in replayed
@@ -706,7 +743,14 @@ def test_each_function_called_again_with_the_same_event_changes_nothing(
         for call in made
         if call[0] in ("iam", "secretsmanager") and not call[1].startswith(("Get", "List", "Describe"))
     }
-    assert mutations <= {("secretsmanager", "PutResourcePolicy"), ("secretsmanager", "TagResource")}, mutations
+    # StoreSecret asks once to take AWSPENDING off the new version, without reading the labels first: refused,
+    # since it is no longer there. The labels are then read, and nothing is moved.
+    assert [(move["VersionStage"], "MoveToVersionId" in move) for move in moves] == [("AWSPENDING", False)]
+    assert stages_of(stack, alpha, secret) == labels
+    assert mutations - {("secretsmanager", "UpdateSecretVersionStage")} <= {
+        ("secretsmanager", "PutResourcePolicy"),
+        ("secretsmanager", "TagResource"),
+    }, mutations
     watch.check(None, settled=False)
     assert not orphan_problems(watch)
     assert not working_delivered_key_problems(alpha, "alice")

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from localaws import KeySeed, LocalAws, Organization, Stack
+from tests import earlier
 
 pytestmark = pytest.mark.statemachine
 
@@ -24,6 +25,16 @@ NOTHING_DUE_CALLS = 5
 CALLS_PER_USER_READ = 3
 MAX_TRANSITIONS_NOTHING_DUE = 5
 MAX_PAYLOAD = 32 * 1024
+#: AWS calls the rotation's functions (CreateKey, VerifyKey, StoreSecret) make for one key, the ledger's apart.
+#: A second rotation: CreateKey 6 (AssumeRole, GetUser, ListAccessKeys, ListGroupsForUser, CreateAccessKey,
+#: PutSecretValue), VerifyKey 3 (AssumeRole, GetSecretValue, GetCallerIdentity), StoreSecret 5 (AssumeRole,
+#: ListAccessKeys, UpdateSecretVersionStage twice, TagResource). Issue 10 asks for 12: see README, "What a
+#: rotation costs", for the two calls that would take.
+ROTATION_FUNCTIONS = ("CreateKeyFunction", "VerifyKeyFunction", "StoreSecretFunction")
+MAX_ROTATION_CALLS = 14
+#: The first rotation also reads the secret (absent), creates it and applies its policy; StoreSecret moves one label.
+MAX_FIRST_ROTATION_CALLS = 16
+MAX_ROTATION_LEDGER_WRITES = 4
 
 
 def seed(org: Organization, account_id: str, due_every: int | None) -> None:
@@ -49,6 +60,15 @@ def measure(aws: LocalAws, stack: Stack, account_id: str, run_id: str) -> dict[s
             for service, operation in record.calls
         ),
         "lambdas": by_lambdas,
+        "by function": {
+            name: Counter(
+                f"{service}:{operation}"
+                for record in invocations
+                if record.logical_id == name
+                for service, operation in record.calls
+            )
+            for name in {record.logical_id for record in invocations}
+        },
         "all": Counter(f"{service}:{operation}" for service, operation in calls),
         "transitions": sum(1 for event in execution.history if event["type"].endswith("StateEntered")),
         "largest payload": max(_payload_sizes(execution.history)),
@@ -116,3 +136,47 @@ def test_the_state_is_the_same_size_whatever_the_plan(aws: LocalAws, org: Organi
         five["largest payload"],
         sixty["largest payload"],
     )
+
+
+def _rotation_cost(figures: dict[str, Any]) -> tuple[int, int, dict[str, Counter[str]]]:
+    """Member-account calls and ledger writes of the rotation's functions, and their calls by function."""
+    steps = {name: figures["by function"].get(name, Counter()) for name in ROTATION_FUNCTIONS}
+    calls = sum(n for step in steps.values() for op, n in step.items() if not op.startswith("dynamodb:"))
+    writes = sum(
+        n
+        for step in steps.values()
+        for op, n in step.items()
+        if op.startswith("dynamodb:") and op.split(":")[1] not in ("GetItem", "Query", "Scan", "BatchGetItem")
+    )
+    return calls, writes, steps
+
+
+def test_a_rotation_costs_what_it_must(aws: LocalAws, org: Organization, stack: Stack) -> None:
+    alpha, beta = org.account("alpha"), org.account("beta")
+    (bob_key,) = org.create_user(alpha, "bob", [KeySeed(80, used_days_ago=1)])  # no secret yet: the first rotation
+    (alice_key,) = org.create_user(beta, "alice", [KeySeed(80, used_days_ago=1)])
+    # An earlier rotation delivered alice's key: hers is a second rotation, AWSCURRENT moves to the new version.
+    earlier.delivered_before(stack.admin, stack.outputs["LedgerTableName"], beta, "alice", alice_key)
+
+    first = measure(aws, stack, alpha, "run-first-rotation")
+    second = measure(aws, stack, beta, "run-second-rotation")
+
+    for figures in (first, second):
+        assert all(figures["invocations"][name] == 1 for name in ROTATION_FUNCTIONS), figures["invocations"]
+    calls, writes, steps = _rotation_cost(second)
+    assert calls <= MAX_ROTATION_CALLS, steps
+    assert writes <= MAX_ROTATION_LEDGER_WRITES, steps
+    # One member-account session per invocation: each function assumes the role once.
+    assert all(step["sts:AssumeRole"] == 1 for step in steps.values()), steps
+    # Nothing a step before it checked is read again: the secret (CreateKey: its ARN and policy are in the
+    # ledger), the user's identity (VerifyKey and StoreSecret: CreateKey passed it on).
+    assert steps["CreateKeyFunction"]["secretsmanager:DescribeSecret"] == 0, steps
+    assert steps["CreateKeyFunction"]["secretsmanager:PutResourcePolicy"] == 0, steps
+    assert steps["StoreSecretFunction"]["secretsmanager:DescribeSecret"] == 0, steps
+    assert all(step["iam:GetUser"] == 0 for name, step in steps.items() if name != "CreateKeyFunction"), steps
+    calls, writes, steps = _rotation_cost(first)
+    assert calls <= MAX_FIRST_ROTATION_CALLS, steps
+    assert writes <= MAX_ROTATION_LEDGER_WRITES, steps
+    # The first rotation also creates the secret and applies its user-only policy.
+    assert steps["CreateKeyFunction"]["secretsmanager:CreateSecret"] == 1, steps
+    assert steps["CreateKeyFunction"]["secretsmanager:PutResourcePolicy"] == 1, steps

@@ -52,12 +52,19 @@ def lifecycle_run(aws: LocalAws) -> tuple[list[str], list[SignedCall], dict[str,
     org.create_user(alpha, "dave", [KeySeed(81)])  # the secret write fails: create takes its new key back
     org.create_user(alpha, "erin", [KeySeed(82)])  # the promotion fails: the state machine discards the new key
     org.create_user(alpha, "frank", [KeySeed(200)], groups=[EXEMPTION_GROUP])  # exempt
-    # beta: one user to read, by name; its two keys were made in the same second, so the report cannot
-    # say which is which, and their last use is asked of IAM.
-    twins = datetime.now(UTC).replace(microsecond=0)
-    org.create_user(beta, "gina", [KeySeed(85), KeySeed(85)], now=twins)
+    org.create_user(alpha, "grace", [KeySeed(83)])  # a label is not where create saw it: store reads them again
+    org.create_user(alpha, "heidi", [KeySeed(84)])  # the pending version cannot be read: verify says why, discarded
     aws.faults.add("secretsmanager", "PutSecretValue", "AccessDeniedException", times=1, when=_secret_of("dave"))
     aws.faults.add("secretsmanager", "UpdateSecretVersionStage", "AccessDeniedException", times=1, when=_secret_of("erin"))
+    aws.faults.add(
+        "secretsmanager", "UpdateSecretVersionStage", "InvalidParameterException", times=1, when=_secret_of("grace")
+    )
+    aws.faults.add("secretsmanager", "GetSecretValue", "ResourceNotFoundException", times=1, when=_secret_of("heidi"))
+    # The only user to read in beta: the audit asks GetUser for it rather than list the users. Its two keys were
+    # made in the same second, so the credential report cannot tell which is which: their last use is asked.
+    same_second = datetime.now(UTC)
+    org.client("iam", beta).create_group(GroupName=EXEMPTION_GROUP)  # with no member
+    org.create_user(beta, "ivan", [KeySeed(95, used_days_ago=2), KeySeed(95, used_days_ago=1)], now=same_second)
 
     key_owners = {
         key.access_key_id: key.user_name
@@ -66,33 +73,36 @@ def lifecycle_run(aws: LocalAws) -> tuple[list[str], list[SignedCall], dict[str,
     }
     with aws.calls.watch() as calls:
         execution = stack.run({})
-    # dave's and erin's rotations fail (on purpose), so the account and the run are reported failed.
+    # dave's, erin's and heidi's rotations fail (on purpose), so the account and the run are reported failed.
     assert execution.error == "KeyRotation.AccountsFailed", (execution.status, execution.error, execution.cause)
     assert all(fault.hits == 1 for fault in aws.faults.active), "a fault of the scenario was never reached"
     aws.faults.clear()
     return [alpha, beta], list(calls), key_owners
 
 
-def _sessions(account_id: str) -> dict[str, Any]:
-    """Access key id -> the assumed-role session (moto keeps them in the role's account)."""
-    return {role.access_key_id: role for role in sts_backends[account_id]["aws"].assumed_roles}
+def _sessions(account_ids: list[str]) -> dict[str, tuple[str, Any]]:
+    """Access key id -> (account id, the assumed-role session): moto keeps them in the role's account."""
+    return {
+        role.access_key_id: (account_id, role)
+        for account_id in account_ids
+        for role in sts_backends[account_id]["aws"].assumed_roles
+    }
 
 
 def test_sessions_of_a_full_lifecycle_run(aws: LocalAws) -> None:
     accounts, calls, key_owners = lifecycle_run(aws)
     each_function_calls_exactly_the_actions_its_session_policy_grants(accounts, calls)
-    for account_id in accounts:
-        every_call_is_allowed_by_the_member_role_and_its_session_policy(aws, account_id, calls, key_owners)
-    session_names_say_function_and_run(accounts[0])  # the account where every purpose acts
+    every_call_is_allowed_by_the_member_role_and_its_session_policy(aws, accounts, calls, key_owners)
+    session_names_say_function_and_run(accounts[0])
 
 
 def each_function_calls_exactly_the_actions_its_session_policy_grants(
     accounts: list[str], calls: list[SignedCall]
 ) -> None:
-    by_key = {key: session for account_id in accounts for key, session in _sessions(account_id).items()}
+    by_key = _sessions(accounts)
     observed: dict[Purpose, set[str]] = defaultdict(set)
     for call in calls:
-        session = by_key.get(call.access_key_id or "")
+        _, session = by_key.get(call.access_key_id or "", (None, None))
         if session is None:
             continue
         purpose = sessions.purpose_of(session.session_name)
@@ -115,9 +125,9 @@ def _resource(aws: LocalAws, call: SignedCall, account_id: str, key_owners: dict
     if call.service == "iam":
         users = iam_backends[account_id]["aws"].users
         if call.operation in ("ListUsers", "GenerateCredentialReport", "GetCredentialReport"):
-            return "*"
-        if call.operation == "GetGroup":  # the group's ARN, whether or not the account has made the group
-            return f"arn:aws:iam::{account_id}:group/{names['GroupName']}"
+            return "*"  # no resource-level permissions
+        if call.operation == "GetGroup":
+            return str(iam_backends[account_id]["aws"].get_group(names["GroupName"]).arn)
         user = names.get("UserName") or key_owners[names["AccessKeyId"]]
         return str(users[user].arn)
     if call.service == "secretsmanager":
@@ -136,26 +146,29 @@ def _context(call: SignedCall) -> dict[str, str]:
 
 
 def every_call_is_allowed_by_the_member_role_and_its_session_policy(
-    aws: LocalAws, alpha: str, calls: list[SignedCall], key_owners: dict[str, str]
+    aws: LocalAws, accounts: list[str], calls: list[SignedCall], key_owners: dict[str, str]
 ) -> None:
-    iam = aws.client("iam", alpha)
-    role = iam.get_role(RoleName=ROLE_NAME)["Role"]
-    role_arn = role["Arn"]
-    role_policies = [
-        iam.get_role_policy(RoleName=ROLE_NAME, PolicyName=name)["PolicyDocument"]
-        for name in iam.list_role_policies(RoleName=ROLE_NAME)["PolicyNames"]
-    ]
-    by_key = _sessions(alpha)
+    roles = {}
+    for account_id in accounts:
+        iam = aws.client("iam", account_id)
+        role = iam.get_role(RoleName=ROLE_NAME)["Role"]
+        policies = [
+            iam.get_role_policy(RoleName=ROLE_NAME, PolicyName=name)["PolicyDocument"]
+            for name in iam.list_role_policies(RoleName=ROLE_NAME)["PolicyNames"]
+        ]
+        roles[account_id] = (role, policies)
+    by_key = _sessions(accounts)
     checked = 0
     for call in calls:
-        session = by_key.get(call.access_key_id or "")
-        if session is None:
+        account_id, session = by_key.get(call.access_key_id or "", (None, None))
+        if session is None or account_id is None:
             continue
         assert session.policy, f"session {session.session_name} was assumed without a session policy"
+        role, role_policies = roles[account_id]
         request = Request(
-            principal_arn=role_arn,
+            principal_arn=role["Arn"],
             action=f"{call.service}:{call.operation}",
-            resource=_resource(aws, call, alpha, key_owners),
+            resource=_resource(aws, call, account_id, key_owners),
             # A role session's aws:userid is "<role id>:<session name>": the role's statements are by purpose.
             context={**_context(call), "aws:userid": f"{role['RoleId']}:{session.session_name}"},
         )

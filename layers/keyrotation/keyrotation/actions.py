@@ -7,7 +7,9 @@ Two rules are also checked right before the IAM call, whatever the policy
 says: an Active key is never deleted, and CreateAccessKey is never called for
 a user who already has two keys. A key is only ever written to, or read from,
 the secret the product created for that very user (:mod:`keyrotation.secrets`);
-that is checked before CreateAccessKey, so a conflict changes nothing.
+that is checked before CreateAccessKey, so a conflict changes nothing (a secret
+the ledger shows bound and under its user-only policy is written to its exact ARN
+without a look: if it were gone, the write fails and the new key is taken back).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from botocore.exceptions import ClientError
 from keyrotation import clock, config, naming, policy, secrets
 from keyrotation.aws import MemberSession, client, error_code, member_role_arn, translate_errors
 from keyrotation.config import LifecycleConfig
-from keyrotation.errors import DeliveryFailed, KeyNotYetValid, NoFreeKeySlot, SecretConflict, UnsafeAction
+from keyrotation.errors import DeliveryFailed, KeyNotYetValid, NoFreeKeySlot, UnsafeAction
 from keyrotation.events import Account, Created, Run
 from keyrotation.inventory import read_keys, read_user
 from keyrotation.ledger import Ledger
@@ -128,27 +130,14 @@ def create_replacement(ctx: Context, action: Action) -> dict[str, Any]:
 
     iam, sm = ctx.iam, ctx.secretsmanager
     account_id, name = ctx.account.account_id, naming.secret_name(ctx.account.account_id, user.user_name)
-    # Before any key exists: the secret is absent (created now), or the one made for this very user.
-    found = secrets.find(sm, name)
-    if found is None:
-        token = secrets.new_token()
-        ctx.ledger.record_intent(account_id, user.user_name, user.user_id, ctx.run.run_id, secret_token=token)
-        try:
-            secret_arn = secrets.create(sm, name, user, token, kms_key=config.secrets_kms_key_alias())
-        except Exception:
-            ctx.ledger.clear_pending(account_id, user.user_name, user.user_id)  # no CreateAccessKey: no key made
-            raise
-    else:
-        secret_arn = secrets.bound_arn(name, found, user, delivery)
-        ctx.ledger.record_intent(account_id, user.user_name, user.user_id, ctx.run.run_id, secret_arn=secret_arn)
+    secret_arn, digest, current = _user_secret(ctx, user, delivery, action)
     access_key = _create_access_key(ctx, user)
     new_key_id = access_key["AccessKeyId"]
     try:
-        ctx.ledger.record_created(account_id, user.user_name, user.user_id, new_key_id, secret_arn)
-        # The secret was found bound to the user (or made for it) a moment ago, above: no need to look again.
-        version_id = secrets.stage_pending(
-            sm, secret_arn, user.user_arn, user.user_id, ctx.manager_role_arn, access_key, described=True
-        )
+        ctx.ledger.record_created(account_id, user.user_name, user.user_id, new_key_id, secret_arn, digest)
+        # To the exact ARN bound to the user, whose user-only policy is in place: a secret gone since (which
+        # that policy forbids) fails the write, and the key is taken back below.
+        staged = secrets.stage_pending(sm, secret_arn, access_key)
         _log(ctx, "created replacement key", action, new_key_id=new_key_id)
         # Inside the try: if this fails, a retry must not find a key of ours it cannot carry on with.
         ctx.ledger.record_action(
@@ -161,20 +150,66 @@ def create_replacement(ctx: Context, action: Action) -> dict[str, Any]:
             secretArn=secret_arn,
         )
     except Exception:
-        # The key cannot reach its user: take it back before failing (disable, then delete).
+        # The key cannot reach its user: take it back before failing (disable, then delete). The next rotation
+        # reads the secret again rather than trust the ledger's record of it.
         access_key = {}
         _discard_key(iam, user.user_name, new_key_id)
-        ctx.ledger.clear_pending(account_id, user.user_name, user.user_id)
+        ctx.ledger.clear_pending(account_id, user.user_name, user.user_id, forget_secret_policy=True)
         raise
     finally:
         access_key = {}  # drop the only reference to the secret value
-    return {
+    result = {
         "status": "created",
         "newKeyId": new_key_id,
-        "versionId": version_id,
+        "versionId": staged.version_id,
         "userId": user.user_id,
         "secretArn": secret_arn,
     }
+    current = "new" if staged.current else current
+    return {**result, "current": current} if current else result
+
+
+def _user_secret(ctx: Context, user: UserSnapshot, delivery: Delivery, action: Action) -> tuple[str, str, str | None]:
+    """The user's secret, ready for the new key before any key exists; (ARN, policy digest, where AWSCURRENT is).
+
+    The secret the product made for this user, its user-only policy applied as it must be now (the ledger
+    records the digest of the policy applied): only CreateKey's session can change that policy or delete
+    the secret, so it is not read again (AWSCURRENT is on the version of the key delivered, "old", when that
+    is the key being rotated). Otherwise the secret under the user's name is read: absent, it is created
+    (and its policy applied); present, it must be the one made for this very user (else SecretConflict,
+    nothing changed), and its policy is applied when the ledger does not show it applied as it is now.
+    """
+    account_id, name, role_arn = (
+        ctx.account.account_id,
+        naming.secret_name(ctx.account.account_id, user.user_name),
+        ctx.manager_role_arn,
+    )
+    sm = ctx.secretsmanager
+
+    def digest_of(arn: str) -> str:
+        return secrets.policy_digest(arn, user.user_arn, user.user_id, role_arn)
+
+    bound = delivery.secret_arn
+    if bound is not None and delivery.secret_policy == digest_of(bound):
+        ctx.ledger.record_intent(account_id, user.user_name, user.user_id, ctx.run.run_id, secret_arn=bound)
+        return bound, digest_of(bound), "old" if delivery.delivered_key_id == action.key_id else None
+    found = secrets.find(sm, name)
+    if found is None:
+        token = secrets.new_token()
+        ctx.ledger.record_intent(account_id, user.user_name, user.user_id, ctx.run.run_id, secret_token=token)
+        try:
+            secret_arn = secrets.create(sm, name, user, token, kms_key=config.secrets_kms_key_alias())
+            secrets.apply_policy(sm, secret_arn, user.user_arn, user.user_id, role_arn)
+        except Exception:
+            ctx.ledger.clear_pending(account_id, user.user_name, user.user_id)  # no CreateAccessKey: no key made
+            raise
+        return secret_arn, digest_of(secret_arn), None
+    secret_arn = secrets.bound_arn(name, found, user, delivery)
+    if delivery.secret_policy != digest_of(secret_arn):
+        secrets.apply_policy(sm, secret_arn, user.user_arn, user.user_id, role_arn)
+    ctx.ledger.record_intent(account_id, user.user_name, user.user_id, ctx.run.run_id, secret_arn=secret_arn)
+    current = "old" if secrets.current_version(found) == secrets.version_for(action.key_id) else None
+    return secret_arn, digest_of(secret_arn), current
 
 
 def _create_access_key(ctx: Context, user: UserSnapshot) -> dict[str, Any]:
@@ -207,7 +242,7 @@ def verify_new_key(ctx: Context, action: Action, created: Created) -> dict[str, 
     Three calls: the member session, GetSecretValue of the pending version, and the signed call. Who the
     user is (its unique id) and which secret is theirs, CreateKey checked and passed on (``created``).
     """
-    user_id, secret_arn = _user_and_secret(ctx, action.user_name, created)
+    user_id, secret_arn = _user_and_secret(action.user_name, created)
     try:
         value = secrets.read_pending(ctx.secretsmanager, secret_arn, created.version_id)
     except secrets.NotPending as why:
@@ -234,10 +269,12 @@ def deliver(ctx: Context, action: Action, created: Created) -> dict[str, Any]:
     """Make the verified version current; the user can now read the new key.
 
     What delivering needs to be safe is the user's keys read again (the new key is still there and
-    Active); who the user is and which secret is theirs, CreateKey checked and passed on (``created``).
+    Active). Who the user is and which secret is theirs, CreateKey checked and passed on (``created``),
+    and where ``AWSCURRENT`` was: a label found elsewhere makes Secrets Manager refuse the move, changing
+    nothing, and the labels are then read afresh (:func:`keyrotation.secrets.promote`).
     """
     _refuse_dry_run(ctx, action)
-    user_id, arn = _user_and_secret(ctx, action.user_name, created)
+    user_id, arn = _user_and_secret(action.user_name, created)
     keys = read_keys(ctx.iam, action.user_name, last_used=False)
     new_key = next((key for key in keys if key.key_id == created.new_key_id), None)
     if new_key is None or not new_key.active:
@@ -249,7 +286,8 @@ def deliver(ctx: Context, action: Action, created: Created) -> dict[str, Any]:
         "ManagedBy": secrets.MANAGED_BY,
         secrets.USER_ID_TAG: user_id,
     }
-    secret_arn = secrets.promote(ctx.secretsmanager, arn, created.version_id, tags)
+    current_on = {"new": created.version_id, "old": secrets.version_for(action.key_id)}.get(created.current or "")
+    secret_arn = secrets.promote(ctx.secretsmanager, arn, created.version_id, tags, current_on=current_on)
     old_key = next((key for key in keys if key.key_id == action.key_id), None)
     dates = {}
     if old_key is not None:
@@ -360,29 +398,18 @@ def _user_id(ctx: Context, user_name: str) -> str | None:
         raise
 
 
-def _user_and_secret(ctx: Context, user_name: str, created: Created) -> tuple[str, str]:
+def _user_and_secret(user_name: str, created: Created) -> tuple[str, str]:
     """The user's unique id and the ARN of its secret, as CreateKey checked and passed them on.
 
-    Verify and store read neither again, so their sessions need neither GetUser nor DescribeSecret.
+    An event without them (from before CreateKey passed them on) is refused: the key is then discarded,
+    and the next run rotates again.
     """
     if not (created.user_id and created.secret_arn):
         raise DeliveryFailed(
-            f"the event for user {user_name}'s new key {created.new_key_id} lacks the userId and secretArn that "
-            "CreateKey returns; the state machine discards the key, and the next run rotates again"
+            f"the rotation of {user_name}'s key {created.new_key_id} carries no userId and secretArn from CreateKey "
+            "(an execution started before they were passed on): it is not carried on"
         )
     return created.user_id, created.secret_arn
-
-
-def _bound_secret(ctx: Context, user_name: str, user_id: str) -> str:
-    """The ARN of the secret the product created for this very user (the ledger's record); else SecretConflict."""
-    arn = ctx.ledger.delivery(ctx.account.account_id, user_name, user_id).secret_arn
-    if arn is None:
-        name = naming.secret_name(ctx.account.account_id, user_name)
-        raise SecretConflict(
-            f"key rotation has no record of a secret it created for user {user_name} (UserId {user_id}) in "
-            f"account {ctx.account.account_id}; {name} is neither read nor written"
-        )
-    return arn
 
 
 def _discard_key(iam: Any, user_name: str, key_id: str) -> None:

@@ -3,7 +3,8 @@
 ``run``:     ``{"runId", "dryRun", "startedAt", "maxConcurrency", "expiresAt"}`` (made by list_accounts)
 ``account``: ``{"id", "name", "email"}`` (one item of the run's account list)
 ``action``:  ``{"type", "userName", "keyId", "reason"}`` (planned by audit_keys)
-``created``: ``{"newKeyId", "versionId", "userId", "secretArn", "status"}`` (returned by create_key)
+``created``: ``{"newKeyId", "versionId", "userId", "secretArn", "status"}`` and ``"current"`` when known (returned
+by create_key)
 ``execution``: ``{"name", "startTime", "stateMachineArn"}`` (the execution, given to list_accounts)
 ``accounts``: ``{"bucket", "key", "count"}`` (where list_accounts wrote the run's account list)
 ``report``: ``{"runId", "accounts", "keys", "failedAccounts", "notices"}`` (the run's summary, made by summarize),
@@ -102,23 +103,30 @@ class Created:
 
     ``user_id`` and ``secret_arn`` are what CreateKey read and checked (the user's IAM unique id, the
     secret the product created for that user): the next steps use them instead of reading them again.
-    They may be absent (an event from before they were added): those steps then read them.
+    They may be absent (an event from before they were added): verify_key and store_secret then refuse it,
+    and the state machine discards the key.
+
+    ``current``: where ``AWSCURRENT`` was when CreateKey wrote the new version: ``"new"`` (Secrets Manager made
+    the secret's first version current), ``"old"`` (on the version of the key being rotated,
+    :func:`keyrotation.secrets.version_for`), or None (elsewhere, or not known): store_secret then reads it.
     """
 
     new_key_id: str
     version_id: str
     user_id: str | None = None
     secret_arn: str | None = None
+    current: str | None = None
 
     @classmethod
     def from_event(cls, event: dict[str, Any], name: str = "created") -> Created:
         created = _field(event, name, "event")
-        user_id, secret_arn = created.get("userId"), created.get("secretArn")
+        user_id, secret_arn, current = created.get("userId"), created.get("secretArn"), created.get("current")
         return cls(
             new_key_id=str(_field(created, "newKeyId", name)),
             version_id=str(_field(created, "versionId", name)),
             user_id=str(user_id) if user_id else None,
             secret_arn=str(secret_arn) if secret_arn else None,
+            current=current if current in ("new", "old") else None,
         )
 
 

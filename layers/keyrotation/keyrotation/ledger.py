@@ -59,6 +59,7 @@ USER_FACTS = (
     "deliveredAt",
     "secretArn",
     "secretToken",
+    "secretPolicy",
     "pendingKeyId",
     "pendingSince",
     "pendingRunId",
@@ -266,14 +267,26 @@ class Ledger:
         removed = ["pendingKeyId"]
         if secret_token is not None:
             values["secretToken"] = secret_token
-            removed.append("secretArn")
+            removed += ["secretArn", "secretPolicy"]
         if secret_arn is not None:
             values["secretArn"] = secret_arn
         self._update_delivery(account_id, user_name, user_id, values, remove=removed)
 
-    def record_created(self, account_id: str, user_name: str, user_id: str, key_id: str, secret_arn: str) -> None:
-        """The new key's id, written as soon as CreateAccessKey answered: the proof that the product made it."""
-        self._update_delivery(account_id, user_name, user_id, {"pendingKeyId": key_id, "secretArn": secret_arn})
+    def record_created(
+        self,
+        account_id: str,
+        user_name: str,
+        user_id: str,
+        key_id: str,
+        secret_arn: str,
+        secret_policy: str | None = None,
+    ) -> None:
+        """The new key's id, written as soon as CreateAccessKey answered: the proof that the product made it.
+
+        ``secret_policy``: the digest of the user-only policy the secret has (applied before CreateAccessKey).
+        """
+        values = {"pendingKeyId": key_id, "secretArn": secret_arn, "secretPolicy": secret_policy}
+        self._update_delivery(account_id, user_name, user_id, values)
 
     def record_delivered(
         self,
@@ -292,11 +305,13 @@ class Ledger:
         removed = ("pendingKeyId", "pendingSince", "pendingRunId")
         self._update_delivery(account_id, user_name, user_id, values, remove=removed, and_action=and_action)
 
-    def clear_pending(self, account_id: str, user_name: str, user_id: str) -> None:
-        """The rotation made no key, or its key is gone (discarded, or deleted by the function that created it)."""
-        self._update_delivery(
-            account_id, user_name, user_id, {}, remove=("pendingKeyId", "pendingSince", "pendingRunId")
-        )
+    def clear_pending(self, account_id: str, user_name: str, user_id: str, forget_secret_policy: bool = False) -> None:
+        """The rotation made no key, or its key is gone (discarded, or deleted by the function that created it).
+
+        ``forget_secret_policy``: the next rotation reads the user's secret again, and applies its policy again.
+        """
+        removed = ["pendingKeyId", "pendingSince", "pendingRunId"] + (["secretPolicy"] if forget_secret_policy else [])
+        self._update_delivery(account_id, user_name, user_id, {}, remove=removed)
 
     def record_disabled(self, account_id: str, user_name: str, key_id: str) -> datetime:
         """Written just before UpdateAccessKey(Inactive): the policy waits D-I days from here to delete.
@@ -466,6 +481,7 @@ def _delivery(record: Mapping[str, Any]) -> Delivery:
         user_id=record.get("userId"),
         secret_arn=record.get("secretArn"),
         secret_token=record.get("secretToken"),
+        secret_policy=record.get("secretPolicy"),
         pending_run_id=record.get("pendingRunId"),
     )
 

@@ -101,7 +101,9 @@ class Delivery:
     ``secret_arn``: the ARN the user's secret got when the product created it
     for that user; ``secret_token``: the token the product tagged it with at
     creation, recorded just before (it identifies the secret when the run died
-    before its ARN was recorded). See :mod:`keyrotation.secrets`.
+    before its ARN was recorded). ``secret_policy``: the digest of the user-only
+    policy last applied to it (:func:`keyrotation.secrets.policy_digest`).
+    See :mod:`keyrotation.secrets`.
     """
 
     delivered_key_id: str | None = None
@@ -115,6 +117,7 @@ class Delivery:
     secret_arn: str | None = None
     secret_token: str | None = None
     pending_run_id: str | None = None
+    secret_policy: str | None = None
 
     def for_user(self, user_id: str) -> Delivery:
         """This record as it applies to the user whose IAM unique id is ``user_id``.

@@ -7,10 +7,9 @@ so the binding is kept where no member-account principal can write: the
 ledger's delivery record of the user holds the user's IAM unique id
 (``UserId``) and the ARN the secret got when the product created it. An ARN
 ends in six random characters, so a secret deleted and created again under the
-same name has another one. Every read and write here goes to that exact ARN.
-A write comes after a DescribeSecret, in the same invocation, that found it
-still there and not scheduled for deletion; a read names the version and its
-label too, which fails for a secret that is gone or scheduled for deletion.
+same name has another one. Every read and write here goes to that exact ARN,
+and fails for a secret that is gone or scheduled for deletion (a read names the
+version and its label too).
 
 Life of a delivery:
 
@@ -19,24 +18,34 @@ Life of a delivery:
    anything else is a :class:`~keyrotation.errors.SecretConflict` and nothing
    is changed. An absent secret is made by :func:`create`, tagged with a token
    the ledger recorded just before, so that a run that dies before the ARN is
-   recorded still knows its own secret next time.
-2. :func:`stage_pending` (create_key) applies the user-only policy, then writes
-   ``{"AccessKeyId", "SecretAccessKey"}`` as a new version labelled ``AWSPENDING``.
+   recorded still knows its own secret next time. Skipped when the ledger shows
+   the bound secret with its user-only policy applied as it is now: that policy
+   keeps everyone else from deleting or replacing it, and only create_key's
+   session may change it.
+2. :func:`apply_policy` (create_key, before CreateAccessKey) applies the user-only
+   policy to a secret it has just created, or whose policy the ledger does not
+   show applied as it is now (:func:`policy_digest`), then :func:`stage_pending`
+   writes ``{"AccessKeyId", "SecretAccessKey"}`` as a new version labelled
+   ``AWSPENDING``, whose id is the key's own (:func:`version_for`).
 3. :func:`read_pending` (verify_key) reads it back to sign one STS call.
-4. :func:`promote` (store_secret) moves ``AWSCURRENT`` to it.
+4. :func:`promote` (store_secret) moves ``AWSCURRENT`` to it: straight away when
+   create_key saw where ``AWSCURRENT`` was, else after a fresh DescribeSecret.
 
 The secret value is never returned to a caller outside this package's
 functions, never logged, and never put in an exception.
 
 Example:
     >>> arn = bound_arn(name, find(sm, name), user, delivery)          # doctest: +SKIP
-    >>> version_id = stage_pending(sm, arn, user.user_arn, user.user_id, role_arn, access_key)  # doctest: +SKIP
+    >>> apply_policy(sm, arn, user.user_arn, user.user_id, role_arn)   # doctest: +SKIP
+    >>> staged = stage_pending(sm, arn, access_key)                    # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -53,6 +62,11 @@ MANAGED_BY = "iam-key-rotation"
 USER_ID_TAG = "UserId"
 #: The tag that carries the token recorded in the ledger just before the secret was created.
 TOKEN_TAG = "KeyRotationToken"  # a tag's name, not a password  # nosec B105
+#: Names the version ids :func:`version_for` derives from key ids.
+_VERSIONS = uuid.UUID("6f1f4a52-2b1c-4c0e-9a57-3e1d2c7b8a90")
+#: What UpdateSecretVersionStage answers when the labels are not where the caller thought (or the secret is
+#: gone, or scheduled for deletion): nothing was changed, and a fresh DescribeSecret says what to do.
+_STALE = frozenset({"InvalidParameterException", "InvalidRequestException", "ResourceNotFoundException"})
 
 
 def user_only_policy(user_arn: str, user_id: str, manager_role_arn: str) -> str:
@@ -71,6 +85,28 @@ def tag_value(text: str) -> str:
 
 def new_token() -> str:
     return str(uuid.uuid4())
+
+
+def version_for(key_id: str) -> str:
+    """The id of the secret version that holds ``key_id``: one per key, known to every step without a read.
+
+    IAM never reuses a key id, so no two versions of a secret get the same id. The step that makes a
+    version current knows where ``AWSCURRENT`` is without asking: on the version of the key being rotated.
+
+    >>> version_for("AKIAEXAMPLE") == version_for("AKIAEXAMPLE") != version_for("AKIAOTHER")
+    True
+    """
+    return str(uuid.uuid5(_VERSIONS, key_id))
+
+
+def policy_digest(arn: str, user_arn: str, user_id: str, manager_role_arn: str) -> str:
+    """A digest of the user-only policy as it is to be on the secret ``arn`` (its ARN included).
+
+    Recorded in the ledger when the policy is applied; a rotation applies it again only when this differs:
+    the user's ARN changed (a new path), the member role's name, the product's policy, or the secret.
+    """
+    document = json.dumps([arn, secret_policy.user_only_policy(user_arn, user_id, manager_role_arn)], sort_keys=True)
+    return hashlib.sha256(document.encode()).hexdigest()
 
 
 # -- whose secret is it ---------------------------------------------------------------------------------
@@ -172,35 +208,44 @@ def _tags(described: dict[str, Any]) -> dict[str, str]:
 # -- one delivery --------------------------------------------------------------------------------------
 
 
-def stage_pending(
-    sm: Any,
-    arn: str,
-    user_arn: str,
-    user_id: str,
-    manager_role_arn: str,
-    access_key: dict[str, Any],
-    described: bool = False,
-) -> str:
-    """Store the new key as the pending version of the bound secret ``arn``; return the version id.
+def apply_policy(sm: Any, arn: str, user_arn: str, user_id: str, manager_role_arn: str) -> None:
+    """Put the user-only policy on the bound secret ``arn`` (with ``BlockPublicPolicy``), before any value is written.
 
-    The user-only policy is applied first, so the value is never in a secret others may read.
-    ``described``: the caller found ``arn`` there and bound to the user a moment ago, in this invocation
-    (:func:`find` and :func:`bound_arn`, or :func:`create`); otherwise it is described again first.
+    Only the member role's create session may call PutResourcePolicy on a key secret (its session policy,
+    the secret's own policy and the organization's SCP), so a policy applied stays as it was applied.
+    """
+    with translate_errors():
+        sm.put_resource_policy(
+            SecretId=arn,
+            ResourcePolicy=user_only_policy(user_arn, user_id, manager_role_arn),
+            BlockPublicPolicy=True,
+        )
+
+
+@dataclass(frozen=True)
+class Staged:
+    """The version :func:`stage_pending` wrote: its id, and whether Secrets Manager made it current already.
+
+    A secret's first version gets ``AWSCURRENT`` by itself, whatever the caller asks for.
+    """
+
+    version_id: str
+    current: bool
+
+
+def stage_pending(sm: Any, arn: str, access_key: dict[str, Any]) -> Staged:
+    """Store the new key as the pending version of the bound secret ``arn``, whose policy is already applied.
+
+    The version's id is :func:`version_for` the key. The caller found ``arn`` there and bound to the user
+    a moment ago, in this invocation (:func:`find` and :func:`bound_arn`, or :func:`create`).
 
     Any failure is raised as :class:`DeliveryFailed` without the original
     exception attached, so no stack trace can carry the value.
     """
-    version_id = str(uuid.uuid4())
+    version_id = version_for(str(access_key["AccessKeyId"]))
     try:
-        if not described:
-            _describe_bound(sm, arn)
         with translate_errors():
-            sm.put_resource_policy(
-                SecretId=arn,
-                ResourcePolicy=user_only_policy(user_arn, user_id, manager_role_arn),
-                BlockPublicPolicy=True,
-            )
-            sm.put_secret_value(
+            written = sm.put_secret_value(
                 SecretId=arn,
                 ClientRequestToken=version_id,
                 SecretString=json.dumps(
@@ -213,7 +258,13 @@ def stage_pending(
     except Exception as error:  # noqa: BLE001 - re-raised without the original, which may hold the value
         reason = error_code(error) if isinstance(error, ClientError) else type(error).__name__
         raise DeliveryFailed(f"could not write the new key {access_key['AccessKeyId']} to {arn}: {reason}") from None
-    return version_id
+    return Staged(version_id=version_id, current=CURRENT in written.get("VersionStages", []))
+
+
+def current_version(described: dict[str, Any]) -> str | None:
+    """The id of the version labelled ``AWSCURRENT`` in a DescribeSecret answer, or None."""
+    labels: dict[str, list[str]] = described.get("VersionIdsToStages", {})
+    return next((version for version, names in labels.items() if CURRENT in names), None)
 
 
 class NotPending(Exception):
@@ -261,26 +312,66 @@ def is_delivered(sm: Any, arn: str | None, version_id: str) -> bool:
     return CURRENT in labels and PENDING not in labels
 
 
-def promote(sm: Any, arn: str, version_id: str, tags: dict[str, str]) -> str:
+def promote(sm: Any, arn: str, version_id: str, tags: dict[str, str], current_on: str | None = None) -> str:
     """Make ``version_id`` current (idempotent) and tag; return the secret ARN.
 
-    The user-only policy was applied before the value was written (:func:`stage_pending`).
+    ``current_on``: the version that holds ``AWSCURRENT``, as create_key saw it when it wrote ``version_id``
+    (``version_id`` itself when Secrets Manager made the first version current). Then the labels are moved
+    without reading them first: UpdateSecretVersionStage moves a label only from the version named in
+    ``RemoveFromVersionId``, and refuses, changing nothing, when the label is not there (moved since, or
+    this is a retry whose first attempt moved it), or when the secret is gone or scheduled for deletion.
+    Any such refusal, or no ``current_on``, and the labels are read afresh (DescribeSecret) and moved from
+    where they are. The user-only policy was applied before the value was written (create_key).
     """
+    if current_on is not None:
+        try:
+            _move_labels(
+                sm, arn, version_id, pending=True, current_from=None if current_on == version_id else current_on
+            )
+            _tag(sm, arn, tags)
+            return arn
+        except ClientError as error:
+            if error_code(error) not in _STALE:
+                raise
     described = _describe_bound(sm, arn)
     labels: dict[str, list[str]] = described.get("VersionIdsToStages", {})
-    if version_id not in labels:
-        raise DeliveryFailed(f"version {version_id} of {arn} does not exist")
-    with translate_errors():
-        # AWSPENDING goes first: a version that has AWSCURRENT and still AWSPENDING counts as undelivered
-        # (is_delivered), so a run that dies between the two moves must not leave AWSCURRENT on it.
-        if PENDING in labels[version_id]:
-            sm.update_secret_version_stage(SecretId=arn, VersionStage=PENDING, RemoveFromVersionId=version_id)
-        if CURRENT not in labels[version_id]:
-            previous = next((version for version, names in labels.items() if CURRENT in names), None)
-            move: dict[str, Any] = {"SecretId": arn, "VersionStage": CURRENT, "MoveToVersionId": version_id}
-            if previous:
-                move["RemoveFromVersionId"] = previous
-            sm.update_secret_version_stage(**move)
-        stamped = {**tags, "RotatedAt": clock.to_iso(clock.now())}
-        sm.tag_resource(SecretId=arn, Tags=[{"Key": key, "Value": tag_value(value)} for key, value in stamped.items()])
+    # A version with no label left is not listed: an earlier attempt took AWSPENDING off it and stopped before
+    # AWSCURRENT moved. Moving AWSCURRENT to it then fails, changing nothing, if there is no such version.
+    held = labels.get(version_id, [])
+    try:
+        _move_labels(
+            sm,
+            arn,
+            version_id,
+            pending=PENDING in held,
+            current_from=None if CURRENT in held else current_version(described) or "",
+        )
+    except ClientError as error:
+        if error_code(error) not in ("InvalidParameterException", "ResourceNotFoundException") or version_id in labels:
+            raise
+        raise DeliveryFailed(f"version {version_id} of {arn} does not exist") from None
+    _tag(sm, arn, tags)
     return str(described["ARN"])
+
+
+def _move_labels(sm: Any, arn: str, version_id: str, pending: bool, current_from: str | None) -> None:
+    """Take ``AWSPENDING`` off ``version_id`` (if ``pending``), then move ``AWSCURRENT`` to it from ``current_from``.
+
+    ``current_from`` None: ``AWSCURRENT`` is on ``version_id`` already; "": on no version.
+    AWSPENDING goes first: a version that has AWSCURRENT and still AWSPENDING counts as undelivered
+    (:func:`is_delivered`), so a run that dies between the two moves must not leave AWSCURRENT on it.
+    """
+    with translate_errors():
+        if pending:
+            sm.update_secret_version_stage(SecretId=arn, VersionStage=PENDING, RemoveFromVersionId=version_id)
+        if current_from is not None:
+            move: dict[str, Any] = {"SecretId": arn, "VersionStage": CURRENT, "MoveToVersionId": version_id}
+            if current_from:
+                move["RemoveFromVersionId"] = current_from
+            sm.update_secret_version_stage(**move)
+
+
+def _tag(sm: Any, arn: str, tags: dict[str, str]) -> None:
+    stamped = {**tags, "RotatedAt": clock.to_iso(clock.now())}
+    with translate_errors():
+        sm.tag_resource(SecretId=arn, Tags=[{"Key": key, "Value": tag_value(value)} for key, value in stamped.items()])

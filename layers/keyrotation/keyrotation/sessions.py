@@ -77,7 +77,8 @@ class Grant:
     condition: dict[str, dict[str, str]] | None = None
 
 
-READ_USER = ("iam:GetUser", "iam:ListAccessKeys", "iam:ListGroupsForUser")  # GetUser returns the tags too
+#: A user read afresh before a change (:func:`keyrotation.inventory.read_user`): GetUser returns the user's tags.
+READ_USER = ("iam:GetUser", "iam:ListAccessKeys", "iam:ListGroupsForUser")
 
 GRANTS: dict[Purpose, tuple[Grant, ...]] = {
     Purpose.AUDIT: (
@@ -113,6 +114,8 @@ GRANTS: dict[Purpose, tuple[Grant, ...]] = {
         ),
     ),
     Purpose.VERIFY: (
+        # DescribeSecret: only when the pending version cannot be read, to say why.
+        Grant("FindSecret", ("secretsmanager:DescribeSecret",), Scope.SECRET),
         Grant(
             "ReadPendingOnly",
             ("secretsmanager:GetSecretValue",),
@@ -121,7 +124,8 @@ GRANTS: dict[Purpose, tuple[Grant, ...]] = {
         ),
     ),
     Purpose.STORE: (
-        Grant("ReadKeys", ("iam:ListAccessKeys",), Scope.USER),  # the new key still there and Active
+        Grant("ReadKeys", ("iam:ListAccessKeys",), Scope.USER),
+        # DescribeSecret: only when the labels are not where CreateKey saw them.
         Grant(
             "Promote",
             ("secretsmanager:DescribeSecret", "secretsmanager:TagResource", "secretsmanager:UpdateSecretVersionStage"),
