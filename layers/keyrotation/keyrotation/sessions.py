@@ -114,8 +114,6 @@ GRANTS: dict[Purpose, tuple[Grant, ...]] = {
         ),
     ),
     Purpose.VERIFY: (
-        # DescribeSecret: only when the pending version cannot be read, to say why.
-        Grant("FindSecret", ("secretsmanager:DescribeSecret",), Scope.SECRET),
         Grant(
             "ReadPendingOnly",
             ("secretsmanager:GetSecretValue",),
