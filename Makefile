@@ -39,7 +39,7 @@ $(SCAN_VENV)/.installed: requirements-scan.txt
 	touch $@
 
 demo: venv
-	$(PY) scripts/demo.py
+	$(PY) scripts/demo.py $(if $(REPEAT),--repeat $(REPEAT))
 
 test: venv sam-venv scan-venv
 	SAM_CLI=$(abspath $(SAM)) SCAN_BIN=$(abspath $(SCAN_VENV))/bin $(PY) -m pytest -n $(PYTEST_WORKERS) -q
