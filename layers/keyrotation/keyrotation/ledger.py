@@ -10,8 +10,14 @@ pk                          sk                                                  
 ``RUN#<runId>``             ``ACCOUNT#<accountId>#NOTICE#<user>#<keyId>#<kind>``  a warning, exemption...
 ``RUN#<runId>``             ``ACCOUNT#<accountId>#EMAIL#<recipient>``             one email sent or not
 ``RUN#<runId>``             ``REPLAY``                                            the run's failed accounts
+``RUN#<runId>``             ``RUN``                                               which execution is the run
 ``DELIVERY#<accountId>``    ``USER#<userName>``                                   what the user was given
 ==========================  ====================================================  ======================
+
+A run id is the execution's name, or ``<name>@<start time>`` when an earlier
+execution had that name (Step Functions accepts a name again 90 days after its
+execution closed; run items live longer): see :meth:`Ledger.claim_run`. The
+``RUN`` item that records which execution holds a run id never expires.
 
 Run items expire (``expiresAt``, a DynamoDB TTL attribute) after
 :data:`RUN_RETENTION_DAYS`; delivery items live as long as the user's keys.
@@ -43,7 +49,7 @@ from botocore.exceptions import ClientError
 
 from keyrotation import clock, naming
 from keyrotation.aws import client, error_code, translate_errors
-from keyrotation.errors import Throttled
+from keyrotation.errors import InvalidInput, Throttled
 from keyrotation.model import Action, Delivery, Notice
 from keyrotation.paging import items
 from keyrotation.triage import Quiet
@@ -51,6 +57,8 @@ from keyrotation.triage import Quiet
 RUN_RETENTION_DAYS = 400
 #: The sort key of a run's replay item (its failed accounts).
 REPLAY_SK = "REPLAY"
+#: The sort key of a run's identity item: the execution (name, start time) the run id belongs to.
+RUN_SK = "RUN"
 #: Statuses of an action item that record what the run did; a later "skipped" never replaces them.
 CARRIED_OUT = ("created", "done", "discarded")
 #: What a delivery item says about its user rather than about a key (key ids are never reused by IAM).
@@ -87,6 +95,55 @@ class Ledger:
         self._db = dynamodb or client("dynamodb")
 
     # -- run records ---------------------------------------------------------------------
+
+    def claim_run(self, name: str, start_time: str) -> str:
+        """The run id of the execution named ``name`` that started at ``start_time``, unique for ever.
+
+        The name itself, unless an earlier execution of that name holds it (or left run items from before
+        the ``RUN`` item existed): then ``<name>@<start time>``. The same execution asking again (a retried
+        ListAccounts) gets the same id.
+        """
+        if self._claim(name, name, start_time, first_use=True):
+            return name
+        run_id = f"{name}@{start_time}"
+        if not self._claim(run_id, name, start_time, first_use=False):
+            raise InvalidInput(f"run id {run_id!r} is held by another execution")
+        return run_id
+
+    def _claim(self, run_id: str, name: str, start_time: str, first_use: bool) -> bool:
+        key = _to_item({"pk": naming.run_pk(run_id), "sk": RUN_SK})
+        with translate_errors():
+            found = self._db.get_item(TableName=self.table_name, Key=key, ConsistentRead=True).get("Item")
+        if found is not None:
+            return bool(_from_item(found).get("startTime") == start_time)
+        if first_use and self._has_items(naming.run_pk(run_id)):
+            return False  # a run recorded before runs were claimed
+        item = {"pk": naming.run_pk(run_id), "sk": RUN_SK, "kind": "run", "executionName": name}
+        item.update({"startTime": start_time, "claimedAt": clock.to_iso(clock.now())})
+        try:
+            with translate_errors():
+                self._db.put_item(
+                    TableName=self.table_name,
+                    Item=_to_item(item),
+                    ConditionExpression="attribute_not_exists(pk) OR startTime = :start",
+                    ExpressionAttributeValues=_to_item({":start": start_time}),
+                )
+        except ClientError as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise
+            return False  # another execution took it in the meantime
+        return True
+
+    def _has_items(self, pk: str) -> bool:
+        with translate_errors():
+            response = self._db.query(
+                TableName=self.table_name,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues=_to_item({":pk": pk}),
+                Limit=1,
+                ConsistentRead=True,
+            )
+        return bool(response.get("Items"))
 
     def record_account(self, run_id: str, account_id: str, **fields: Any) -> None:
         self._update(naming.run_pk(run_id), naming.account_sk(account_id), {"accountId": account_id, **fields})
