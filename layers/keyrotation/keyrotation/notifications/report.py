@@ -108,6 +108,8 @@ class RunReport:
     waiting_for_a_person: Capped[NoticeRow]
     notification_problems: Capped[EmailProblem]
     template_fallbacks: tuple[FallbackCount, ...]
+    #: The run this one replays the failed accounts of (started with ``{"replayOf": "<runId>"}``), else None.
+    replay_of: str | None = None
 
     def with_fallbacks(self, fallbacks: Iterable[TemplateFallback]) -> RunReport:
         """This report, also listing the fallbacks that happened while rendering it."""

@@ -101,6 +101,7 @@ def build_run_report(
         template_fallbacks=tuple(
             FallbackCount(template, reason, count) for (template, reason), count in sorted(fallbacks.items())
         ),
+        replay_of=run.replay_of or (clip(as_text(summary.get("replayOf")), 200) or None),
     )
 
 
