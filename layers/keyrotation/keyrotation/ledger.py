@@ -11,6 +11,7 @@ pk                          sk                                                  
 ``RUN#<runId>``             ``ACCOUNT#<accountId>#EMAIL#<recipient>``             one email sent or not
 ``RUN#<runId>``             ``REPLAY``                                            the run's failed accounts
 ``RUN#<runId>``             ``RUN``                                               which execution is the run
+``RUN#<runId>``             ``ACCOUNT#<accountId>#OWED#<user>``                   notices owed from earlier runs
 ``DELIVERY#<accountId>``    ``USER#<userName>``                                   what the user was given
 ==========================  ====================================================  ======================
 
@@ -27,6 +28,12 @@ A run's plan for an account is under ``PLAN#<runId>#<accountId>``: one item per
 planned action, sort key ``ACTION#<n>`` (n from 0, in the order they must run),
 read one at a time by the state machine; it expires as run items do.
 
+A digest SES did not take is owed: each user it was about gets the run's id in
+the ``owedRuns`` set of its delivery item, until a later digest to that user's
+person is delivered (:meth:`Ledger.record_undelivered`, :meth:`Ledger.forget_owed`).
+The audit copies the set into its run (an ``owed`` item per user) and notify
+sends again what those runs did that no later run says again.
+
 A delivery item names the user it was written for (``userId``, IAM's unique
 id), since IAM gives a deleted user's name to the next user made with it. The
 actions write it on every change; a change for another user id than the
@@ -41,6 +48,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -59,6 +67,12 @@ RUN_RETENTION_DAYS = 400
 REPLAY_SK = "REPLAY"
 #: The sort key of a run's identity item: the execution (name, start time) the run id belongs to.
 RUN_SK = "RUN"
+#: The ``kind`` of a run item naming the earlier runs whose notices to a user's person were not delivered.
+OWED_KIND = "owed"
+#: The attribute of a delivery item holding the ids of the runs whose digest about the user was not delivered.
+OWED_RUNS = "owedRuns"
+#: The attribute of a disable action item naming the runs whose notices had not reached the owner when it was planned.
+OWNER_NOT_TOLD = "ownerNotTold"
 #: Statuses of an action item that record what the run did; a later "skipped" never replaces them.
 CARRIED_OUT = ("created", "done", "discarded")
 #: What a delivery item says about its user rather than about a key (key ids are never reused by IAM).
@@ -87,6 +101,14 @@ def _to_item(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def _from_item(item: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _deserializer.deserialize(value) for name, value in item.items()}
+
+
+@dataclass(frozen=True)
+class AccountRecords:
+    """An account's delivery items: each user's (record, quiet mark), and the runs still owed to each user's person."""
+
+    users: dict[str, tuple[Delivery, Quiet | None]]
+    owed: dict[str, frozenset[str]]
 
 
 class Ledger:
@@ -242,6 +264,10 @@ class Ledger:
 
     def user_records(self, account_id: str) -> dict[str, tuple[Delivery, Quiet | None]]:
         """Each user's delivery record and quiet mark (:class:`~keyrotation.triage.Quiet`), by user name."""
+        return self.account_records(account_id).users
+
+    def account_records(self, account_id: str) -> AccountRecords:
+        """The account's delivery items, read once: each user's record and quiet mark, and what is owed."""
         found = items(
             self._db,
             "query",
@@ -251,8 +277,38 @@ class Ledger:
             ExpressionAttributeValues=_to_item({":pk": naming.delivery_pk(account_id)}),
             ConsistentRead=True,
         )
-        records = (_from_item(item) for item in found)
-        return {record["userName"]: (_delivery(record), _quiet(record)) for record in records}
+        records = [_from_item(item) for item in found]
+        return AccountRecords(
+            users={record["userName"]: (_delivery(record), _quiet(record)) for record in records},
+            owed={
+                record["userName"]: frozenset(str(run) for run in record[OWED_RUNS])
+                for record in records
+                if record.get(OWED_RUNS)
+            },
+        )
+
+    def record_undelivered(self, account_id: str, user_name: str, run_id: str) -> None:
+        """The digest of ``run_id`` about ``user_name`` did not reach its person: later runs send it again."""
+        self._add_to_set(account_id, user_name, OWED_RUNS, {run_id})
+
+    def forget_owed(self, account_id: str, user_name: str, run_ids: Iterable[str]) -> None:
+        """A digest about ``user_name`` was delivered: what ``run_ids`` owed its person has been told."""
+        entries = sorted(set(run_ids))
+        if not entries:
+            return
+        with translate_errors():
+            self._db.update_item(
+                TableName=self.table_name,
+                Key=_to_item({"pk": naming.delivery_pk(account_id), "sk": naming.delivery_sk(user_name)}),
+                UpdateExpression="DELETE #set :entries",
+                ExpressionAttributeNames={"#set": OWED_RUNS},
+                ExpressionAttributeValues={":entries": {"SS": entries}},
+            )
+
+    def record_owed(self, run_id: str, account_id: str, user_name: str, owed_runs: Iterable[str]) -> None:
+        """In the run: the earlier runs whose notices to ``user_name``'s person are still owed (notify reads it)."""
+        values = {"accountId": account_id, "kind": OWED_KIND, "userName": user_name, "runs": sorted(owed_runs)}
+        self._update(naming.run_pk(run_id), naming.owed_sk(account_id, user_name), values)
 
     def record_quiet(self, account_id: str, user_name: str, user_id: str, quiet: Quiet) -> None:
         """Remember that a full reading of the user found nothing to do or say before ``quiet.until``."""
