@@ -11,6 +11,7 @@ Functions does 90 days after an execution closes: it drops the execution.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -107,22 +108,34 @@ def test_a_retried_list_accounts_keeps_the_run_id_it_took(aws: LocalAws, reused:
     assert other == "n1@2025-06-03T06:00:00.000Z"
 
 
-def test_replay_of_a_run_whose_name_was_reused_names_that_run(aws: LocalAws) -> None:
+def test_replay_of_either_run_of_a_reused_name_runs_that_runs_failed_accounts(aws: LocalAws) -> None:
     with time_machine.travel(START - timedelta(hours=1), tick=True):
-        org = aws.organization(["alpha", "norole"], without_role=["norole"])
+        org = aws.organization(["alpha", "norole", "gone"], without_role=["norole", "gone"])
         stack = aws.deploy({"DryRun": "false", "ExcludeAccounts": org.management_account})
-        alpha, norole = org.account("alpha"), org.account("norole")
+        norole, gone = org.account("norole"), org.account("gone")
     with time_machine.travel(START, tick=True):
-        first = stack.run({}, name="nightly")
+        first = stack.run({"accounts": [norole]}, name="nightly")
     forget(stack, first)
     with time_machine.travel(START + timedelta(days=100), tick=True):
-        second = stack.run({"accounts": [alpha]}, name="nightly")
-        assert second.status == "SUCCEEDED", second.cause
-        run_id = second.output["runId"]
-        assert run_id.startswith("nightly@")
-        replay = stack.run({"replayOf": "nightly"})
-    assert first.status == "FAILED" and first.cause_json["replayInput"] == {"accounts": [norole]}
-    assert replay.output is None or replay.status == "FAILED"
-    assert [failure["accountId"] for failure in replay.cause_json["failedAccounts"]] == [norole], (
+        second = stack.run({"accounts": [gone]}, name="nightly")
+        run_id = _run_id(second)
+        of_first = stack.run({"replayOf": "nightly"})
+        of_second = stack.run({"replayOf": run_id})
+    assert first.status == second.status == "FAILED"
+    assert run_id.startswith("nightly@"), run_id
+    assert [failure["accountId"] for failure in of_first.cause_json["failedAccounts"]] == [norole], (
         "replayOf the name runs the failed accounts of the run that had it first"
     )
+    assert of_first.cause_json["replayOf"] == "nightly"
+    assert [failure["accountId"] for failure in of_second.cause_json["failedAccounts"]] == [gone]
+    assert of_second.cause_json["replayOf"] == run_id, "the id with its start time is a run id like any other"
+
+
+def _run_id(execution: Execution) -> str:
+    """The run id ListAccounts gave the execution (a failed run has no output to read it from)."""
+    (listed,) = [
+        event
+        for event in execution.events("TaskStateExited")
+        if event["stateExitedEventDetails"]["name"] == "ListAccounts"
+    ]
+    return str(json.loads(listed["stateExitedEventDetails"]["output"])["run"]["runId"])

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -127,7 +127,7 @@ class Ledger:
         """
         if self._claim(name, name, start_time, first_use=True):
             return name
-        run_id = f"{name}@{start_time}"
+        run_id = f"{name}@{_start_stamp(start_time)}"
         if not self._claim(run_id, name, start_time, first_use=False):
             raise InvalidInput(f"run id {run_id!r} is held by another execution")
         return run_id
@@ -296,14 +296,20 @@ class Ledger:
         entries = sorted(set(run_ids))
         if not entries:
             return
-        with translate_errors():
-            self._db.update_item(
-                TableName=self.table_name,
-                Key=_to_item({"pk": naming.delivery_pk(account_id), "sk": naming.delivery_sk(user_name)}),
-                UpdateExpression="DELETE #set :entries",
-                ExpressionAttributeNames={"#set": OWED_RUNS},
-                ExpressionAttributeValues={":entries": {"SS": entries}},
-            )
+        try:
+            with translate_errors():
+                self._db.update_item(
+                    TableName=self.table_name,
+                    Key=_to_item({"pk": naming.delivery_pk(account_id), "sk": naming.delivery_sk(user_name)}),
+                    UpdateExpression="DELETE #set :entries",
+                    ConditionExpression="attribute_exists(#set)",  # never makes an item of its own
+                    ExpressionAttributeNames={"#set": OWED_RUNS},
+                    ExpressionAttributeValues={":entries": {"SS": entries}},
+                )
+        except ClientError as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise
+            # Nothing is owed to this user: nothing to forget.
 
     def record_owed(self, run_id: str, account_id: str, user_name: str, owed_runs: Iterable[str]) -> None:
         """In the run: the earlier runs whose notices to ``user_name``'s person are still owed (notify reads it)."""
@@ -560,6 +566,19 @@ class Ledger:
             "ExpressionAttributeValues": _to_item(placeholders),
             **condition,
         }
+
+
+def _start_stamp(start_time: str) -> str:
+    """An execution's start time as Step Functions writes it, in UTC to the millisecond, whatever form it came in.
+
+    >>> _start_stamp("2026-01-15T07:00:00.123456+01:00"), _start_stamp("2026-01-15T06:00:00Z")
+    ('2026-01-15T06:00:00.123Z', '2026-01-15T06:00:00.000Z')
+    """
+    try:
+        moment = clock.from_iso(start_time).astimezone(UTC)
+    except ValueError:
+        raise InvalidInput(f"execution start time {start_time!r} is not an ISO 8601 time") from None
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _delivery(record: Mapping[str, Any]) -> Delivery:

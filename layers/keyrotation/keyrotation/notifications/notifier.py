@@ -68,6 +68,11 @@ class Notifier:
         owed = _owed(items)
         carried = self._carried(account, owed) if self.mailer is not None else []
         news = {as_text(item.get("userName")) for item in items if _said_once(item)}
+        failed_before = {
+            as_text(item.get("recipient"))
+            for item in items
+            if item.get("kind") == "email" and item.get("status") == EmailStatus.FAILED.value
+        }
         plan = build_digests([*items, *carried], account, run, guide)
         outcome = Outcome()
         for problem in plan.unreachable:
@@ -91,7 +96,7 @@ class Notifier:
                 logger.info("digest already sent in this run", extra=_log_fields(digest))
                 outcome.skipped += 1
             else:
-                self._send_digest(digest, guide, outcome, _Owing(owed, news))
+                self._send_digest(digest, guide, outcome, _Owing(owed, news, digest.recipient in failed_before))
         if self.mailer is not None:
             for user_name, runs in sorted(owed.items()):
                 if user_name not in told:  # nothing of theirs is left to tell (the earlier runs' items expired)
@@ -196,9 +201,9 @@ class Notifier:
         self._remember_warnings(digest)
         if owing is not None and not digest.preview:
             for user_name in digest.user_names:
-                if user_name in owing.owed or user_name in owing.news:
-                    runs = owing.owed.get(user_name, frozenset()) | {run_id}
-                    self.ledger.forget_owed(account_id, user_name, runs)
+                # What was owed, and this run's news if an earlier attempt of this run recorded it undelivered.
+                runs = owing.owed.get(user_name, frozenset()) | ({run_id} if owing.failed_before else set())
+                self.ledger.forget_owed(account_id, user_name, runs)
         logger.info("digest sent", extra={**_log_fields(digest), "message_id": result.message_id})
         outcome.sent += 1
 
@@ -215,10 +220,11 @@ class Notifier:
 @dataclass(frozen=True)
 class _Owing:
     """What a digest's delivery settles: ``owed`` (user -> earlier runs carried again), ``news`` (users this run
-    tells something no later run says again)."""
+    tells something no later run says again), ``failed_before``."""
 
     owed: Mapping[str, frozenset[str]]
     news: set[str]
+    failed_before: bool = False  # an earlier attempt of this run did not deliver this recipient's digest
 
 
 def _owed(items: Iterable[Mapping[str, Any]]) -> dict[str, frozenset[str]]:
