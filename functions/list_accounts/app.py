@@ -5,7 +5,9 @@ Event (from the ListAccounts state)::
     {"input": <execution input>, "execution": {"name", "startTime", "stateMachineArn"}}
 
 Returns ``{"run": {...}, "accounts": {"bucket", "key", "count"}}``; the account
-list itself stays in S3 (the Distributed Map reads it from there).
+list itself stays in S3 (the Distributed Map reads it from there). The run id is the execution's name,
+or ``<name>@<startTime>`` when an earlier execution had that name (Step Functions takes a name again 90
+days after its execution closed, the ledger keeps runs 400 days): see ``Ledger.claim_run``.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     execution = Execution.from_event(event)
     settings = check_settings()  # a misconfigured stack stops here, before touching anything
     request = parse_request(execution_input(event))
+    ledger = Ledger(config.ledger_table())
     if request.replay_of is not None:
-        request = resolve_replay(request, Ledger(config.ledger_table()).replay_accounts(request.replay_of))
+        request = resolve_replay(request, ledger.replay_accounts(request.replay_of))
     scope, org = settings.scope, client("organizations")
     check_units_exist(org, scope)
     ses = client("ses")
@@ -36,7 +39,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     ensure_only_run(client("stepfunctions"), execution.state_machine_arn, execution.name)
 
     accounts = select(accounts_in_scope(org, scope), request, scope)
-    run_id = execution.name
+    run_id = ledger.claim_run(execution.name, execution.start_time)  # unique for ever, though names come back
     bucket, key = config.run_bucket(), f"runs/{run_id}/accounts.json"
     client("s3").put_object(
         Bucket=bucket,

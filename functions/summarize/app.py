@@ -2,7 +2,8 @@
 
 Event: ``{"run": {...}, "accounts": {"bucket", "key", "count"}}``.
 Returns ``{"summary": {"runId", "accounts", "keys", "failedAccounts", "notices"}, "replayInput": {...},
-"failure": {"failedAccounts", "failedCount", "replayInput"}}`` (``failure`` is the bounded cause of the run's
+"failure": {"failedAccounts", "failedCount", "replayInput"}}`` (with ``replayOf`` in the summary and the failure when
+the run was started with ``{"replayOf": "<runId>"}``) (``failure`` is the bounded cause of the run's
 ``KeyRotation.AccountsFailed``). The failed accounts are recorded in the ledger, so that a
 ``{"replayOf": "<runId>"}`` input can run them again however many they are.
 """
@@ -31,6 +32,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     account_ids = [account["id"] for account in json.loads(body)]
     ledger = Ledger(config.ledger_table())
     summary, failed = summarize(run.run_id, account_ids, ledger.run_items(run.run_id))
+    if run.replay_of:
+        summary["replayOf"] = run.replay_of  # shown by the run report and the failure cause
     if failed:
         ledger.record_replay(run.run_id, failed)
     logger.info("run summary", extra={"run_id": run.run_id, "accounts": summary["accounts"], "keys": summary["keys"]})

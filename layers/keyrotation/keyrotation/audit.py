@@ -6,7 +6,9 @@ A user read in full with nothing to do or say gets a quiet mark in the ledger, s
 before something can be due. Nothing in the state machine's state grows with the plan: the actions go
 to the ledger (one item each, numbered in the order they must run) and the state machine fetches them
 one at a time; notices (warnings, exemptions, deferred actions, blocked rotations) go to the ledger,
-where notify reads them.
+where notify reads them. So do the notices earlier runs could not deliver (an ``owed`` item per user,
+from the user's delivery record): notify sends them again, and a disable planned for such a user is
+marked (``ownerNotTold``), so the run report can say its owner was not told before.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from keyrotation.config import LifecycleConfig
 from keyrotation.credential_report import CredentialReport, ReportUser
 from keyrotation.events import Account, Run
 from keyrotation.inventory import group_members, identities, read_for_audit, with_last_use, with_report_last_use
-from keyrotation.ledger import Ledger
-from keyrotation.model import AccessKey, Delivery, NoticeKind, UserSnapshot
+from keyrotation.ledger import OWNER_NOT_TOLD, Ledger
+from keyrotation.model import AccessKey, Action, ActionType, Delivery, NoticeKind, UserSnapshot
 from keyrotation.observability import logger
 
 
@@ -31,6 +33,7 @@ class AuditResult:
     users_with_keys: int
     users_read: int
     report_age_seconds: int
+    owed: int = 0  # users whose person earlier runs could not tell something: notify sends it again
 
     def to_json(self) -> dict[str, Any]:
         """What the state machine needs: how many actions to fetch, whether to notify; counts for the log.
@@ -46,7 +49,7 @@ class AuditResult:
         kinds = [kind for kind in NoticeKind if kind is not NoticeKind.DEFERRED]
         return {
             "actions": len(self.plan.actions),
-            "notify": bool(self.plan.actions or self.plan.notices),
+            "notify": bool(self.plan.actions or self.plan.notices or self.owed),
             "counts": {
                 "usersWithKeys": self.users_with_keys,
                 "usersRead": self.users_read,
@@ -67,7 +70,9 @@ def audit_account(
     owner_tag_key: str,
     report: CredentialReport,
 ) -> AuditResult:
-    records = ledger.user_records(account.account_id)
+    account_records = ledger.account_records(account.account_id)
+    records = account_records.users
+    owed = {} if run.dry_run else account_records.owed
     exempt_members = group_members(iam, config.exempt_group_name)
     selected = list(triage.select(report.users, records, exempt_members, now, config))
     who = identities(iam, [chosen.user_name for chosen in selected], population=len(report.users))
@@ -102,9 +107,21 @@ def audit_account(
         user = users.get(user_name)
         return {"ownerEmail": user.tags.get(owner_tag_key) if user else None}
 
+    def untold(action: Action) -> dict[str, Any]:
+        runs = owed.get(action.user_name)
+        return {OWNER_NOT_TOLD: sorted(runs)} if runs and action.type is ActionType.DISABLE else {}
+
+    for user_name, runs in sorted(owed.items()):
+        ledger.record_owed(run.run_id, account.account_id, user_name, runs)
     for action in plan.actions:
         ledger.record_action(
-            run.run_id, account.account_id, action, status="planned", dryRun=run.dry_run, **owner(action.user_name)
+            run.run_id,
+            account.account_id,
+            action,
+            status="planned",
+            dryRun=run.dry_run,
+            **owner(action.user_name),
+            **untold(action),
         )
         logger.info(
             "planned",
@@ -126,6 +143,7 @@ def audit_account(
         users_with_keys=sum(1 for row in report.users if row.keys),
         users_read=len(users),
         report_age_seconds=max(0, int(report.age(now).total_seconds())),
+        owed=len(owed),
     )
 
 

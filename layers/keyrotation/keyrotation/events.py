@@ -1,6 +1,7 @@
 """The small JSON documents the state machine passes to the functions.
 
-``run``:     ``{"runId", "dryRun", "startedAt", "maxConcurrency", "expiresAt"}`` (made by list_accounts)
+``run``:     ``{"runId", "dryRun", "startedAt", "maxConcurrency", "expiresAt"}``, and ``"replayOf"`` in a compact
+replay (made by list_accounts)
 ``account``: ``{"id", "name", "email"}`` (one item of the run's account list)
 ``action``:  ``{"type", "userName", "keyId", "reason"}`` (planned by audit_keys)
 ``created``: ``{"newKeyId", "versionId", "userId", "secretArn", "status"}`` and ``"current"`` when known (returned
@@ -31,13 +32,21 @@ def _field(document: Any, name: str, where: str) -> Any:
 
 @dataclass(frozen=True)
 class Run:
+    """The run; ``replay_of``: the run whose failed accounts this one runs again (a ``{"replayOf"}`` input)."""
+
     run_id: str
     dry_run: bool
+    replay_of: str | None = None
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> Run:
         run = _field(event, "run", "event")
-        return cls(run_id=str(_field(run, "runId", "run")), dry_run=bool(_field(run, "dryRun", "run")))
+        replay_of = run.get("replayOf")
+        return cls(
+            run_id=str(_field(run, "runId", "run")),
+            dry_run=bool(_field(run, "dryRun", "run")),
+            replay_of=str(replay_of) if replay_of else None,
+        )
 
 
 @dataclass(frozen=True)

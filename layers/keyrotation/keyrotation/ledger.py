@@ -10,8 +10,15 @@ pk                          sk                                                  
 ``RUN#<runId>``             ``ACCOUNT#<accountId>#NOTICE#<user>#<keyId>#<kind>``  a warning, exemption...
 ``RUN#<runId>``             ``ACCOUNT#<accountId>#EMAIL#<recipient>``             one email sent or not
 ``RUN#<runId>``             ``REPLAY``                                            the run's failed accounts
+``RUN#<runId>``             ``RUN``                                               which execution is the run
+``RUN#<runId>``             ``ACCOUNT#<accountId>#OWED#<user>``                   notices owed from earlier runs
 ``DELIVERY#<accountId>``    ``USER#<userName>``                                   what the user was given
 ==========================  ====================================================  ======================
+
+A run id is the execution's name, or ``<name>@<start time>`` when an earlier
+execution had that name (Step Functions accepts a name again 90 days after its
+execution closed; run items live longer): see :meth:`Ledger.claim_run`. The
+``RUN`` item that records which execution holds a run id never expires.
 
 Run items expire (``expiresAt``, a DynamoDB TTL attribute) after
 :data:`RUN_RETENTION_DAYS`; delivery items live as long as the user's keys.
@@ -20,6 +27,12 @@ No item ever holds a secret access key.
 A run's plan for an account is under ``PLAN#<runId>#<accountId>``: one item per
 planned action, sort key ``ACTION#<n>`` (n from 0, in the order they must run),
 read one at a time by the state machine; it expires as run items do.
+
+A digest SES did not take is owed: each user it was about gets the run's id in
+the ``owedRuns`` set of its delivery item, until a later digest to that user's
+person is delivered (:meth:`Ledger.record_undelivered`, :meth:`Ledger.forget_owed`).
+The audit copies the set into its run (an ``owed`` item per user) and notify
+sends again what those runs did that no later run says again.
 
 A delivery item names the user it was written for (``userId``, IAM's unique
 id), since IAM gives a deleted user's name to the next user made with it. The
@@ -35,7 +48,8 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -43,7 +57,7 @@ from botocore.exceptions import ClientError
 
 from keyrotation import clock, naming
 from keyrotation.aws import client, error_code, translate_errors
-from keyrotation.errors import Throttled
+from keyrotation.errors import InvalidInput, Throttled
 from keyrotation.model import Action, Delivery, Notice
 from keyrotation.paging import items
 from keyrotation.triage import Quiet
@@ -51,6 +65,14 @@ from keyrotation.triage import Quiet
 RUN_RETENTION_DAYS = 400
 #: The sort key of a run's replay item (its failed accounts).
 REPLAY_SK = "REPLAY"
+#: The sort key of a run's identity item: the execution (name, start time) the run id belongs to.
+RUN_SK = "RUN"
+#: The ``kind`` of a run item naming the earlier runs whose notices to a user's person were not delivered.
+OWED_KIND = "owed"
+#: The attribute of a delivery item holding the ids of the runs whose digest about the user was not delivered.
+OWED_RUNS = "owedRuns"
+#: The attribute of a disable action item naming the runs whose notices had not reached the owner when it was planned.
+OWNER_NOT_TOLD = "ownerNotTold"
 #: Statuses of an action item that record what the run did; a later "skipped" never replaces them.
 CARRIED_OUT = ("created", "done", "discarded")
 #: What a delivery item says about its user rather than about a key (key ids are never reused by IAM).
@@ -82,12 +104,69 @@ def _from_item(item: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _deserializer.deserialize(value) for name, value in item.items()}
 
 
+@dataclass(frozen=True)
+class AccountRecords:
+    """An account's delivery items: each user's (record, quiet mark), and the runs still owed to each user's person."""
+
+    users: dict[str, tuple[Delivery, Quiet | None]]
+    owed: dict[str, frozenset[str]]
+
+
 class Ledger:
     def __init__(self, table_name: str, dynamodb: Any | None = None) -> None:
         self.table_name = table_name
         self._db = dynamodb or client("dynamodb")
 
     # -- run records ---------------------------------------------------------------------
+
+    def claim_run(self, name: str, start_time: str) -> str:
+        """The run id of the execution named ``name`` that started at ``start_time``, unique for ever.
+
+        The name itself, unless an earlier execution of that name holds it (or left run items from before
+        the ``RUN`` item existed): then ``<name>@<start time>``. The same execution asking again (a retried
+        ListAccounts) gets the same id.
+        """
+        if self._claim(name, name, start_time, first_use=True):
+            return name
+        run_id = f"{name}@{_start_stamp(start_time)}"
+        if not self._claim(run_id, name, start_time, first_use=False):
+            raise InvalidInput(f"run id {run_id!r} is held by another execution")
+        return run_id
+
+    def _claim(self, run_id: str, name: str, start_time: str, first_use: bool) -> bool:
+        key = _to_item({"pk": naming.run_pk(run_id), "sk": RUN_SK})
+        with translate_errors():
+            found = self._db.get_item(TableName=self.table_name, Key=key, ConsistentRead=True).get("Item")
+        if found is not None:
+            return bool(_from_item(found).get("startTime") == start_time)
+        if first_use and self._has_items(naming.run_pk(run_id)):
+            return False  # a run recorded before runs were claimed
+        item = {"pk": naming.run_pk(run_id), "sk": RUN_SK, "kind": "run", "executionName": name}
+        item.update({"startTime": start_time, "claimedAt": clock.to_iso(clock.now())})
+        try:
+            with translate_errors():
+                self._db.put_item(
+                    TableName=self.table_name,
+                    Item=_to_item(item),
+                    ConditionExpression="attribute_not_exists(pk) OR startTime = :start",
+                    ExpressionAttributeValues=_to_item({":start": start_time}),
+                )
+        except ClientError as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise
+            return False  # another execution took it in the meantime
+        return True
+
+    def _has_items(self, pk: str) -> bool:
+        with translate_errors():
+            response = self._db.query(
+                TableName=self.table_name,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues=_to_item({":pk": pk}),
+                Limit=1,
+                ConsistentRead=True,
+            )
+        return bool(response.get("Items"))
 
     def record_account(self, run_id: str, account_id: str, **fields: Any) -> None:
         self._update(naming.run_pk(run_id), naming.account_sk(account_id), {"accountId": account_id, **fields})
@@ -186,6 +265,10 @@ class Ledger:
 
     def user_records(self, account_id: str) -> dict[str, tuple[Delivery, Quiet | None]]:
         """Each user's delivery record and quiet mark (:class:`~keyrotation.triage.Quiet`), by user name."""
+        return self.account_records(account_id).users
+
+    def account_records(self, account_id: str) -> AccountRecords:
+        """The account's delivery items, read once: each user's record and quiet mark, and what is owed."""
         found = items(
             self._db,
             "query",
@@ -195,8 +278,44 @@ class Ledger:
             ExpressionAttributeValues=_to_item({":pk": naming.delivery_pk(account_id)}),
             ConsistentRead=True,
         )
-        records = (_from_item(item) for item in found)
-        return {record["userName"]: (_delivery(record), _quiet(record)) for record in records}
+        records = [_from_item(item) for item in found]
+        return AccountRecords(
+            users={record["userName"]: (_delivery(record), _quiet(record)) for record in records},
+            owed={
+                record["userName"]: frozenset(str(run) for run in record[OWED_RUNS])
+                for record in records
+                if record.get(OWED_RUNS)
+            },
+        )
+
+    def record_undelivered(self, account_id: str, user_name: str, run_id: str) -> None:
+        """The digest of ``run_id`` about ``user_name`` did not reach its person: later runs send it again."""
+        self._add_to_set(account_id, user_name, OWED_RUNS, {run_id})
+
+    def forget_owed(self, account_id: str, user_name: str, run_ids: Iterable[str]) -> None:
+        """A digest about ``user_name`` was delivered: what ``run_ids`` owed its person has been told."""
+        entries = sorted(set(run_ids))
+        if not entries:
+            return
+        try:
+            with translate_errors():
+                self._db.update_item(
+                    TableName=self.table_name,
+                    Key=_to_item({"pk": naming.delivery_pk(account_id), "sk": naming.delivery_sk(user_name)}),
+                    UpdateExpression="DELETE #set :entries",
+                    ConditionExpression="attribute_exists(#set)",  # never makes an item of its own
+                    ExpressionAttributeNames={"#set": OWED_RUNS},
+                    ExpressionAttributeValues={":entries": {"SS": entries}},
+                )
+        except ClientError as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise
+            # Nothing is owed to this user: nothing to forget.
+
+    def record_owed(self, run_id: str, account_id: str, user_name: str, owed_runs: Iterable[str]) -> None:
+        """In the run: the earlier runs whose notices to ``user_name``'s person are still owed (notify reads it)."""
+        values = {"accountId": account_id, "kind": OWED_KIND, "userName": user_name, "runs": sorted(owed_runs)}
+        self._update(naming.run_pk(run_id), naming.owed_sk(account_id, user_name), values)
 
     def record_quiet(self, account_id: str, user_name: str, user_id: str, quiet: Quiet) -> None:
         """Remember that a full reading of the user found nothing to do or say before ``quiet.until``."""
@@ -462,6 +581,19 @@ class Ledger:
             "ExpressionAttributeValues": _to_item(placeholders),
             **condition,
         }
+
+
+def _start_stamp(start_time: str) -> str:
+    """An execution's start time as Step Functions writes it, in UTC to the millisecond, whatever form it came in.
+
+    >>> _start_stamp("2026-01-15T07:00:00.123456+01:00"), _start_stamp("2026-01-15T06:00:00Z")
+    ('2026-01-15T06:00:00.123Z', '2026-01-15T06:00:00.000Z')
+    """
+    try:
+        moment = clock.from_iso(start_time).astimezone(UTC)
+    except ValueError:
+        raise InvalidInput(f"execution start time {start_time!r} is not an ISO 8601 time") from None
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _delivery(record: Mapping[str, Any]) -> Delivery:

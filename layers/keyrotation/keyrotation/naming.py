@@ -75,6 +75,10 @@ def email_sk(account_id: str, recipient: str) -> str:
     return f"ACCOUNT#{account_id}#EMAIL#{recipient}"
 
 
+def owed_sk(account_id: str, user_name: str) -> str:
+    return f"ACCOUNT#{account_id}#OWED#{user_name}"
+
+
 def delivery_pk(account_id: str) -> str:
     return f"DELIVERY#{account_id}"
 

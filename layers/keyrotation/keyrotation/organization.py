@@ -32,7 +32,7 @@ from keyrotation.paging import items
 
 _INPUT_FIELDS = frozenset({"accounts", "dryRun", "replayOf"})
 #: How a run id (an execution name) is written.
-_RUN_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+_RUN_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")  # an execution name, or <name>@<startTime> (Ledger.claim_run)
 
 
 @dataclass(frozen=True)

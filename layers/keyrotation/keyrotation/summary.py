@@ -115,8 +115,15 @@ def failure_cause(summary: dict[str, Any], replay: dict[str, Any]) -> dict[str, 
     >>> first = cause["failedAccounts"][0]
     >>> len(cause["failedAccounts"]), cause["failedCount"], cause["replayInput"], len(first["cause"])
     (5, 300, {'replayOf': 'run-7'}, 300)
+
+    A run that was itself a compact replay names the run it replayed (the summary's ``replayOf``):
+
+    >>> failure_cause({**summary, "replayOf": "run-6"}, {"replayOf": "run-7"})["replayOf"]
+    'run-6'
     """
+    replayed = {"replayOf": str(summary["replayOf"])} if summary.get("replayOf") else {}
     return {
+        **replayed,
         "failedAccounts": [
             {**failure, "cause": str(failure.get("cause", ""))[:MAX_FAILURE_CAUSE_QUOTE]}
             for failure in summary["failedAccounts"][:NAMED_VALUES]

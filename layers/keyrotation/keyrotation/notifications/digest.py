@@ -143,6 +143,8 @@ class Digest:
     blocked: tuple[Blocked, ...] = ()
     exemption_expiring: tuple[ExemptionExpiring, ...] = ()
     invalid_owner_tags: tuple[InvalidOwnerTag, ...] = ()
+    #: Earlier runs whose undelivered news this digest carries again (their digest did not reach this person).
+    resent_from: tuple[str, ...] = ()
 
     def events(self) -> Iterator[Any]:
         """Every event of the digest, section by section."""

@@ -35,6 +35,9 @@ from keyrotation.notifications.digest_events import digest_event
 from keyrotation.notifications.settings import Guide
 from keyrotation.notifications.values import as_text
 
+#: The field of an earlier run's item sent again in this run's digest: that run's id.
+RESENT_FROM = "resentFrom"
+
 
 @dataclass(frozen=True)
 class Unreachable:
@@ -59,6 +62,7 @@ class _Collecting:
 
     events: dict[str, list[Any]] = field(default_factory=dict)
     invalid_owner_tags: set[InvalidOwnerTag] = field(default_factory=set)
+    resent_from: set[str] = field(default_factory=set)
 
     def freeze(self, recipient: str, account: Account, run: Run) -> Digest:
         sections = {
@@ -68,7 +72,10 @@ class _Collecting:
             for section in SECTIONS
         }
         tags = tuple(sorted(self.invalid_owner_tags, key=lambda tag: (tag.user_name, tag.value)))
-        return Digest(recipient, account, run.run_id, run.dry_run, invalid_owner_tags=tags, **sections)
+        resent = tuple(sorted(self.resent_from))
+        return Digest(
+            recipient, account, run.run_id, run.dry_run, invalid_owner_tags=tags, resent_from=resent, **sections
+        )
 
 
 def build_digests(
@@ -84,7 +91,8 @@ def build_digests(
     coming (``disable-soon``, ``reenabled``, ``blocked``, ``exemption-expiring`` notices).
     In a dry run actions stay ``planned``: they are shown as what would happen.
     Exempt users, deferred actions and invalid exemption tags are the security
-    team's business: they are in the run report, not in digests.
+    team's business: they are in the run report, not in digests. An item of an
+    earlier run sent again names that run (``resentFrom``); the digest lists it.
     """
     today = today or clock.now().date()
     people: dict[str, _Collecting] = {}
@@ -109,6 +117,8 @@ def build_digests(
             continue
         person = people.setdefault(recipient, _Collecting())
         person.events.setdefault(section, []).append(event)
+        if item.get(RESENT_FROM):
+            person.resent_from.add(as_text(item.get(RESENT_FROM)))
         if owner and owner_address is None:
             person.invalid_owner_tags.add(InvalidOwnerTag(event.user_name, owner, outside_domains=owner in outside))
     digests = tuple(people[recipient].freeze(recipient, account, run) for recipient in sorted(people))

@@ -1,7 +1,8 @@
 """The Jinja environment every email template renders in, and the filters templates may use.
 
 Sandboxed (an override is code from a bucket and gets no access to Python
-internals), strict (an unknown variable is an error, not an empty string) and
+internals, nor makes a string or number over the size limit with ``*`` or
+``**``), strict (an unknown variable is an error, not an empty string) and
 autoescaped for ``*.html.j2`` only. Two filters: ``day`` and ``moment``.
 
 Example:
@@ -16,9 +17,9 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from jinja2 import BaseLoader, Environment, StrictUndefined, select_autoescape
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from keyrotation import clock
+from keyrotation.notifications.render_limits import BoundedEnvironment
 
 
 def format_day(value: date | datetime | None) -> str:
@@ -49,7 +50,7 @@ def format_moment(value: datetime | None) -> str:
 
 def template_environment(loader: BaseLoader) -> Environment:
     """A sandboxed environment: overrides are code from a bucket, and get no access to Python internals."""
-    environment = ImmutableSandboxedEnvironment(
+    environment = BoundedEnvironment(
         loader=loader,
         autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False, default=False),
         undefined=StrictUndefined,

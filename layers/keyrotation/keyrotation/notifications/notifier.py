@@ -6,6 +6,13 @@ Every digest is recorded in the ledger as an ``email`` item (``sent``,
 are skipped, so a retried or replayed invocation never sends twice. No
 ledger item or log line holds a message body.
 
+Nothing is lost to an SES outage. When a digest SES did not take told a user's
+person news that no later run says again (a key rotated, disabled or deleted,
+a re-enable found), the run's id is recorded against the user (``owedRuns``).
+The next runs carry that news again, from the earlier run's items, in the
+user's digest, until one is delivered; then it is forgotten. (Warnings and
+blocked notices need no carrying: the policy repeats them until they are sent.)
+
 Example (as the notify function wires it):
     >>> notifier = Notifier(Ledger(table_name), Renderer(templates), Mailer(ses, sender))  # doctest: +SKIP
     >>> notifier.notify_account(account, run, settings.guide).to_json()  # doctest: +SKIP
@@ -14,15 +21,16 @@ Example (as the notify function wires it):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from keyrotation import clock
 from keyrotation.events import Account, Run
-from keyrotation.ledger import Ledger
+from keyrotation.ledger import OWED_KIND, Ledger
+from keyrotation.model import NoticeKind
 from keyrotation.notifications.digest import Digest
-from keyrotation.notifications.digest_builder import build_digests
+from keyrotation.notifications.digest_builder import RESENT_FROM, build_digests
 from keyrotation.notifications.outcome import Outcome
 from keyrotation.notifications.rendering import Renderer
 from keyrotation.notifications.report_builder import build_run_report
@@ -57,7 +65,15 @@ class Notifier:
             for item in items
             if item.get("kind") == "email" and item.get("status") in DELIVERED
         }
-        plan = build_digests(items, account, run, guide)
+        owed = _owed(items)
+        carried = self._carried(account, owed) if self.mailer is not None else []
+        news = {as_text(item.get("userName")) for item in items if _said_once(item)}
+        failed_before = {
+            as_text(item.get("recipient"))
+            for item in items
+            if item.get("kind") == "email" and item.get("status") == EmailStatus.FAILED.value
+        }
+        plan = build_digests([*items, *carried], account, run, guide)
         outcome = Outcome()
         for problem in plan.unreachable:
             self._record(
@@ -72,14 +88,33 @@ class Notifier:
                 "not an email address", extra={"account_id": account.account_id, "users": list(problem.users)}
             )
             outcome.invalid += 1
+        told: set[str] = set()
         for digest in plan.digests:
+            told.update(digest.user_names)
             if digest.recipient in delivered:
                 self._remember_warnings(digest)
                 logger.info("digest already sent in this run", extra=_log_fields(digest))
                 outcome.skipped += 1
             else:
-                self._send_digest(digest, guide, outcome)
+                self._send_digest(digest, guide, outcome, _Owing(owed, news, digest.recipient in failed_before))
+        if self.mailer is not None:
+            for user_name, runs in sorted(owed.items()):
+                if user_name not in told:  # nothing of theirs is left to tell (the earlier runs' items expired)
+                    self.ledger.forget_owed(account.account_id, user_name, runs)
         return outcome
+
+    def _carried(self, account: Account, owed: Mapping[str, frozenset[str]]) -> list[dict[str, Any]]:
+        """The items of earlier runs whose news did not reach the owed users' people, marked with their run."""
+        users_of: dict[str, set[str]] = {}
+        for user_name, runs in owed.items():
+            for earlier in runs:
+                users_of.setdefault(earlier, set()).add(user_name)
+        carried = []
+        for earlier, users in sorted(users_of.items()):
+            for item in self.ledger.run_items(earlier, account.account_id):
+                if as_text(item.get("userName")) in users and _said_once(item) and not item.get("dryRun"):
+                    carried.append({**item, RESENT_FROM: earlier})
+        return carried
 
     def send_run_report(
         self,
@@ -115,7 +150,7 @@ class Notifier:
         outcome.count_failure(failure)
         return outcome
 
-    def _send_digest(self, digest: Digest, guide: Guide, outcome: Outcome) -> None:
+    def _send_digest(self, digest: Digest, guide: Guide, outcome: Outcome, owing: _Owing | None = None) -> None:
         email = self.renderer.render_digest(digest, guide)
         outcome.fallbacks += len(email.fallbacks)
         details: dict[str, Any] = {
@@ -148,6 +183,10 @@ class Notifier:
                 extra={**_log_fields(digest), "error_code": failure.code, "transient": failure.transient},
             )
             outcome.count_failure(failure)
+            if owing is not None and not digest.preview:
+                for user_name in digest.user_names:
+                    if user_name in owing.news:  # this run's news for them is owed to a later run
+                        self.ledger.record_undelivered(account_id, user_name, run_id)
             return
         status = EmailStatus.PREVIEW if digest.preview else EmailStatus.SENT
         self._record(
@@ -160,6 +199,11 @@ class Notifier:
             **details,
         )
         self._remember_warnings(digest)
+        if owing is not None and not digest.preview:
+            for user_name in digest.user_names:
+                # What was owed, and this run's news if an earlier attempt of this run recorded it undelivered.
+                runs = owing.owed.get(user_name, frozenset()) | ({run_id} if owing.failed_before else set())
+                self.ledger.forget_owed(account_id, user_name, runs)
         logger.info("digest sent", extra={**_log_fields(digest), "message_id": result.message_id})
         outcome.sent += 1
 
@@ -171,6 +215,32 @@ class Notifier:
 
     def _record(self, run_id: str, account_id: str, recipient: str, status: EmailStatus, **fields: Any) -> None:
         self.ledger.record_email(run_id, account_id, recipient, status=status.value, **fields)
+
+
+@dataclass(frozen=True)
+class _Owing:
+    """What a digest's delivery settles: ``owed`` (user -> earlier runs carried again), ``news`` (users this run
+    tells something no later run says again), ``failed_before``."""
+
+    owed: Mapping[str, frozenset[str]]
+    news: set[str]
+    failed_before: bool = False  # an earlier attempt of this run did not deliver this recipient's digest
+
+
+def _owed(items: Iterable[Mapping[str, Any]]) -> dict[str, frozenset[str]]:
+    """User -> the earlier runs whose news is still owed to its person (the audit's ``owed`` items)."""
+    return {
+        as_text(item.get("userName")): frozenset(as_text(run) for run in item.get("runs") or ())
+        for item in items
+        if item.get("kind") == OWED_KIND
+    }
+
+
+def _said_once(item: Mapping[str, Any]) -> bool:
+    """News that no later run says again: a key action done, a re-enable found."""
+    if item.get("kind") == "action":
+        return item.get("status") == "done"
+    return item.get("kind") == "notice" and item.get("type") == NoticeKind.REENABLED.value
 
 
 def _log_fields(digest: Digest) -> dict[str, Any]:

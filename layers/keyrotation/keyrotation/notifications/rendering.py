@@ -1,7 +1,8 @@
 """Rendering an email: ``<kind>.html.j2`` and ``<kind>.txt.j2``, S3 override first, packaged template as fallback.
 
 An override that is missing, unreadable or broken (syntax error, unknown
-variable, any error while rendering) is replaced by the packaged template,
+variable, any error while rendering), or whose rendering is too large or too
+slow (:mod:`~keyrotation.notifications.render_limits`), is replaced by the packaged template,
 and the fallback is returned with the email so the run report can list it.
 
 Example:
@@ -22,6 +23,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader, TemplateNotFound, TemplateSyn
 from keyrotation.notifications.digest import Digest
 from keyrotation.notifications.environment import template_environment
 from keyrotation.notifications.overrides import OverrideLoader
+from keyrotation.notifications.render_limits import render_within
 from keyrotation.notifications.rendered import RenderedEmail, TemplateFallback
 from keyrotation.notifications.report import RunReport
 from keyrotation.notifications.settings import PRODUCT, Guide
@@ -66,7 +68,7 @@ class Renderer:
         if self._with_overrides is None:
             return self._packaged.get_template(name).render(context), None
         try:
-            return self._with_overrides.get_template(name).render(context), None
+            return render_within(self._with_overrides.get_template(name), context), None
         except Exception as error:  # noqa: BLE001 - an override is foreign code: any failure means "use ours"
             failure = TemplateFallback(name, _describe_template_error(error))
             logger.warning(

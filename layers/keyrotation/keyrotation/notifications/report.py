@@ -108,6 +108,10 @@ class RunReport:
     waiting_for_a_person: Capped[NoticeRow]
     notification_problems: Capped[EmailProblem]
     template_fallbacks: tuple[FallbackCount, ...]
+    #: Keys this run disabled whose owner earlier runs' emails had not reached (SES did not take them).
+    untold: Capped[NoticeRow] = Capped(())
+    #: The run this one replays the failed accounts of (started with ``{"replayOf": "<runId>"}``), else None.
+    replay_of: str | None = None
 
     def with_fallbacks(self, fallbacks: Iterable[TemplateFallback]) -> RunReport:
         """This report, also listing the fallbacks that happened while rendering it."""

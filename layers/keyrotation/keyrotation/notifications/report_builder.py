@@ -2,7 +2,8 @@
 
 Counts come from the summary; the lists (deferred actions, keys re-enabled
 by a person, exempt users, invalid exemption tags, users blocked until a
-person acts, digests not delivered, template fallbacks) from the ledger.
+person acts, digests not delivered, keys disabled before their owner could be
+told, template fallbacks) from the ledger.
 Pure: no AWS call.
 
 Example:
@@ -23,6 +24,8 @@ from typing import Any
 
 from keyrotation.errors import InvalidInput
 from keyrotation.events import Run
+from keyrotation.ledger import OWNER_NOT_TOLD
+from keyrotation.model import ActionType
 from keyrotation.notifications.report import (
     REPORT_LIST_LIMIT,
     Capped,
@@ -65,6 +68,7 @@ def build_run_report(
         _WAITING: [],
     }
     problems: list[EmailProblem] = []
+    untold: list[NoticeRow] = []
     emails: Counter[str] = Counter()
     fallbacks: Counter[tuple[str, str]] = Counter()
     for item in items:
@@ -72,6 +76,8 @@ def build_run_report(
             notices[str(item["type"])].append(_notice_row(item))
         elif item.get("kind") == "notice" and item.get("type") == "blocked" and not item.get("due"):
             notices[_WAITING].append(_notice_row(item))  # no date: it does not clear by itself
+        elif item.get("kind") == "action" and item.get(OWNER_NOT_TOLD) and _disabled(item):
+            untold.append(_untold_row(item))
         elif item.get("kind") == "email":
             status = as_text(item.get("status"))
             emails[status] += 1
@@ -101,6 +107,25 @@ def build_run_report(
         template_fallbacks=tuple(
             FallbackCount(template, reason, count) for (template, reason), count in sorted(fallbacks.items())
         ),
+        untold=Capped.of(sorted(untold, key=_row_order), limit),
+        replay_of=run.replay_of or (clip(as_text(summary.get("replayOf")), 200) or None),
+    )
+
+
+def _disabled(item: Mapping[str, Any]) -> bool:
+    return item.get("type") == ActionType.DISABLE.value and item.get("status") == "done"
+
+
+def _untold_row(item: Mapping[str, Any]) -> NoticeRow:
+    """A key disabled while earlier runs' emails to its owner were still owed."""
+    owner = as_text(item.get("ownerEmail")) or "the account's email"
+    runs = [as_text(run) for run in item.get(OWNER_NOT_TOLD) or ()]
+    return NoticeRow(
+        account_id=as_text(item.get("accountId")),
+        user_name=as_text(item.get("userName")),
+        key_id=as_text(item.get("keyId")) or None,
+        detail=clip(f"owner {owner}; not delivered: the email of run {', '.join(runs)}", 1000),
+        due=None,
     )
 
 
