@@ -589,6 +589,15 @@ def test_the_run_that_finds_a_re_enabled_key_honours_it_for_d_minus_i_days_and_s
     assert "re-enable was honoured until 2030-06-11" in again.actions[0].reason
 
 
+def test_a_re_enable_found_at_the_very_moment_of_the_disable_is_a_first_re_enable() -> None:
+    """Found by hypothesis: a run that records the re-enable at the instant of the disable record must not
+    take it for an earlier re-enable (which would make it a second one, disabled again at once)."""
+    recorded = Delivery("AKIACUR", **disabled(NOW), reenabled=frozenset({("AKIAOLD", NOW)}))
+    assert policy.reenable_found(REENABLED[0], recorded) == NOW
+    assert not policy.reenabled_before(REENABLED[0], recorded)
+    assert decide(user(*REENABLED), recorded, NOW, CONFIG) == Decision()  # honoured, and told once already
+
+
 def test_a_second_re_enable_is_not_honoured() -> None:
     first_found, disabled_again = NOW - days(15), NOW - days(3)
     record = Delivery(

@@ -268,7 +268,7 @@ def reenable_found(key: AccessKey, delivery: Delivery) -> datetime | None:
     disabled = disabled_by_product_on(key, delivery)
     if disabled is None:
         return None
-    found = [moment for key_id, moment in delivery.reenabled if key_id == key.key_id and moment > disabled]
+    found = [moment for key_id, moment in delivery.reenabled if key_id == key.key_id and moment >= disabled]
     return min(found) if found else None
 
 
@@ -276,7 +276,7 @@ def reenabled_before(key: AccessKey, delivery: Delivery) -> bool:
     """Whether a person re-enabled ``key`` once already, and the product disabled it again since."""
     disabled = disabled_by_product_on(key, delivery)
     return disabled is not None and any(
-        key_id == key.key_id and moment <= disabled for key_id, moment in delivery.reenabled
+        key_id == key.key_id and moment < disabled for key_id, moment in delivery.reenabled
     )
 
 
