@@ -143,6 +143,18 @@ def test_members_of_the_exemption_group_are_read_on_every_run() -> None:
     assert not picked(alice(), Delivery(), NOW, CONFIG, members=frozenset({"alice"}))  # no key: nothing to say
 
 
+def test_a_key_the_product_disabled_shown_active_again_gets_the_user_read() -> None:
+    """Found by hypothesis: only the ledger knows the key was disabled; the report shows it Active, young."""
+    disabled = datetime(2030, 5, 31, 6, 0, tzinfo=UTC)
+    record = Delivery("AKIANEW", disabled=frozenset({("AKIAOLD", disabled)}), disabled_done=frozenset({("AKIAOLD", disabled)}))
+    reenabled = alice(key("AKIAOLD", 5), key("AKIANEW", 1))
+    assert policy.decide(reenabled, record, NOW, default_lifecycle(rotation_days=10, inactive_days=20, delete_days=30)).notices
+    assert picked(reenabled, record, NOW, CONFIG)
+    assert not picked(alice(key("AKIAOLD", 5, active=False), key("AKIANEW", 1)), record, NOW, CONFIG)  # still Inactive
+    found = Delivery(**{**record.__dict__, "reenabled": frozenset({("AKIAOLD", NOW)})})
+    assert not picked(reenabled, found, NOW, CONFIG)  # a run already found it: the policy was told
+
+
 def test_two_keys_of_the_same_second_get_the_user_read() -> None:
     twins = alice(key("AKIAA", 20), key("AKIAB", 20))
     assert picked(twins, Delivery(), NOW, CONFIG)

@@ -7,7 +7,11 @@ user's keys (status and creation time, no key id) for the price of two. A user i
 - the user is a member of the exemption group (an exempt user is reported on every run);
 - the policy, asked about the keys the report shows (:func:`report_snapshot`), has something to do or
   to say, unless a full reading of the same keys found the user quiet until later (:class:`Quiet`);
-- two of its keys were created in the same second (the policy orders keys by creation, then by id).
+- two of its keys were created in the same second (the policy orders keys by creation, then by id);
+- the report shows fewer Inactive keys than the ledger has keys the product disabled (and no run found
+  Active again since): one may have been re-enabled by a person, which the policy must hear of at once.
+  A key the product since deleted counts too, until a full reading finds the user quiet (its mark then
+  holds while the report shows the same keys).
 
 Why that is enough: the policy's verdict depends on the keys (ages and statuses), the exemption tag and
 group, and the ledger's record. Without tags, groups, warnings already given or disable records, the
@@ -145,12 +149,27 @@ def _why(
         and quiet.keys == fingerprint((key.created, key.active) for key in row.keys)
     ):
         return None
+    if _unreconciled_disables(delivery) > sum(1 for key in row.keys if not key.active):
+        return "a key the product disabled may be Active again"
     if len({key.created.replace(microsecond=0) for key in row.keys}) < len(row.keys):
         return "keys created in the same second"
     decision = policy.decide(report_snapshot(row), Delivery(), now, config)
     if decision.actions or decision.notices:
         return "due"
     return None
+
+
+def _unreconciled_disables(delivery: Delivery) -> int:
+    """Keys the product disabled whose re-enable no run has recorded since: each is Inactive, or gone, or a
+    person set it Active again (which only a full reading can tell, the report having no key ids)."""
+    latest: dict[str, datetime] = {}
+    for key_id, moment in delivery.disabled_done:
+        latest[key_id] = max(moment, latest.get(key_id, moment))
+    return sum(
+        1
+        for key_id, disabled in latest.items()
+        if not any(found_id == key_id and found >= disabled for found_id, found in delivery.reenabled)
+    )
 
 
 def _unfinished(delivery: Delivery) -> bool:
