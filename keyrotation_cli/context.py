@@ -61,4 +61,5 @@ def target_of(ctx: click.Context) -> Target:
 
 def console() -> Console:
     """Where tables and progress go: standard output, as the command line finds it now."""
-    return Console(highlight=False, markup=False)  # values from AWS are shown as they are, never as markup
+    # Values from AWS are shown as they are: never as markup, never an emoji (an ARN holds ":secret:").
+    return Console(highlight=False, markup=False, emoji=False)
