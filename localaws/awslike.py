@@ -4,6 +4,8 @@
 - Organizations ListAccounts pages at 100 in moto; AWS returns at most 20, and sometimes an
   empty page with a NextToken.
 - STS AssumeRole succeeds in moto for roles that do not exist; AWS refuses (AccessDenied).
+- moto accepts requests signed with an IAM user's access key that is Inactive or deleted; AWS refuses
+  them (``InvalidClientTokenId``, or ``UnrecognizedClientException`` for JSON services).
 - Step Functions Retry intervals really sleep; ``fast_retries`` keeps the retries (and their
   history events) but not the waiting.
 - IAM credential reports are served as AWS serves them (:mod:`localaws.reports`).
@@ -272,6 +274,46 @@ def _allowed_actions(policy: Mapping[str, Any]) -> tuple[str, ...]:
     )
 
 
+# Long-term IAM user keys start with AKIA (moto's too); temporary credentials (ASIA) and the local ones do not.
+USER_KEY_PREFIX = "AKIA"
+# Services whose protocol is a query (IAM, STS...) answer a refused key with InvalidClientTokenId; JSON ones
+# (Secrets Manager, DynamoDB...) with UnrecognizedClientException.
+QUERY_PROTOCOLS = frozenset({"query", "ec2"})
+
+
+@dataclass
+class UserKeys:
+    """IAM user access keys as AWS authenticates them: a request signed with one that is Inactive, or that no
+    longer exists, is refused (moto serves it).
+
+    >>> UserKeys().refuse_unusable("json", "GetSecretValue", "ASIAEXAMPLE")  # not a user's key: not judged here
+    """
+
+    def refuse_unusable(self, protocol: str, operation: str, access_key_id: str | None) -> None:
+        """Raise the error AWS answers a request signed with ``access_key_id`` if it is a user's key not Active."""
+        if access_key_id is None or not access_key_id.startswith(USER_KEY_PREFIX):
+            return
+        if self.status(access_key_id) == "Active":
+            return
+        code = "InvalidClientTokenId" if protocol in QUERY_PROTOCOLS else "UnrecognizedClientException"
+        raise ClientError(
+            {
+                "Error": {"Code": code, "Message": "The security token included in the request is invalid."},
+                "ResponseMetadata": {"HTTPStatusCode": 403},
+            },
+            operation,
+        )
+
+    @staticmethod
+    def status(access_key_id: str) -> str | None:
+        """The key's status (Active, Inactive) in whichever account holds it; None once it is deleted."""
+        for account_id in list(iam_backends):
+            key = iam_backends[account_id]["aws"].access_keys.get(access_key_id)
+            if key is not None:
+                return str(key.status)
+        return None
+
+
 class _NoSleep:
     """The ``time`` module as the retrier sees it, minus the waiting."""
 
@@ -287,12 +329,14 @@ class _NoSleep:
 
 @dataclass
 class AwsLike:
-    """One LocalAws's AWS-like behaviour: paging, injected faults, call log, session policies, credential reports."""
+    """One LocalAws's AWS-like behaviour: paging, injected faults, call log, session policies, user keys, credential
+    reports."""
 
     paging: Paging = field(default_factory=Paging)
     faults: Faults = field(default_factory=Faults)
     calls: CallLog = field(default_factory=CallLog)
     sessions: SessionPolicies = field(default_factory=SessionPolicies)
+    user_keys: UserKeys = field(default_factory=UserKeys)
     reports: CredentialReports = field(default_factory=CredentialReports)
 
     @contextmanager
@@ -371,7 +415,7 @@ class AwsLike:
 
     def _api_call(self, client_class: type[botocore.client.BaseClient]) -> Callable[..., Any]:
         original = client_class._make_api_call
-        faults, calls, sessions = self.faults, self.calls, self.sessions
+        faults, calls, sessions, user_keys = self.faults, self.calls, self.sessions, self.user_keys
 
         def make_api_call(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
             service_model = client.meta.service_model
@@ -381,7 +425,9 @@ class AwsLike:
             invocation = current_invocation()
             if invocation is not None:
                 invocation.calls.append((service_model.service_name, operation_name))
-            # After the note: a test sees the attempt that the session policy refuses.
+            # After the note: a test sees the attempt that AWS refuses. A key is authenticated before its
+            # session policy is applied.
+            user_keys.refuse_unusable(service_model.protocol, operation_name, access_key_id)
             sessions.refuse_outside(service_model.signing_name, operation_name, access_key_id, api_params)
             if faults.active:
                 faults.check(service_model.service_name, operation_name, api_params)
