@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
+from botocore.exceptions import ClientError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -134,12 +135,16 @@ def follow(target: Target, arn: str, console: Console) -> Finished:
             task = progress.add_task(f"{run_id}: listing accounts", total=None)
             while True:
                 described = sfn.describe_execution(executionArn=arn)
-                if total is None:
-                    run = run_document(sfn, arn)
-                    total = run["accountCount"] if run else None
-                done, failed = account_results(ledger, run_id)
-                label = f"{run_id}: accounts" + (f", {failed} failed" if failed else "")
-                progress.update(task, total=total, completed=done, description=label)
+                try:
+                    if total is None:
+                        run = run_document(sfn, arn)
+                        total = run["accountCount"] if run else None
+                    done, failed = account_results(ledger, run_id)
+                except ClientError:
+                    pass  # the bar waits for the next look (a throttled read); the execution's status decides
+                else:
+                    label = f"{run_id}: accounts" + (f", {failed} failed" if failed else "")
+                    progress.update(task, total=total, completed=done, description=label)
                 if described["status"] != "RUNNING":
                     break
                 time.sleep(target.poll_seconds)

@@ -5,7 +5,11 @@
   empty page with a NextToken.
 - STS AssumeRole succeeds in moto for roles that do not exist; AWS refuses (AccessDenied).
 - moto accepts requests signed with an IAM user's access key that is Inactive or deleted; AWS refuses
-  them (``InvalidClientTokenId``, or ``UnrecognizedClientException`` for JSON services).
+  them (``InvalidClientTokenId``, or ``UnrecognizedClientException`` for JSON services): :class:`UserKeys`.
+- moto's DynamoDB is not thread-safe: a Query or Scan walking a partition while another thread writes to
+  it fails (``RuntimeError: dictionary changed size during iteration``); AWS serves both. DynamoDB calls
+  are served one at a time (a run's functions write the run's partition while an operator reads it):
+  :class:`OneAtATime`.
 - Step Functions Retry intervals really sleep; ``fast_retries`` keeps the retries (and their
   history events) but not the waiting.
 - IAM credential reports are served as AWS serves them (:mod:`localaws.reports`).
@@ -18,8 +22,9 @@
   resources and conditions are evaluated by tests/statemachine/test_session_policies.py).
 
 Each :class:`~localaws.LocalAws` has its own :class:`AwsLike` (``aws.paging``, ``aws.faults``,
-``aws.calls``, ``aws.reports``); :meth:`AwsLike.installed` patches moto and botocore for the LocalAws's lifetime and
-puts the originals back when it ends.
+``aws.calls``, ``aws.sessions``, ``aws.user_keys``, ``aws.serving``, ``aws.reports``);
+:meth:`AwsLike.installed` patches moto and botocore for the LocalAws's lifetime and puts the originals
+back when it ends.
 """
 
 from __future__ import annotations
@@ -314,6 +319,35 @@ class UserKeys:
         return None
 
 
+@dataclass
+class OneAtATime:
+    """Services whose calls moto must serve one at a time, and the lock that takes turns.
+
+    moto's DynamoDB is not thread-safe (a Query walking a partition while another thread writes to it fails);
+    AWS's is. Other services are served as they come.
+
+    >>> serving = OneAtATime()
+    >>> with serving.turn("dynamodb"):
+    ...     serving.lock.locked()
+    True
+    >>> with serving.turn("iam"):
+    ...     serving.lock.locked()
+    False
+    """
+
+    services: frozenset[str] = frozenset({"dynamodb"})
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextmanager
+    def turn(self, service: str) -> Iterator[None]:
+        """The block runs alone among calls to ``service`` if that service is served one at a time."""
+        if service not in self.services:
+            yield
+            return
+        with self.lock:
+            yield
+
+
 class _NoSleep:
     """The ``time`` module as the retrier sees it, minus the waiting."""
 
@@ -329,14 +363,15 @@ class _NoSleep:
 
 @dataclass
 class AwsLike:
-    """One LocalAws's AWS-like behaviour: paging, injected faults, call log, session policies, user keys, credential
-    reports."""
+    """One LocalAws's AWS-like behaviour: paging, injected faults, call log, session policies, user keys, DynamoDB
+    served one call at a time, credential reports."""
 
     paging: Paging = field(default_factory=Paging)
     faults: Faults = field(default_factory=Faults)
     calls: CallLog = field(default_factory=CallLog)
     sessions: SessionPolicies = field(default_factory=SessionPolicies)
     user_keys: UserKeys = field(default_factory=UserKeys)
+    serving: OneAtATime = field(default_factory=OneAtATime)
     reports: CredentialReports = field(default_factory=CredentialReports)
 
     @contextmanager
@@ -416,6 +451,7 @@ class AwsLike:
     def _api_call(self, client_class: type[botocore.client.BaseClient]) -> Callable[..., Any]:
         original = client_class._make_api_call
         faults, calls, sessions, user_keys = self.faults, self.calls, self.sessions, self.user_keys
+        serving = self.serving
 
         def make_api_call(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
             service_model = client.meta.service_model
@@ -431,6 +467,7 @@ class AwsLike:
             sessions.refuse_outside(service_model.signing_name, operation_name, access_key_id, api_params)
             if faults.active:
                 faults.check(service_model.service_name, operation_name, api_params)
-            return original(client, operation_name, api_params)
+            with serving.turn(service_model.service_name):
+                return original(client, operation_name, api_params)
 
         return make_api_call
