@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from keyrotation.aws import error_code
 from keyrotation.errors import InvalidInput
 from keyrotation.ledger import Ledger
 from keyrotation.organization import parse_request
@@ -140,8 +141,8 @@ def follow(target: Target, arn: str, console: Console) -> Finished:
                         run = run_document(sfn, arn)
                         total = run["accountCount"] if run else None
                     done, failed = account_results(ledger, run_id)
-                except ClientError:
-                    pass  # the bar waits for the next look (a throttled read); the execution's status decides
+                except ClientError as error:  # e.g. throttled: the bar says so and waits for the next look
+                    progress.update(task, description=f"{run_id}: accounts (not read now: {error_code(error)})")
                 else:
                     label = f"{run_id}: accounts" + (f", {failed} failed" if failed else "")
                     progress.update(task, total=total, completed=done, description=label)
