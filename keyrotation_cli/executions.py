@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from keyrotation.aws import error_code
-from keyrotation.errors import InvalidInput
+from keyrotation.errors import InvalidInput, Throttled, TransientAwsError
 from keyrotation.ledger import Ledger
 from keyrotation.organization import parse_request
 from keyrotation_cli.stack import Target
@@ -141,8 +141,9 @@ def follow(target: Target, arn: str, console: Console) -> Finished:
                         run = run_document(sfn, arn)
                         total = run["accountCount"] if run else None
                     done, failed = account_results(ledger, run_id)
-                except ClientError as error:  # e.g. throttled: the bar says so and waits for the next look
-                    progress.update(task, description=f"{run_id}: accounts (not read now: {error_code(error)})")
+                except (ClientError, Throttled, TransientAwsError) as error:  # the bar says so, and looks again
+                    reason = error_code(error) if isinstance(error, ClientError) else str(error)
+                    progress.update(task, description=f"{run_id}: accounts (not read now: {reason})")
                 else:
                     label = f"{run_id}: accounts" + (f", {failed} failed" if failed else "")
                     progress.update(task, total=total, completed=done, description=label)

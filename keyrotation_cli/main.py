@@ -12,6 +12,7 @@ import click
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from keyrotation.aws import error_code
+from keyrotation.errors import KeyRotationError
 from keyrotation_cli import credentials_command, history_command, run_commands, status_command
 from keyrotation_cli.context import DEFAULT_STACK, Options
 
@@ -36,6 +37,8 @@ class _Group(click.Group):
             raise click.ClickException(f"{operation} failed: {error_code(error)}: {message}") from None
         except BotoCoreError as error:
             raise click.ClickException(f"AWS call failed: {error}") from None
+        except KeyRotationError as error:  # an AWS error as the product's modules name it (Throttled...)
+            raise click.ClickException(f"{type(error).__name__}: {error}") from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -6,6 +6,7 @@ folder's leak check then searches everything else the runs wrote.
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ from click.testing import CliRunner
 from keyrotation_cli.context import Options
 from keyrotation_cli.main import cli
 from keyrotation_cli.stack import StackNotFound, resolve
-from localaws import REGION, KeySeed, Organization, Stack
+from localaws import REGION, KeySeed, LocalAws, Organization, Stack
 from tests.statemachine.cli import WIDE, execution_input, executions, keyrotation, shown
 from tests.statemachine.invariants import ledger_items
 
@@ -229,3 +230,25 @@ def test_the_ledger_is_read_as_the_product_writes_it(stack: Stack, due: dict[str
     assert len(planned) == 2
     for item in planned:
         assert any(item["keyId"] in line and item["type"] in line for line in shown(result))
+
+
+def test_following_a_run_survives_a_progress_read_that_aws_refuses(
+    aws: LocalAws, stack: Stack, due: dict[str, Any], leak_check: Any
+) -> None:
+    """The command's own ledger reads (on the main thread; the functions run on others) are throttled once."""
+    fault = aws.faults.add(
+        "dynamodb", "Query", "ThrottlingException", when=lambda _: threading.current_thread() is threading.main_thread()
+    )
+    result = keyrotation(stack, leak_check, "run", "--account", due["alpha"])
+    assert result.exit_code == 0 and fault.hits == 1, result.output
+    assert executions(stack)[0]["status"] == "SUCCEEDED"
+
+
+def test_an_aws_error_is_one_line_naming_it(aws: LocalAws, stack: Stack, due: dict[str, Any], leak_check: Any) -> None:
+    assert keyrotation(stack, leak_check, "run", "--account", due["alpha"]).exit_code == 0
+    aws.faults.add("dynamodb", "Query", "ThrottlingException", times=1)
+    throttled = keyrotation(stack, leak_check, "status")
+    assert throttled.exit_code == 1 and "Error: KeyRotation.Throttled: Query was throttled" in throttled.output
+    aws.faults.add("stepfunctions", "ListExecutions", "AccessDeniedException", times=1)
+    denied = keyrotation(stack, leak_check, "status")
+    assert denied.exit_code == 1 and "Error: ListExecutions failed: AccessDeniedException" in denied.output
