@@ -3,15 +3,17 @@
 Configured once in ``~/.aws/config``::
 
     [profile deploy-bot]
-    credential_process = keyrotation credentials --secret-id arn:aws:secretsmanager:us-east-1:111122223333:secret:...
+    credential_process = keyrotation credentials --secret-id Account_111122223333_User_deploy-bot_AccessKey
 
 it prints ``{"Version": 1, "AccessKeyId": ..., "SecretAccessKey": ...}`` for the AWS CLI and SDKs. It
 returns the key it holds in its cache (:mod:`keyrotation_cli.credential_cache`); at most every
 ``--refresh-minutes`` it reads the user's secret, signed with that key, and when ``AWSCURRENT`` holds
 another key, switches to it. On the day of a rotation the next check already returns the new key,
-days before the old one is disabled. The cache is seeded once, with the user's current credentials::
+days before the old one is disabled. The cache (one per ``--secret-id`` as written) is seeded once, with
+the user's current credentials::
 
-    keyrotation --profile deploy-bot-bootstrap credentials --seed --secret-id Account_..._AccessKey
+    keyrotation --profile deploy-bot-today --region us-east-1 credentials --seed \
+        --secret-id Account_111122223333_User_deploy-bot_AccessKey
 
 The secret access key is printed on standard output in that document and nowhere else; every message
 goes to standard error, and every failure exits non-zero.
