@@ -31,9 +31,11 @@ def history(ctx: click.Context, account_id: str, user_name: str | None, limit: i
         raise click.BadParameter(f"{user_name!r} is not an IAM user name", param_hint="USER")
     target = target_of(ctx)
     ledger = Ledger(target.ledger_table, target.client("dynamodb"))
-    deliveries = ledger.deliveries(account_id)
-    if user_name is not None:
-        deliveries = {name: record for name, record in deliveries.items() if name == user_name}
+    deliveries = {
+        name: delivery
+        for name, (delivery, _quiet) in ledger.user_records(account_id).items()
+        if user_name in (None, name) and tables.has_keys(delivery)
+    }
     out = console()
     who = f"{user_name} in {account_id}" if user_name else account_id
     if deliveries:

@@ -132,6 +132,18 @@ def runs_table(rows: Iterable[tuple[Execution, dict[str, Any] | None, bool | Non
     return table
 
 
+def has_keys(delivery: Delivery) -> bool:
+    """Whether a user's record says anything :func:`deliveries_table` shows (a record may hold only a quiet mark,
+    :meth:`keyrotation.ledger.Ledger.record_quiet`, or the warnings sent)."""
+    return bool(
+        delivery.delivered_key_id
+        or delivery.pending_key_id
+        or delivery.disabled
+        or delivery.reenabled
+        or delivery.secret_arn
+    )
+
+
 def deliveries_table(account_id: str, deliveries: dict[str, Delivery]) -> Table:
     """What each user was given, as the ledger's delivery records say: key delivered, pending, disabled."""
     table = Table(title=f"Keys the product made for users of {account_id}")
