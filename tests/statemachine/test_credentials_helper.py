@@ -1,5 +1,6 @@
 """``keyrotation credentials`` (issue 11.1), end to end: seed it, rotate through the state machine, and see the
-helper's output switch keys while the old key still works; then its clear errors.
+helper's output switch keys while the old key still works (the secret's policy, bound to the user's unique id,
+letting only the user read it); then its clear errors.
 
 The helper's standard output is the ``credential_process`` document, the one place a secret may be printed:
 it is parsed, and its secret compared without ever being shown (the checks are functions returning a bool,
@@ -24,9 +25,11 @@ from click.testing import CliRunner, Result
 from moto.iam.models import iam_backends
 
 from keyrotation.naming import secret_name
+from keyrotation.secrets import CURRENT
 from keyrotation_cli.context import Options
 from keyrotation_cli.main import cli
 from localaws import REGION, KeySeed, LocalAws, Organization, Stack
+from tests.iam_evaluator import Decision, Request, decide
 from tests.statemachine.cli import keyrotation
 
 pytestmark = pytest.mark.statemachine
@@ -78,6 +81,29 @@ def works(account_id: str, key_id: str) -> bool:
         return str(sts.get_caller_identity()["Account"]) == account_id
     except sts.exceptions.ClientError:
         return False
+
+
+def caller(account_id: str, key_id: str) -> dict[str, str]:
+    """Who AWS says signs with the key (``Arn``, ``UserId``): what the secret's policy judges."""
+    sts = boto3.client(
+        "sts", region_name=REGION, aws_access_key_id=key_id, aws_secret_access_key=secret_of(account_id, key_id)
+    )
+    identity = sts.get_caller_identity()
+    return {"Arn": str(identity["Arn"]), "UserId": str(identity["UserId"])}
+
+
+def reading_current(aws: LocalAws, account_id: str, name: str, arn: str, userid: str) -> Decision:
+    """The secret's own resource policy's decision on ``arn`` (unique id ``userid``) reading its AWSCURRENT
+    version, as the helper does; the principal has no identity policy of its own (the user has none)."""
+    sm = aws.client("secretsmanager", account_id)
+    policy = json.loads(sm.get_resource_policy(SecretId=name)["ResourcePolicy"])
+    request = Request(
+        principal_arn=arn,
+        action="secretsmanager:GetSecretValue",
+        resource=str(sm.describe_secret(SecretId=name)["ARN"]),
+        context={"aws:userid": userid, "secretsmanager:VersionStage": CURRENT},
+    )
+    return decide(request, resource=[policy])
 
 
 def keys(org: Organization, account_id: str, user: str) -> dict[str, str]:
@@ -136,6 +162,13 @@ def test_the_helper_follows_the_user_s_key_across_a_rotation_while_the_old_key_s
         assert returned(switched, alpha, third)
         assert keys(org, alpha, "app")[second] == "Active" and works(alpha, second)  # the old key still works
         assert works(alpha, third)
+        # What let the helper read it: the secret's policy, bound to the user's unique id. The same user name
+        # made again (another id), or the member role, may not read the key the user holds.
+        user = caller(alpha, third)
+        assert reading_current(aws, alpha, name, user["Arn"], user["UserId"]) is Decision.ALLOW
+        assert reading_current(aws, alpha, name, user["Arn"], "AIDAANOTHERUSERID0001") is Decision.EXPLICIT_DENY
+        role = f"arn:aws:iam::{alpha}:role/{org.member_roles[alpha]}"
+        assert reading_current(aws, alpha, name, role, "AROAMEMBERROLE:run") is Decision.EXPLICIT_DENY
         with aws.calls.record() as calls:
             again = helper(leak_check, "--secret-id", name, "--cache", str(cache))
         assert returned(again, alpha, third)
