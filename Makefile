@@ -4,6 +4,7 @@
 #   make bench   - calls, invocations, transitions and cost figures (QUICK=1: a few minutes; SCALE=10000: one run over 10,000 accounts)
 #   make preview - every email template rendered into preview/
 #   make asl     - statemachine/*.asl.json from the .asl.yaml beside it (edit the YAML, then run this)
+#   .venv/bin/keyrotation --help - the operator CLI, installed from this repository by `make venv`
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -19,10 +20,11 @@ venv: $(VENV)/.installed
 sam-venv: $(SAM_VENV)/.installed
 scan-venv: $(SCAN_VENV)/.installed
 
-$(VENV)/.installed: requirements-dev.txt layers/keyrotation/requirements.txt
+$(VENV)/.installed: requirements-dev.txt layers/keyrotation/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	$(VENV)/bin/pip install --quiet --no-deps -e .  # the `keyrotation` command (pyproject.toml)
 	touch $@
 
 $(SAM_VENV)/.installed: requirements-sam.txt

@@ -4,6 +4,12 @@
 - Organizations ListAccounts pages at 100 in moto; AWS returns at most 20, and sometimes an
   empty page with a NextToken.
 - STS AssumeRole succeeds in moto for roles that do not exist; AWS refuses (AccessDenied).
+- moto accepts requests signed with an IAM user's access key that is Inactive or deleted; AWS refuses
+  them (``InvalidClientTokenId``, or ``UnrecognizedClientException`` for JSON services): :class:`UserKeys`.
+- moto's DynamoDB is not thread-safe: a Query or Scan walking a partition while another thread writes to
+  it fails (``RuntimeError: dictionary changed size during iteration``); AWS serves both. DynamoDB calls
+  are served one at a time (a run's functions write the run's partition while an operator reads it):
+  :class:`OneAtATime`.
 - Step Functions Retry intervals really sleep; ``fast_retries`` keeps the retries (and their
   history events) but not the waiting.
 - IAM credential reports are served as AWS serves them (:mod:`localaws.reports`).
@@ -16,8 +22,9 @@
   resources and conditions are evaluated by tests/statemachine/test_session_policies.py).
 
 Each :class:`~localaws.LocalAws` has its own :class:`AwsLike` (``aws.paging``, ``aws.faults``,
-``aws.calls``, ``aws.reports``); :meth:`AwsLike.installed` patches moto and botocore for the LocalAws's lifetime and
-puts the originals back when it ends.
+``aws.calls``, ``aws.sessions``, ``aws.user_keys``, ``aws.serving``, ``aws.reports``);
+:meth:`AwsLike.installed` patches moto and botocore for the LocalAws's lifetime and puts the originals
+back when it ends.
 """
 
 from __future__ import annotations
@@ -272,6 +279,75 @@ def _allowed_actions(policy: Mapping[str, Any]) -> tuple[str, ...]:
     )
 
 
+# Long-term IAM user keys start with AKIA (moto's too); temporary credentials (ASIA) and the local ones do not.
+USER_KEY_PREFIX = "AKIA"
+# Services whose protocol is a query (IAM, STS...) answer a refused key with InvalidClientTokenId; JSON ones
+# (Secrets Manager, DynamoDB...) with UnrecognizedClientException.
+QUERY_PROTOCOLS = frozenset({"query", "ec2"})
+
+
+@dataclass
+class UserKeys:
+    """IAM user access keys as AWS authenticates them: a request signed with one that is Inactive, or that no
+    longer exists, is refused (moto serves it).
+
+    >>> UserKeys().refuse_unusable("json", "GetSecretValue", "ASIAEXAMPLE")  # not a user's key: not judged here
+    """
+
+    def refuse_unusable(self, protocol: str, operation: str, access_key_id: str | None) -> None:
+        """Raise the error AWS answers a request signed with ``access_key_id`` if it is a user's key not Active."""
+        if access_key_id is None or not access_key_id.startswith(USER_KEY_PREFIX):
+            return
+        if self.status(access_key_id) == "Active":
+            return
+        code = "InvalidClientTokenId" if protocol in QUERY_PROTOCOLS else "UnrecognizedClientException"
+        raise ClientError(
+            {
+                "Error": {"Code": code, "Message": "The security token included in the request is invalid."},
+                "ResponseMetadata": {"HTTPStatusCode": 403},
+            },
+            operation,
+        )
+
+    @staticmethod
+    def status(access_key_id: str) -> str | None:
+        """The key's status (Active, Inactive) in whichever account holds it; None once it is deleted."""
+        for account_id in list(iam_backends):
+            key = iam_backends[account_id]["aws"].access_keys.get(access_key_id)
+            if key is not None:
+                return str(key.status)
+        return None
+
+
+@dataclass
+class OneAtATime:
+    """Services whose calls moto must serve one at a time, and the lock that takes turns.
+
+    moto's DynamoDB is not thread-safe (a Query walking a partition while another thread writes to it fails);
+    AWS's is. Other services are served as they come.
+
+    >>> serving = OneAtATime()
+    >>> with serving.turn("dynamodb"):
+    ...     serving.lock.locked()
+    True
+    >>> with serving.turn("iam"):
+    ...     serving.lock.locked()
+    False
+    """
+
+    services: frozenset[str] = frozenset({"dynamodb"})
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextmanager
+    def turn(self, service: str) -> Iterator[None]:
+        """The block runs alone among calls to ``service`` if that service is served one at a time."""
+        if service not in self.services:
+            yield
+            return
+        with self.lock:
+            yield
+
+
 class _NoSleep:
     """The ``time`` module as the retrier sees it, minus the waiting."""
 
@@ -287,12 +363,15 @@ class _NoSleep:
 
 @dataclass
 class AwsLike:
-    """One LocalAws's AWS-like behaviour: paging, injected faults, call log, session policies, credential reports."""
+    """One LocalAws's AWS-like behaviour: paging, injected faults, call log, session policies, user keys, DynamoDB
+    served one call at a time, credential reports."""
 
     paging: Paging = field(default_factory=Paging)
     faults: Faults = field(default_factory=Faults)
     calls: CallLog = field(default_factory=CallLog)
     sessions: SessionPolicies = field(default_factory=SessionPolicies)
+    user_keys: UserKeys = field(default_factory=UserKeys)
+    serving: OneAtATime = field(default_factory=OneAtATime)
     reports: CredentialReports = field(default_factory=CredentialReports)
 
     @contextmanager
@@ -371,7 +450,8 @@ class AwsLike:
 
     def _api_call(self, client_class: type[botocore.client.BaseClient]) -> Callable[..., Any]:
         original = client_class._make_api_call
-        faults, calls, sessions = self.faults, self.calls, self.sessions
+        faults, calls, sessions, user_keys = self.faults, self.calls, self.sessions, self.user_keys
+        serving = self.serving
 
         def make_api_call(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
             service_model = client.meta.service_model
@@ -381,10 +461,13 @@ class AwsLike:
             invocation = current_invocation()
             if invocation is not None:
                 invocation.calls.append((service_model.service_name, operation_name))
-            # After the note: a test sees the attempt that the session policy refuses.
+            # After the note: a test sees the attempt that AWS refuses. A key is authenticated before its
+            # session policy is applied.
+            user_keys.refuse_unusable(service_model.protocol, operation_name, access_key_id)
             sessions.refuse_outside(service_model.signing_name, operation_name, access_key_id, api_params)
             if faults.active:
                 faults.check(service_model.service_name, operation_name, api_params)
-            return original(client, operation_name, api_params)
+            with serving.turn(service_model.service_name):
+                return original(client, operation_name, api_params)
 
         return make_api_call

@@ -39,7 +39,7 @@ SCANNED_TEMPLATES = [
     REPO / "member-account" / "role.yaml",
     REPO / "security" / "organization-policies.yaml",
 ]
-PYTHON_SOURCES = ["layers", "functions", "scripts", "localaws"]
+PYTHON_SOURCES = ["layers", "functions", "scripts", "localaws", "keyrotation_cli"]
 TIMEOUT = 600
 
 

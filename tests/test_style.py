@@ -9,7 +9,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-PRODUCT = ["layers", "functions", "localaws", "scripts"]
+PRODUCT = ["layers", "functions", "localaws", "scripts", "keyrotation_cli"]
 
 
 def run(*command: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -35,3 +35,11 @@ def test_layer_and_handlers_are_strictly_typed() -> None:
     for handler in handlers:  # one at a time: every handler module is named app
         result = run(*base, handler, env=env)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_operator_cli_is_strictly_typed() -> None:
+    """keyrotation_cli, checked strictly; what it imports (the layer, localaws) is followed but judged elsewhere."""
+    env = {**os.environ, "MYPYPATH": str(REPO / "layers" / "keyrotation")}
+    base = [str(BIN / "mypy"), "--strict", "--ignore-missing-imports", "--python-version", "3.11", "--no-incremental"]
+    result = run(*base, "--follow-imports", "silent", "-p", "keyrotation_cli", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr

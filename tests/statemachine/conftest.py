@@ -185,15 +185,29 @@ class LeakCheck:
     def scan(self) -> list[Leak]:
         """Every place a remembered secret (or either half of it) appears now; key ids only."""
         self.aws.faults.clear()  # the test is over, or wants to look: nothing may fail these reads
-        secrets = self._all_secrets()
-        needles = [(part, key_id) for secret, key_id in secrets.items() for part in (secret[:20], secret[20:]) if part]
+        needles = self._needles()
         found: list[Leak] = []
         for source, text in self.sources(self._read_logs()):
-            for part, key_id in needles:
-                if part in text:
-                    leak = Leak(source, key_id)
-                    if leak not in found:
-                        found.append(leak)
+            for leak in self._find(needles, source, text):
+                if leak not in found:
+                    found.append(leak)
+        return found
+
+    def find_in(self, source: str, text: str) -> list[Leak]:
+        """Every remembered secret (or half of one) in ``text``, e.g. a command's output; key ids only."""
+        return self._find(self._needles(), source, text)
+
+    def _needles(self) -> list[tuple[str, str]]:
+        secrets = self._all_secrets()
+        return [(part, key_id) for secret, key_id in secrets.items() for part in (secret[:20], secret[20:]) if part]
+
+    @staticmethod
+    def _find(needles: list[tuple[str, str]], source: str, text: str) -> list[Leak]:
+        found: list[Leak] = []
+        for part, key_id in needles:
+            leak = Leak(source, key_id)
+            if part in text and leak not in found:
+                found.append(leak)
         return found
 
     def acknowledge(self, leaks: list[Leak]) -> None:
