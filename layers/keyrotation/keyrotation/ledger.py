@@ -9,9 +9,13 @@ pk                          sk                                                  
 ``RUN#<runId>``             ``ACCOUNT#<accountId>#ACTION#<user>#<keyId>#<type>``  one key action
 ``RUN#<runId>``             ``ACCOUNT#<accountId>#NOTICE#<user>#<keyId>#<kind>``  a warning, exemption...
 ``RUN#<runId>``             ``ACCOUNT#<accountId>#EMAIL#<recipient>``             one email sent or not
+``RUN#<runId>``             ``ACCOUNT#<accountId>#OVERDUE``                       Active keys over 90 days
 ``RUN#<runId>``             ``REPLAY``                                            the run's failed accounts
 ``DELIVERY#<accountId>``    ``USER#<userName>``                                   what the user was given
+``PREVIEW#<accountId>``     ``RECIPIENT#<recipient>``                             the last preview mailed
 ==========================  ====================================================  ======================
+
+Every run item but the account's result has a ``kind`` (:class:`RecordKind`, the one list of them).
 
 Run items expire (``expiresAt``, a DynamoDB TTL attribute) after
 :data:`RUN_RETENTION_DAYS`; delivery items live as long as the user's keys.
@@ -36,6 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -69,6 +74,18 @@ USER_FACTS = (
 _BATCH_SIZE = 25  # BatchWriteItem's limit
 _BATCH_ATTEMPTS = 5
 
+
+class RecordKind(str, Enum):
+    """The ``kind`` of a ledger item: what it records. Readers compare with these, never with a literal."""
+
+    ACTION = "action"  # one key action of a run
+    NOTICE = "notice"  # a warning, exemption, deferral... of a run
+    EMAIL = "email"  # one digest of a run: sent, previewed, failed, unchanged...
+    REPLAY = "replay"  # a run's failed accounts
+    OVERDUE = "overdue"  # an account's Active keys older than 90 days when the run audited it
+    PREVIEW = "preview"  # what the last dry-run preview mailed to a person about an account said (a fingerprint)
+
+
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -100,7 +117,7 @@ class Ledger:
         the work, so a ``skipped`` status is only written over none, ``planned`` or ``skipped``.
         """
         sk = naming.action_sk(account_id, action.user_name, action.key_id, action.type.value)
-        values = {"accountId": account_id, "kind": "action", **action.to_json(), **fields}
+        values = {"accountId": account_id, "kind": RecordKind.ACTION.value, **action.to_json(), **fields}
         kept = CARRIED_OUT if fields.get("status") == "skipped" else ()
         self._update(naming.run_pk(run_id), sk, values, unless_status=kept)
 
@@ -132,7 +149,7 @@ class Ledger:
         sk = naming.notice_sk(account_id, notice.user_name, notice.key_id, notice.kind.value)
         values = {
             "accountId": account_id,
-            "kind": "notice",
+            "kind": RecordKind.NOTICE.value,
             "type": notice.kind.value,
             "userName": notice.user_name,
             "keyId": notice.key_id,
@@ -143,12 +160,44 @@ class Ledger:
         self._update(naming.run_pk(run_id), sk, values)
 
     def record_email(self, run_id: str, account_id: str, recipient: str, **fields: Any) -> None:
-        values = {"accountId": account_id, "kind": "email", "recipient": recipient, **fields}
+        values = {"accountId": account_id, "kind": RecordKind.EMAIL.value, "recipient": recipient, **fields}
         self._update(naming.run_pk(run_id), naming.email_sk(account_id, recipient), values)
+
+    def record_overdue(self, run_id: str, account_id: str, key_ids: Iterable[str], unread: int = 0) -> None:
+        """The account's Active keys older than 90 days as the run's audit found them (CIS 1.14).
+
+        ``key_ids``: those of the users the audit read in full; ``unread``: how many more the credential
+        report shows in the users it did not read (the report has no key ids). Nothing is written when
+        there are none, so that an audit with nothing due writes nothing (no item counts as none).
+        """
+        ids = sorted(key_ids)
+        if not ids and not unread:
+            return
+        values = {"accountId": account_id, "kind": RecordKind.OVERDUE.value, "keyIds": ids, "unread": unread}
+        self._update(naming.run_pk(run_id), naming.overdue_sk(account_id), values)
+
+    # -- dry-run previews ----------------------------------------------------------------
+
+    def preview_fingerprint(self, account_id: str, recipient: str) -> str | None:
+        """The fingerprint of the last preview mailed to ``recipient`` about the account, or None."""
+        with translate_errors():
+            response = self._db.get_item(
+                TableName=self.table_name,
+                Key=_to_item({"pk": naming.preview_pk(account_id), "sk": naming.preview_sk(recipient)}),
+                ConsistentRead=True,
+            )
+        item = response.get("Item")
+        return str(_from_item(item).get("fingerprint")) if item else None
+
+    def record_preview(self, account_id: str, recipient: str, fingerprint: str, run_id: str) -> None:
+        """Remember what the preview just mailed to ``recipient`` said, so the same one is not mailed again."""
+        values = {"kind": RecordKind.PREVIEW.value, "fingerprint": fingerprint, "runId": run_id}
+        self._update(naming.preview_pk(account_id), naming.preview_sk(recipient), values)
 
     def record_replay(self, run_id: str, account_ids: Iterable[str]) -> None:
         """The run's failed accounts, which a ``{"replayOf": run_id}`` input runs again."""
-        self._update(naming.run_pk(run_id), REPLAY_SK, {"kind": "replay", "accounts": list(account_ids)})
+        values = {"kind": RecordKind.REPLAY.value, "accounts": list(account_ids)}
+        self._update(naming.run_pk(run_id), REPLAY_SK, values)
 
     def replay_accounts(self, run_id: str) -> list[str] | None:
         """The failed accounts recorded for ``run_id``, or None when the ledger has none."""
@@ -382,7 +431,7 @@ class Ledger:
     ) -> dict[str, Any]:
         """The update of one action item that :meth:`record_action` makes (not a ``skipped``)."""
         sk = naming.action_sk(account_id, action.user_name, action.key_id, action.type.value)
-        values = {"accountId": account_id, "kind": "action", **action.to_json(), **fields}
+        values = {"accountId": account_id, "kind": RecordKind.ACTION.value, **action.to_json(), **fields}
         return self._update_request(naming.run_pk(run_id), sk, values)
 
     def _update(
