@@ -406,7 +406,7 @@ def test_audit_plans_in_user_order_and_records_the_plan(aws: LocalAws, stack: St
     alpha = account["id"]
     (due,) = org.create_user(alpha, "due", [KeySeed(80)], tags={"email": "due-owner@example.com"})
     org.create_user(alpha, "fresh", [KeySeed(10)])
-    org.create_user(alpha, "holiday", [KeySeed(200)], groups=["IAMKeyRotationExemptionGroup"])
+    (exempt,) = org.create_user(alpha, "holiday", [KeySeed(200)], groups=["IAMKeyRotationExemptionGroup"])
     old_inactive, _ = org.create_user(alpha, "retired", [KeySeed(105, "Inactive"), KeySeed(30)])
     old_active, _ = org.create_user(alpha, "switching", [KeySeed(95), KeySeed(20)])
     org.create_user(alpha, "keyless")
@@ -441,7 +441,10 @@ def test_audit_plans_in_user_order_and_records_the_plan(aws: LocalAws, stack: St
     assert recorded[f"ACCOUNT#{alpha}#ACTION#due#{due}#rotate"]["ownerEmail"] == "due-owner@example.com"
     assert recorded[f"ACCOUNT#{alpha}#ACTION#due#{due}#rotate"]["dryRun"] is False
     assert recorded[f"ACCOUNT#{alpha}#NOTICE#holiday#-#exempt"]["kind"] == "notice"
-    assert len(recorded) == 4
+    # The Active keys over 90 days (CIS 1.14), exempt or not; not the Inactive one, nor the 80-day one.
+    assert recorded[f"ACCOUNT#{alpha}#OVERDUE"]["keyIds"] == sorted([exempt, old_active])
+    assert recorded[f"ACCOUNT#{alpha}#OVERDUE"]["kind"] == "overdue"
+    assert len(recorded) == 5
     # Audit only reads: the keys are as they were, and no mutating call was made.
     assert {user: keys_of(org, alpha, user) for user in before} == before
     assert {call for call in mutations(calls)} == {("dynamodb", "UpdateItem"), ("dynamodb", "BatchWriteItem")}
@@ -1390,8 +1393,10 @@ def test_summarize_counts_from_the_ledger_and_replays_exactly_the_failed_account
     assert result == {
         "summary": {
             "runId": "run-s",
+            "dryRun": False,
             "accounts": {"total": 3, "succeeded": 1, "failed": 2},
-            "keys": {"rotated": 1, "disabled": 1, "deleted": 1, "warned": 1},
+            # overdue: holiday's 200-day key (exempt), still Active; switching's 95-day key was disabled
+            "keys": {"rotated": 1, "disabled": 1, "deleted": 1, "warned": 1, "overdue": 1},
             "failedAccounts": [
                 {"accountId": beta["id"], "error": "KeyRotation.MemberRoleUnavailable",
                  "cause": ("cannot assume the role " + "x" * 600)[:500]},
@@ -1400,7 +1405,7 @@ def test_summarize_counts_from_the_ledger_and_replays_exactly_the_failed_account
             ],
             "notices": {
                 "exempt": 1, "blocked": 0, "deferred": 0, "invalidTags": 0, "exemptionsExpiring": 0,
-                "reenabled": 0, "notificationFailures": 1,
+                "reenabled": 0, "notificationFailures": 1, "emailsFailed": 0,
             },
         },
         "replayInput": {"accounts": [beta["id"], gamma["id"]]},
@@ -1440,6 +1445,8 @@ def test_summarize_of_a_dry_run_counts_the_planned_actions_and_replays_dry(stack
 
     result = stack.invoke("SummarizeFunction", {"run": run, "accounts": listing})
 
-    assert result["summary"]["keys"] == {"rotated": 1, "disabled": 1, "deleted": 0, "warned": 0}
+    # What would be done, under names no one can take for real actions; a dry run leaves every overdue key.
+    assert result["summary"]["dryRun"] is True
+    assert result["summary"]["keys"] == {"wouldRotate": 1, "wouldDisable": 1, "wouldDelete": 0, "wouldWarn": 0, "overdue": 1}
     assert [failure["accountId"] for failure in result["summary"]["failedAccounts"]] == [beta["id"]]
     assert result["replayInput"] == {"accounts": [beta["id"]], "dryRun": True}

@@ -655,7 +655,7 @@ def test_the_run_report_lists_the_users_blocked_until_a_person_acts() -> None:
 def test_the_run_report_lists_counts_failures_replay_and_what_people_were_not_told() -> None:
     report = build_run_report(REAL, SUMMARY, REPLAY, run_items(), started_at="2026-01-15T06:00:00Z", limit=5)
     assert report.accounts == {"total": 5, "succeeded": 3, "failed": 2}
-    assert report.keys == {"rotated": 4, "disabled": 2, "deleted": 1, "warned": 3}
+    assert report.keys == {"rotated": 4, "disabled": 2, "deleted": 1, "warned": 3, "overdue": 0}
     assert [(row.account_id, row.cause) for row in report.failed_accounts.shown] == [
         ("444455556666", f"cannot assume {HOSTILE}"),
         ("777788889999", "key actions failed"),  # the message of Lambda's error envelope
