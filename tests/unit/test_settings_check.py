@@ -114,6 +114,16 @@ def test_overdue_keys_left_after_the_run_are_those_the_run_did_not_disable() -> 
     assert run_metrics.run_metrics(real)["NotificationsFailed"] == 1
 
 
+def test_overdue_keys_of_users_the_audit_did_not_read_count_as_they_are() -> None:
+    items = [
+        {"kind": "overdue", "accountId": "111122223333", "keyIds": ["AKIA1"], "unread": 2},
+        {"kind": "overdue", "accountId": "444455556666", "keyIds": [], "unread": 1},
+        {"kind": "action", "type": "disable", "keyId": "AKIA1", "status": "done"},
+    ]
+    real, _ = summary.summarize("run-1", [], items)
+    assert real["keys"]["overdue"] == 3  # the run did nothing to a user it did not read
+
+
 def test_a_dry_run_counts_under_would_names_and_publishes_no_action() -> None:
     items = [
         {"kind": "overdue", "accountId": "111122223333", "keyIds": ["AKIA1"]},

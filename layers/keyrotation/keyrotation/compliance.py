@@ -17,8 +17,9 @@ Example:
     ...         AccessKey("AKIANEW", KeyStatus.ACTIVE, now - timedelta(days=90)))
     >>> overdue_key_ids([UserSnapshot("alice", "arn:aws:iam::111122223333:user/alice", keys)], now)
     ['AKIAOLD']
-    >>> row = ReportUser("bob", "arn:aws:iam::111122223333:user/bob",
-    ...                  (ReportKey(1, True, now - timedelta(days=200)), ReportKey(2, False, now - timedelta(days=300))))
+    >>> old, older = now - timedelta(days=200), now - timedelta(days=300)
+    >>> keys = (ReportKey(1, True, old), ReportKey(2, False, older))
+    >>> row = ReportUser("bob", "arn:aws:iam::111122223333:user/bob", keys)
     >>> overdue_in_report([row], now)
     1
 """

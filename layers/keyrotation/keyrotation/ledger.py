@@ -1,21 +1,23 @@
 """The ledger: one DynamoDB table that is both the run record and the audit trail.
 
-Two families of items share the table (``pk``/``sk`` strings):
+Several families of items share the table (``pk``/``sk`` strings):
 
-==========================  ====================================================  ======================
-pk                          sk                                                    what
-==========================  ====================================================  ======================
-``RUN#<runId>``             ``ACCOUNT#<accountId>``                               the account's result
-``RUN#<runId>``             ``ACCOUNT#<accountId>#ACTION#<user>#<keyId>#<type>``  one key action
-``RUN#<runId>``             ``ACCOUNT#<accountId>#NOTICE#<user>#<keyId>#<kind>``  a warning, exemption...
-``RUN#<runId>``             ``ACCOUNT#<accountId>#EMAIL#<recipient>``             one email sent or not
-``RUN#<runId>``             ``ACCOUNT#<accountId>#OVERDUE``                       Active keys over 90 days
-``RUN#<runId>``             ``REPLAY``                                            the run's failed accounts
-``DELIVERY#<accountId>``    ``USER#<userName>``                                   what the user was given
-``PREVIEW#<accountId>``     ``RECIPIENT#<recipient>``                             the last preview mailed
-==========================  ====================================================  ======================
+============================  ====================================================  ======================
+pk                            sk                                                    what
+============================  ====================================================  ======================
+``RUN#<runId>``               ``ACCOUNT#<accountId>``                               the account's result
+``RUN#<runId>``               ``ACCOUNT#<accountId>#ACTION#<user>#<keyId>#<type>``  one key action
+``RUN#<runId>``               ``ACCOUNT#<accountId>#NOTICE#<user>#<keyId>#<kind>``  a warning, exemption...
+``RUN#<runId>``               ``ACCOUNT#<accountId>#EMAIL#<recipient>``             one email sent or not
+``RUN#<runId>``               ``ACCOUNT#<accountId>#OVERDUE``                       Active keys over 90 days
+``RUN#<runId>``               ``REPLAY``                                            the run's failed accounts
+``PLAN#<runId>#<accountId>``  ``ACTION#<n>``                                        one planned action
+``DELIVERY#<accountId>``      ``USER#<userName>``                                   what the user was given
+``PREVIEW#<accountId>``       ``RECIPIENT#<recipient>``                             the last preview mailed
+============================  ====================================================  ======================
 
-Every run item but the account's result has a ``kind`` (:class:`RecordKind`, the one list of them).
+Every item but the account's result (written by the state machine) has a ``kind``
+(:class:`RecordKind`, the one list of them).
 
 Run items expire (``expiresAt``, a DynamoDB TTL attribute) after
 :data:`RUN_RETENTION_DAYS`; delivery items live as long as the user's keys.
@@ -83,6 +85,10 @@ class RecordKind(str, Enum):
     EMAIL = "email"  # one digest of a run: sent, previewed, failed, unchanged...
     REPLAY = "replay"  # a run's failed accounts
     OVERDUE = "overdue"  # an account's Active keys older than 90 days when the run audited it
+    PLAN = "plan"  # one action of an account's plan in a run, which the state machine fetches by its number
+    #: A user's delivery record: the key it was given, the rotation under way, the disables and re-enables
+    #: recorded, the warnings told and the quiet mark (:data:`USER_FACTS` and the sets beside them).
+    DELIVERY = "delivery"
     PREVIEW = "preview"  # what the last dry-run preview mailed to a person about an account said (a fingerprint)
 
 
@@ -265,6 +271,7 @@ class Ledger:
                         {
                             "pk": naming.plan_pk(run_id, account_id),
                             "sk": naming.plan_sk(index),
+                            "kind": RecordKind.PLAN.value,
                             **action.to_json(),
                             "next": index + 1,
                             "expiresAt": expires,
@@ -379,9 +386,13 @@ class Ledger:
             self._db.update_item(
                 TableName=self.table_name,
                 Key=_to_item({"pk": naming.delivery_pk(account_id), "sk": naming.delivery_sk(user_name)}),
-                UpdateExpression="ADD #set :entries SET userName = :user",
-                ExpressionAttributeNames={"#set": attribute},
-                ExpressionAttributeValues={":entries": {"SS": sorted(entries)}, ":user": {"S": user_name}},
+                UpdateExpression="ADD #set :entries SET userName = :user, #kind = :kind",
+                ExpressionAttributeNames={"#set": attribute, "#kind": "kind"},
+                ExpressionAttributeValues={
+                    ":entries": {"SS": sorted(entries)},
+                    ":user": {"S": user_name},
+                    ":kind": {"S": RecordKind.DELIVERY.value},
+                },
             )
 
     # -- writing -------------------------------------------------------------------------
@@ -401,7 +412,7 @@ class Ledger:
         (TransactWriteItems: both or neither).
         """
         pk, sk = naming.delivery_pk(account_id), naming.delivery_sk(user_name)
-        values = {"userName": user_name, "userId": user_id, **values}
+        values = {"userName": user_name, "userId": user_id, "kind": RecordKind.DELIVERY.value, **values}
         if and_action is not None:
             run_id, action, fields = and_action
             delivery = self._update_request(pk, sk, values, remove=remove, expires=False, for_user=user_id)
