@@ -210,7 +210,7 @@ def test_summarize_publishes_the_runs_metrics_once_and_the_alarms_and_dashboard_
     org.create_user(alpha, "due", [KeySeed(80)])
     org.create_user(alpha, "retires", [KeySeed(95), KeySeed(20)])  # disabled by the run: no longer overdue
     org.create_user(alpha, "gone", [KeySeed(110, status="Inactive"), KeySeed(30)])
-    org.create_user(alpha, "holiday", [KeySeed(200)], {"key-rotation:exempt": "true"})  # left Active: overdue
+    org.create_user(alpha, "holiday", [KeySeed(200)], groups=["IAMKeyRotationExemptionGroup"])  # left Active: overdue
     org.create_user(org.account("norole"), "nora", [KeySeed(80)])  # its account fails
     stack = aws.deploy({"DryRun": "false", "ExcludeAccounts": org.management_account})
 
