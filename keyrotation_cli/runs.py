@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from keyrotation.ledger import Ledger
+from keyrotation.ledger import Ledger, RecordKind
 from keyrotation.summary import summarize
 from keyrotation_cli.stack import Target
 
-ACTION, NOTICE = "action", "notice"
+ACTION, NOTICE = RecordKind.ACTION.value, RecordKind.NOTICE.value
 
 
 @dataclass(frozen=True)

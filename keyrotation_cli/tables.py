@@ -14,6 +14,7 @@ from typing import Any
 
 from rich.table import Table
 
+from keyrotation.ledger import RecordKind
 from keyrotation.model import Delivery
 from keyrotation_cli.runs import Execution
 
@@ -174,7 +175,7 @@ def history_table(rows: Iterable[tuple[Execution, dict[str, Any]]], title: str) 
     table.add_column("reason / detail", overflow="fold")
     for execution, item in rows:
         key = item.get("keyId") or ""
-        if item.get("kind") == "action":
+        if item.get("kind") == RecordKind.ACTION:
             status = item.get("status", "") + (" (dry run)" if item.get("dryRun") else "")
             detail = item.get("reason", "")
             if item.get("status") == "failed":

@@ -302,6 +302,74 @@ class _Deployment:
         self.register(resource.logical_id, arn, arn=arn)
         self.resolver.attributes[(resource.logical_id, "Name")] = name
 
+    # -- alerting: the key, topic, rule, alarms and dashboard, so tests can read them back from moto -------
+
+    def kms_key(self, resource: Resource) -> None:
+        props = self.resolver.resolve(resource.properties)
+        kms = self.admin.client("kms")
+        key = kms.create_key(Description=props.get("Description", ""), Policy=json.dumps(props["KeyPolicy"]))
+        key_id = key["KeyMetadata"]["KeyId"]
+        if props.get("EnableKeyRotation"):
+            kms.enable_key_rotation(KeyId=key_id)
+        self.register(resource.logical_id, key_id, arn=key["KeyMetadata"]["Arn"])
+
+    def topic(self, resource: Resource) -> None:
+        props = self.resolver.resolve(resource.properties)
+        attributes = {name: str(props[name]) for name in ("DisplayName", "KmsMasterKeyId") if name in props}
+        name = props.get("TopicName") or self.physical_name(resource.logical_id, 256)
+        arn = self.admin.client("sns").create_topic(Name=name, Attributes=attributes)["TopicArn"]
+        self.register(resource.logical_id, arn, arn=arn)
+        self.resolver.attributes[(resource.logical_id, "TopicArn")] = arn
+
+    def topic_policy(self, resource: Resource) -> None:
+        props = self.resolver.resolve(resource.properties)
+        for topic in props["Topics"]:
+            self.admin.client("sns").set_topic_attributes(
+                TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps(props["PolicyDocument"])
+            )
+        self.stack.resources[resource.logical_id] = resource.logical_id
+
+    def subscription(self, resource: Resource) -> None:
+        props = self.resolver.resolve(resource.properties)
+        arn = self.admin.client("sns").subscribe(
+            TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"]
+        )["SubscriptionArn"]
+        self.register(resource.logical_id, arn, arn=arn)
+
+    def rule(self, resource: Resource) -> None:
+        props = self.resolver.resolve(resource.properties)
+        name = props.get("Name") or self.physical_name(resource.logical_id)
+        events = self.admin.client("events")
+        arn = events.put_rule(
+            Name=name,
+            EventPattern=json.dumps(props["EventPattern"]),
+            Description=props.get("Description", ""),
+            State=props.get("State", "ENABLED"),
+        )["RuleArn"]
+        if props.get("Targets"):
+            events.put_targets(Rule=name, Targets=props["Targets"])
+        self.register(resource.logical_id, name, arn=arn)
+
+    def alarm(self, resource: Resource) -> None:
+        props = self.resolver.resolve(resource.properties)
+        name = props.get("AlarmName") or self.physical_name(resource.logical_id, 255)
+        names = (
+            "AlarmDescription", "Namespace", "MetricName", "Dimensions", "Statistic", "Period", "EvaluationPeriods",
+            "Threshold", "ComparisonOperator", "TreatMissingData", "AlarmActions", "OKActions",
+        )  # fmt: skip
+        given = {key: props[key] for key in names if key in props}
+        for key in ("Period", "EvaluationPeriods"):
+            given[key] = int(given[key])
+        given["Threshold"] = float(given["Threshold"])
+        self.admin.client("cloudwatch").put_metric_alarm(AlarmName=name, **given)
+        self.register(resource.logical_id, name, arn=f"arn:aws:cloudwatch:{REGION}:{DEPLOYMENT_ACCOUNT}:alarm:{name}")
+
+    def dashboard(self, resource: Resource) -> None:
+        props = self.resolver.resolve(resource.properties)
+        name = props.get("DashboardName") or self.physical_name(resource.logical_id, 255)
+        self.admin.client("cloudwatch").put_dashboard(DashboardName=name, DashboardBody=props["DashboardBody"])
+        self.register(resource.logical_id, name, arn=f"arn:aws:cloudwatch::{DEPLOYMENT_ACCOUNT}:dashboard/{name}")
+
 
 def _placeholder_code() -> bytes:
     """The zip moto stores for a function; never run (handlers run in process)."""
@@ -319,6 +387,13 @@ _CREATORS: dict[str, tuple[int, Callable[[_Deployment, Resource], None]]] = {
     "AWS::Logs::LogGroup": (1, _Deployment.log_group),
     "AWS::Serverless::Function": (10, _Deployment.function),
     "AWS::Serverless::StateMachine": (20, _Deployment.state_machine),
+    "AWS::KMS::Key": (1, _Deployment.kms_key),
+    "AWS::SNS::Topic": (2, _Deployment.topic),
+    "AWS::SNS::Subscription": (3, _Deployment.subscription),
+    "AWS::Events::Rule": (30, _Deployment.rule),
+    "AWS::CloudWatch::Alarm": (30, _Deployment.alarm),
+    "AWS::CloudWatch::Dashboard": (40, _Deployment.dashboard),
+    "AWS::SNS::TopicPolicy": (40, _Deployment.topic_policy),
 }
 
 

@@ -3,7 +3,7 @@
 Sources:
 
 - the rotation stack as SAM translates it (``scripts/sam_translate.py`` output): each role's trust
-  policy and inline policies, and each bucket policy;
+  policy and inline policies, each bucket policy, topic policy and KMS key policy;
 - ``member-account/role.yaml``: the member role's trust policy and inline policies;
 - ``security/organization-policies.yaml``: the service control policies and the resource control policy;
 - the layer: each purpose's session policy (:mod:`keyrotation.sessions`) and the key secret's
@@ -70,7 +70,12 @@ _ARNS = {
     "AWS::IAM::Role": "arn:aws:iam::{account}:role/{name}",
     "AWS::StepFunctions::StateMachine": "arn:aws:states:us-east-1:{account}:stateMachine:{name}",
     "AWS::KMS::Key": "arn:aws:kms:us-east-1:{account}:key/{name}",
+    "AWS::SNS::Topic": "arn:aws:sns:us-east-1:{account}:{name}",
+    "AWS::Events::Rule": "arn:aws:events:us-east-1:{account}:rule/{name}",
+    "AWS::CloudWatch::Alarm": "arn:aws:cloudwatch:us-east-1:{account}:alarm:{name}",
 }
+#: Resources whose Ref is their ARN (for the others it is their name or id).
+_REF_IS_ARN = ("AWS::Lambda::LayerVersion", "AWS::StepFunctions::StateMachine", "AWS::SNS::Topic")
 
 
 def resolver_for(template: dict[str, Any], given: dict[str, str], account: str) -> cfn.Resolver:
@@ -82,7 +87,7 @@ def resolver_for(template: dict[str, Any], given: dict[str, str], account: str) 
         arn = _ARNS.get(resource["Type"], "arn:aws:example:us-east-1:{account}:{name}").format(
             account=account, name=name
         )
-        ref = arn if resource["Type"] in ("AWS::Lambda::LayerVersion", "AWS::StepFunctions::StateMachine") else name
+        ref = arn if resource["Type"] in _REF_IS_ARN else name
         resolver.refs[logical_id] = ref
         resolver.attributes[(logical_id, "Arn")] = arn
         resolver.attributes[(logical_id, "Name")] = name
@@ -106,6 +111,11 @@ def _documents(template: dict[str, Any], resolver: cfn.Resolver, account: str) -
                 yield f"{logical_id}-{policy['PolicyName']}", "identity", None, policy["PolicyDocument"]
         elif kind == "AWS::S3::BucketPolicy":
             yield logical_id, "resource", f"arn:aws:s3:::{properties['Bucket']}", properties["PolicyDocument"]
+        elif kind == "AWS::SNS::TopicPolicy":
+            for topic in properties["Topics"]:
+                yield logical_id, "resource", topic, properties["PolicyDocument"]
+        elif kind == "AWS::KMS::Key":
+            yield logical_id, "resource", resolver.attributes[(logical_id, "Arn")], properties["KeyPolicy"]
         elif kind == "AWS::Organizations::Policy":
             policy_kind = {"SERVICE_CONTROL_POLICY": "scp", "RESOURCE_CONTROL_POLICY": "rcp"}[properties["Type"]]
             yield logical_id, policy_kind, None, properties["Content"]

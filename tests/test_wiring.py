@@ -622,6 +622,8 @@ GOOD = {
     "CodeSigningConfigArn": "arn:aws:lambda:us-east-1:111111111111:code-signing-config:csc-0123456789abcdef0",
     "LogRetentionDays": "365",
     "SecretsKmsKeyAlias": "alias/key-rotation",
+    "DryRunNotifyOwners": "true",
+    "AlertEmail": "oncall@example.com",
 }
 
 
@@ -629,6 +631,8 @@ def test_good_parameters_pass() -> None:
     assert cfn.validate_parameters(TEMPLATE, GOOD) == GOOD
     defaults = cfn.validate_parameters(TEMPLATE, {})
     assert defaults["DryRun"] == "true", "the first deploy must be a dry run"
+    assert defaults["DryRunNotifyOwners"] == "false", "a dry run must not mail every key owner"
+    assert defaults["AlertEmail"] == "", "no subscription unless one is asked for"
 
 
 @pytest.mark.parametrize(
@@ -647,6 +651,9 @@ def test_good_parameters_pass() -> None:
         ("ScheduleExpression", "daily"),
         ("SenderEmail", "not-an-email"),
         ("SecurityTeamEmail", "a@b"),
+        ("AlertEmail", "a@b"),
+        ("AlertEmail", "oncall@example.com,ops@example.com"),
+        ("DryRunNotifyOwners", "yes"),
         ("TemplateBucket", "Upper_Case"),
         ("TemplateBucketOwner", "12345"),
         ("MaxExemptionDays", "0"),

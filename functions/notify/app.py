@@ -2,7 +2,9 @@
 
 Event: ``{"account": {"id", "name", "email"}, "run": {...}}`` (state ``Notify``, once per account after
 its key actions): each person concerned gets one digest of their users' key events in that account.
-The security team's run report is SendRunReport's (``functions/send_run_report``).
+The security team's run report is SendRunReport's (``functions/send_run_report``). In a dry run the
+account's preview goes to the security team only, unless ``DryRunNotifyOwners`` is true; a preview
+the same as the last one mailed to that person is not mailed again (recorded ``unchanged``).
 
 Returns ``{"sent", "failed", "skipped", "invalid"}`` (counts of emails). A permanent SES error is
 recorded in the ledger and counted, never raised: a notification never fails a key action. When a
@@ -19,6 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from keyrotation import config
 from keyrotation.email_handlers import finish, notifier
 from keyrotation.events import Account, Run
 from keyrotation.notifications import NotifySettings
@@ -32,4 +35,5 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     run, account = Run.from_event(event), Account.from_event(event)
     logger.append_keys(run_id=run.run_id, dry_run=run.dry_run, account_id=account.account_id)
     settings = NotifySettings.from_env()
-    return finish(notifier(settings, TEMPLATES).notify_account(account, run, settings.guide))
+    owners = config.dry_run_notify_owners()
+    return finish(notifier(settings, TEMPLATES).notify_account(account, run, settings.guide, owners_in_dry_run=owners))

@@ -8,7 +8,8 @@ object or email may have changed. :func:`test_the_same_organization_does_change_
 shows the check would see a change.
 
 Every cause, state payload and log line stays under :data:`keyrotation.limits.MAX_CAUSE_CHARS`
-characters, however large the input.
+characters, however large the input. The security team's run report of the failed run (issue 9) is the one
+other function called; it changes nothing either.
 """
 
 from __future__ import annotations
@@ -282,6 +283,12 @@ CORPUS = [
         failed_on_main=True,
     ),
     Case(
+        "alert-email-trailing-dot",
+        INVALID_CONFIGURATION,
+        ("AlertEmail", "'oncall@example.com.'"),
+        parameters={"AlertEmail": "oncall@example.com."},
+    ),
+    Case(
         "bad-input-and-bad-settings",
         INVALID_CONFIGURATION,
         ("WarningDays",),
@@ -375,7 +382,10 @@ def test_bad_input_or_settings_fail_at_once_naming_them_and_change_nothing(
     for name in _fill(case.names, names):
         assert name in cause, f"{name!r} not named in {cause[:2000]!r}"
     assert len(cause) <= MAX_CAUSE_CHARS
-    assert {call.logical_id for call in aws.lambdas.invocations} == {"ListAccountsFunction"}
+    # ListAccounts refused it; the run report (issue 9) says so, and touches nothing either.
+    assert [call.logical_id for call in aws.lambdas.invocations] == ["ListAccountsFunction", "SendRunReportFunction"]
+    reported = aws.lambdas.invocations[-1].event["report"]["failure"]
+    assert reported == {"state": "ListAccounts", "error": case.error, "cause": cause}
     assert world(org) == before
     for event in execution.history:
         assert len(json.dumps(event, default=str)) <= 2 * len(text) + MAX_CAUSE_CHARS + 4096

@@ -6,8 +6,10 @@ read. Its plan, as the ledger records it, must be exactly what a real run at the
 
 from __future__ import annotations
 
+import email
+import email.policy
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -138,3 +140,86 @@ def test_a_dry_run_makes_no_change_and_plans_exactly_what_a_real_run_then_does(a
             ("rotate", "undelivered", old),
         }
         assert keys_and_secrets(alpha) != before
+
+
+# -- a quiet, honest dry run (issue 9, item 3) ----------------------------------------------------------------------
+
+SECURITY = EMAIL["SecurityTeamEmail"]
+
+
+def mailed_to(address: str) -> list[str]:
+    """Subjects of the messages SES accepted for ``address``, in order."""
+    from moto.ses.models import ses_backends
+
+    subjects = []
+    for regions in ses_backends.values():
+        for backend in regions.values():
+            for message in backend.sent_messages:
+                parsed = email.message_from_string(message.raw_data, policy=email.policy.default)
+                if str(parsed["To"]) == address:
+                    subjects.append(" ".join(str(parsed["Subject"]).split()))
+    return subjects
+
+
+def test_a_dry_run_previews_to_the_security_team_once_until_something_changes(aws: LocalAws) -> None:
+    with time_machine.travel(MOMENT, tick=False):
+        org = aws.organization(["alpha"])
+        alpha = org.account("alpha")
+        aws.verify_sender(SENDER)
+        dry = aws.deploy({**EMAIL, "ExcludeAccounts": org.management_account})  # DryRun and DryRunNotifyOwners defaults
+        owner = {"email": "owner@example.com"}
+        org.create_user(alpha, "rotates", [KeySeed(80, used_days_ago=1)], owner)
+        org.create_user(alpha, "retires", [KeySeed(95, used_days_ago=9), KeySeed(20, used_days_ago=1)], owner)
+
+        first = dry.run({})
+
+    assert first.status == "SUCCEEDED", first.cause
+    # The output says it was a dry run, and counts what would happen under names no one can take for real actions.
+    assert first.output["dryRun"] is True
+    assert first.output["keys"] == {"wouldRotate": 1, "wouldDisable": 1, "wouldDelete": 0, "wouldWarn": 0, "overdue": 1}
+    assert mailed_to("owner@example.com") == []
+    previews = [subject for subject in mailed_to(SECURITY) if subject.startswith("[PREVIEW] IAM access key changes")]
+    assert previews == [f"[PREVIEW] IAM access key changes that would be made in AWS account alpha ({alpha})"]
+
+    # The next day the same preview is not mailed again: only the run report goes out.
+    with time_machine.travel(MOMENT + timedelta(days=1), tick=False):
+        second = dry.run({})
+    assert second.status == "SUCCEEDED", second.cause
+    assert second.output["keys"]["wouldRotate"] == 1
+    assert len(mailed_to(SECURITY)) == 3 and mailed_to(SECURITY)[-1].startswith("[PREVIEW] All 1 accounts succeeded")
+    statuses = [i["status"] for i in ledger_items(dry.outputs["LedgerTableName"], f"RUN#{second.name}") if i.get("kind") == "email"]
+    assert statuses == ["unchanged"]
+
+    # Something changed (one more user due): the preview goes out again.
+    with time_machine.travel(MOMENT + timedelta(days=2), tick=False):
+        org.create_user(alpha, "newly-due", [KeySeed(78, used_days_ago=1)], owner)
+        third = dry.run({})
+    assert third.status == "SUCCEEDED", third.cause
+    assert third.output["keys"]["wouldRotate"] == 2
+    assert sum(subject.startswith("[PREVIEW] IAM access key changes") for subject in mailed_to(SECURITY)) == 2
+    assert mailed_to("owner@example.com") == []
+
+
+def test_dry_run_notify_owners_mails_the_owners_their_preview(aws: LocalAws) -> None:
+    with time_machine.travel(MOMENT, tick=False):
+        org = aws.organization(["alpha"])
+        alpha = org.account("alpha")
+        aws.verify_sender(SENDER)
+        dry = aws.deploy({**EMAIL, "ExcludeAccounts": org.management_account, "DryRunNotifyOwners": "true"})
+        org.create_user(alpha, "rotates", [KeySeed(80, used_days_ago=1)], {"email": "owner@example.com"})
+
+        execution = dry.run({})
+
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert mailed_to("owner@example.com") == [
+        f"[PREVIEW] IAM access key changes that would be made in AWS account alpha ({alpha})"
+    ]
+    assert [subject for subject in mailed_to(SECURITY) if "IAM access key changes" in subject] == []
+
+
+def test_a_real_run_keeps_its_counts_names_and_says_it_was_not_dry(stack: Stack, org: Organization) -> None:
+    org.create_user(org.account("alpha"), "rotates", [KeySeed(80)])
+    execution = stack.run({"accounts": [org.account("alpha")]})
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert execution.output["dryRun"] is False
+    assert execution.output["keys"] == {"rotated": 1, "disabled": 0, "deleted": 0, "warned": 0, "overdue": 0}

@@ -84,7 +84,10 @@ def test_a_reused_execution_name_is_a_new_run_and_the_earlier_one_stays_whole(re
     assert second.status == "SUCCEEDED", second.cause
     run_id = second.output["runId"]
     assert run_id != "nightly" and run_id.startswith("nightly@"), run_id
-    assert second.output["keys"] == {"rotated": 1, "disabled": 0, "deleted": 0, "warned": 0}, "this run only"
+    # The key rotated is 100 days old and stays Active until its disable: one overdue key is left.
+    assert second.output["keys"] == {"rotated": 1, "disabled": 0, "deleted": 0, "warned": 0, "overdue": 1}, (
+        "this run only"
+    )
     assert emails(stack, run_id) == {"alice@example.com": "sent"}, "the owner is told of the second rotation"
     later = ledger_items(stack.outputs["LedgerTableName"], "RUN#nightly")
     assert {item["sk"] for item in later} == {item["sk"] for item in earlier}, "the earlier run is not written over"

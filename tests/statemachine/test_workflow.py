@@ -106,8 +106,10 @@ def test_bad_input_fails_at_once_naming_it_and_changes_nothing(
     assert execution.status == "FAILED"
     assert execution.error == "KeyRotation.InvalidInput"
     assert message in execution.cause
-    invoked = {call.logical_id for call in aws.lambdas.invocations}
-    assert invoked == {"ListAccountsFunction"}
+    # ListAccounts refused it; then only the run report (issue 9), which says so and changes nothing.
+    invoked = [call.logical_id for call in aws.lambdas.invocations]
+    assert invoked == ["ListAccountsFunction", "SendRunReportFunction"]
+    assert aws.lambdas.invocations[-1].event["report"]["failure"]["error"] == "KeyRotation.InvalidInput"
     assert stack.ledger_items() == []
     assert len(key_ids(org, alpha, "alice")) == 1
 
@@ -244,7 +246,10 @@ def test_state_payloads_stay_small_whatever_the_organization(aws: LocalAws) -> N
 def test_the_schedule_and_logging_come_from_the_template(aws: LocalAws, org: Organization) -> None:
     stack = aws.deploy({"ScheduleExpression": "rate(12 hours)"})
     events = boto3.client("events", region_name=REGION)
-    rules = events.list_rules()["Rules"]
+    every_rule = events.list_rules()["Rules"]
+    rules = [rule for rule in every_rule if "ScheduleExpression" in rule]
     assert [rule["ScheduleExpression"] for rule in rules] == ["rate(12 hours)"]
+    # The only other rule is the failed-run alert's (issue 9), which matches events, on no schedule.
+    assert [rule["Name"] for rule in every_rule if rule not in rules] == [stack.resources["RunFailedRule"]]
     targets = events.list_targets_by_rule(Rule=rules[0]["Name"])["Targets"]
     assert targets[0]["Arn"] == stack.state_machine_arn

@@ -26,6 +26,7 @@ from moto.iam import models as moto_iam
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from keyrotation import secret_policy
+from keyrotation.ledger import RecordKind
 from localaws import REGION, FunctionError, FunctionSpec, KeySeed, LocalAws, Organization, Stack
 from tests import earlier
 
@@ -406,7 +407,7 @@ def test_audit_plans_in_user_order_and_records_the_plan(aws: LocalAws, stack: St
     alpha = account["id"]
     (due,) = org.create_user(alpha, "due", [KeySeed(80)], tags={"email": "due-owner@example.com"})
     org.create_user(alpha, "fresh", [KeySeed(10)])
-    org.create_user(alpha, "holiday", [KeySeed(200)], groups=["IAMKeyRotationExemptionGroup"])
+    (exempt,) = org.create_user(alpha, "holiday", [KeySeed(200)], groups=["IAMKeyRotationExemptionGroup"])
     old_inactive, _ = org.create_user(alpha, "retired", [KeySeed(105, "Inactive"), KeySeed(30)])
     old_active, _ = org.create_user(alpha, "switching", [KeySeed(95), KeySeed(20)])
     org.create_user(alpha, "keyless")
@@ -441,10 +442,61 @@ def test_audit_plans_in_user_order_and_records_the_plan(aws: LocalAws, stack: St
     assert recorded[f"ACCOUNT#{alpha}#ACTION#due#{due}#rotate"]["ownerEmail"] == "due-owner@example.com"
     assert recorded[f"ACCOUNT#{alpha}#ACTION#due#{due}#rotate"]["dryRun"] is False
     assert recorded[f"ACCOUNT#{alpha}#NOTICE#holiday#-#exempt"]["kind"] == "notice"
-    assert len(recorded) == 4
+    # The Active keys over 90 days (CIS 1.14), exempt or not; not the Inactive one, nor the 80-day one.
+    assert recorded[f"ACCOUNT#{alpha}#OVERDUE"]["keyIds"] == sorted([exempt, old_active])
+    assert recorded[f"ACCOUNT#{alpha}#OVERDUE"]["kind"] == "overdue"
+    assert len(recorded) == 5
     # Audit only reads: the keys are as they were, and no mutating call was made.
     assert {user: keys_of(org, alpha, user) for user in before} == before
     assert {call for call in mutations(calls)} == {("dynamodb", "UpdateItem"), ("dynamodb", "BatchWriteItem")}
+
+
+def test_audit_counts_overdue_keys_of_users_it_does_not_read_from_the_credential_report(
+    aws: LocalAws, org: Organization
+) -> None:
+    # Rotation at 100 days: a 95-day Active key breaks the 90-day rule (CIS 1.14) while nothing is due for it.
+    periods = {"RotationPeriodDays": "100", "InactivePeriodDays": "120", "DeletePeriodDays": "130"}
+    stack = aws.deploy({"DryRun": "false", **periods})
+    account = account_doc(org, "alpha")
+    alpha = account["id"]
+    org.create_user(alpha, "waiting", [KeySeed(95)])
+    (due,) = org.create_user(alpha, "due", [KeySeed(105)])
+    org.create_user(alpha, "young", [KeySeed(20), KeySeed(150, "Inactive")])
+
+    with aws.calls.record() as calls:
+        result = audit(stack, account)
+
+    assert result["counts"]["usersRead"] == 1 and [a["userName"] for a in result["plan"]] == ["due"]
+    assert calls.count(("iam", "ListAccessKeys")) == 1  # counting the others cost no call
+    item = next(i for i in stack.ledger_items() if i["pk"] == f"RUN#{RUN_ID}" and i["sk"].endswith("#OVERDUE"))
+    assert (item["kind"], item["keyIds"], item["unread"]) == ("overdue", [due], 1)
+
+
+def test_audit_with_nothing_overdue_writes_no_overdue_item(aws: LocalAws, stack: Stack, org: Organization) -> None:
+    account = account_doc(org, "alpha")
+    org.create_user(account["id"], "young", [KeySeed(20)])
+
+    audit(stack, account)
+
+    assert not [item for item in stack.ledger_items() if item["sk"].endswith("#OVERDUE")]
+
+
+def test_every_item_but_the_accounts_result_has_a_kind_from_record_kind(
+    aws: LocalAws, stack: Stack, org: Organization
+) -> None:
+    account = account_doc(org, "alpha")
+    org.create_user(account["id"], "due", [KeySeed(80)], tags={"email": "due-owner@example.com"})
+    org.create_user(account["id"], "retired", [KeySeed(105, "Inactive"), KeySeed(30)])
+    org.create_user(account["id"], "twins", [KeySeed(20), KeySeed(20)])  # read in full, found quiet: a quiet mark
+    audit(stack, account)
+    record_result(stack, RUN_ID, account["id"])
+
+    kinds = {item["pk"].partition("#")[0]: set() for item in stack.ledger_items()}
+    for item in stack.ledger_items():
+        if item["sk"] != f"ACCOUNT#{account['id']}":
+            kinds[item["pk"].partition("#")[0]].add(item.get("kind"))
+    assert kinds["PLAN"] == {RecordKind.PLAN} and kinds["DELIVERY"] == {RecordKind.DELIVERY}
+    assert kinds["RUN"] <= {kind.value for kind in RecordKind}
 
 
 def test_audit_defers_what_exceeds_max_actions_per_account(aws: LocalAws, org: Organization) -> None:
@@ -1394,8 +1446,10 @@ def test_summarize_counts_from_the_ledger_and_replays_exactly_the_failed_account
     assert result == {
         "summary": {
             "runId": "run-s",
+            "dryRun": False,
             "accounts": {"total": 3, "succeeded": 1, "failed": 2},
-            "keys": {"rotated": 1, "disabled": 1, "deleted": 1, "warned": 1},
+            # overdue: holiday's 200-day key (exempt), still Active; switching's 95-day key was disabled
+            "keys": {"rotated": 1, "disabled": 1, "deleted": 1, "warned": 1, "overdue": 1},
             "failedAccounts": [
                 {"accountId": beta["id"], "error": "KeyRotation.MemberRoleUnavailable",
                  "cause": ("cannot assume the role " + "x" * 600)[:500]},
@@ -1404,7 +1458,7 @@ def test_summarize_counts_from_the_ledger_and_replays_exactly_the_failed_account
             ],
             "notices": {
                 "exempt": 1, "blocked": 0, "deferred": 0, "invalidTags": 0, "exemptionsExpiring": 0,
-                "reenabled": 0, "notificationFailures": 1,
+                "reenabled": 0, "notificationFailures": 1, "emailsFailed": 0,
             },
         },
         "replayInput": {"accounts": [beta["id"], gamma["id"]]},
@@ -1444,6 +1498,8 @@ def test_summarize_of_a_dry_run_counts_the_planned_actions_and_replays_dry(stack
 
     result = stack.invoke("SummarizeFunction", {"run": run, "accounts": listing})
 
-    assert result["summary"]["keys"] == {"rotated": 1, "disabled": 1, "deleted": 0, "warned": 0}
+    # What would be done, under names no one can take for real actions; a dry run leaves every overdue key.
+    assert result["summary"]["dryRun"] is True
+    assert result["summary"]["keys"] == {"wouldRotate": 1, "wouldDisable": 1, "wouldDelete": 0, "wouldWarn": 0, "overdue": 1}
     assert [failure["accountId"] for failure in result["summary"]["failedAccounts"]] == [beta["id"]]
     assert result["replayInput"] == {"accounts": [beta["id"]], "dryRun": True}

@@ -28,7 +28,7 @@ from markupsafe import escape
 
 from keyrotation import notifications
 from keyrotation.errors import InvalidConfiguration, Throttled, TransientAwsError
-from keyrotation.events import Account, Run
+from keyrotation.events import Account, Run, RunFailure
 from keyrotation.notifications import (
     Capped,
     Digest,
@@ -346,7 +346,10 @@ def test_an_owner_tag_outside_the_allowed_domains_is_not_mailed_and_the_account_
         ("eve", True),
         ("mallory", True),
     ]
-    assert {problem.address for problem in plan.unreachable} == {"eve@example.com.attacker.test", "Mallory@Elsewhere.test"}
+    assert {problem.address for problem in plan.unreachable} == {
+        "eve@example.com.attacker.test",
+        "Mallory@Elsewhere.test",
+    }
     assert all("outside AllowedEmailDomains (example.com)" in problem.reason for problem in plan.unreachable)
     rendered = PACKAGED.render_digest(to_account, guide)
     assert "outside the allowed domains" in rendered.text and "outside the allowed domains" in rendered.html
@@ -358,7 +361,9 @@ def test_the_account_email_is_mailed_whatever_its_domain() -> None:
     assert digest.recipient == "aws-prod@example.com"
 
 
-@pytest.mark.parametrize(("value", "domains"), [("", ()), ("Example.COM,@corp.example", ("example.com", "corp.example"))])
+@pytest.mark.parametrize(
+    ("value", "domains"), [("", ()), ("Example.COM,@corp.example", ("example.com", "corp.example"))]
+)
 def test_allowed_domains_from_the_environment(value: str, domains: tuple[str, ...]) -> None:
     env = {**function_environment("NotifyFunction"), "AWS_REGION": "eu-west-1", "ALLOWED_EMAIL_DOMAINS": value}
     assert NotifySettings.from_env(env).guide.allowed_domains == domains
@@ -571,7 +576,9 @@ def test_s3_access_denied_and_network_errors_fall_back() -> None:
             raise EndpointConnectionError(endpoint_url="https://s3.amazonaws.com")
 
     for s3, reason in ((DeniedS3(), "access denied"), (OfflineS3(), "S3 could not be reached")):
-        rendered = Renderer(TEMPLATES, OverrideLoader(s3, "bucket", "tpl/", owner="111122223333")).render_digest(full_digest(), GUIDE)
+        rendered = Renderer(TEMPLATES, OverrideLoader(s3, "bucket", "tpl/", owner="111122223333")).render_digest(
+            full_digest(), GUIDE
+        )
         assert "AKIAOLDALICE" in rendered.html
         assert rendered.fallbacks and all(reason in f.reason for f in rendered.fallbacks)
 
@@ -655,7 +662,7 @@ def test_the_run_report_lists_the_users_blocked_until_a_person_acts() -> None:
 def test_the_run_report_lists_counts_failures_replay_and_what_people_were_not_told() -> None:
     report = build_run_report(REAL, SUMMARY, REPLAY, run_items(), started_at="2026-01-15T06:00:00Z", limit=5)
     assert report.accounts == {"total": 5, "succeeded": 3, "failed": 2}
-    assert report.keys == {"rotated": 4, "disabled": 2, "deleted": 1, "warned": 3}
+    assert report.keys == {"rotated": 4, "disabled": 2, "deleted": 1, "warned": 3, "overdue": 0}
     assert [(row.account_id, row.cause) for row in report.failed_accounts.shown] == [
         ("444455556666", f"cannot assume {HOSTILE}"),
         ("777788889999", "key actions failed"),  # the message of Lambda's error envelope
@@ -697,6 +704,32 @@ def test_the_run_report_lists_counts_failures_replay_and_what_people_were_not_to
     assert str(escape(json.dumps(REPLAY, indent=2))) in rendered.html
     assert "<script>" not in rendered.html and str(escape(HOSTILE)) in rendered.html
     assert rendered.subject == "2 of 5 accounts failed in IAM access key rotation run run-1"
+
+
+def test_a_failed_replay_reports_its_failure_its_replayed_run_and_the_owners_not_told() -> None:
+    """Each section stands on its own: a step's failure hides neither the replay line nor the untold owners."""
+    replay = Run("run-2", dry_run=False, replay_of="run-1")
+    failure = RunFailure("run-2", False, None, "Summarize", "ClientError", "injected ValidationException")
+    disabled = {
+        "kind": "action",
+        "accountId": "111122223333",
+        "type": "disable",
+        "status": "done",
+        "userName": "alice",
+        "keyId": "AKIAOLDALICE",
+        "ownerEmail": "alice@example.com",
+        "ownerNotTold": ["run-0"],
+    }
+
+    report = build_run_report(replay, {"runId": "run-2"}, None, [disabled], failure=failure)
+
+    assert report.replay_of == "run-1" and report.failure is not None
+    assert [(row.user_name, row.key_id) for row in report.untold.shown] == [("alice", "AKIAOLDALICE")]
+    rendered = PACKAGED.render_run_report(report)
+    for body in (rendered.text, rendered.html):
+        assert "a replay of run" in body and "run-1" in body
+        assert "failed in its Summarize step" in body.replace("FAILED", "failed") and "incomplete" in body
+        assert "the email of run run-0" in body
 
 
 def test_a_dry_run_report_is_marked_as_a_preview() -> None:

@@ -35,7 +35,7 @@ from moto.ses.models import ses_backends
 
 from keyrotation import events, observability
 from keyrotation.errors import InvalidInput, Throttled
-from keyrotation.ledger import Ledger
+from keyrotation.ledger import Ledger, RecordKind
 from keyrotation.model import Action, ActionType, Notice, NoticeKind
 from localaws.defaults import function_environment
 
@@ -143,6 +143,7 @@ def ledger(monkeypatch: pytest.MonkeyPatch) -> Iterator[Ledger]:
         "OWNER_EMAIL_TAG_KEY": "email",
         "SENDER_EMAIL": SENDER,
         "SECURITY_TEAM_EMAIL": SECURITY,
+        "DRY_RUN_NOTIFY_OWNERS": "false",
         "TEMPLATE_BUCKET": "",
         "TEMPLATE_PREFIX": PREFIX,
         "TEMPLATE_BUCKET_OWNER": "123456789012",  # the template's default: the stack's own account (moto's)
@@ -165,8 +166,11 @@ def ledger(monkeypatch: pytest.MonkeyPatch) -> Iterator[Ledger]:
 
 
 def test_both_email_functions_get_the_same_settings_from_the_template() -> None:
-    # The ledger fixture's environment stands for both functions' (only their service names differ).
-    assert function_environment("SendRunReportFunction") == function_environment("NotifyFunction")
+    # The ledger fixture's environment stands for both functions' (only their service names differ), but for
+    # DryRunNotifyOwners: only Notify sends previews.
+    notify_environment = function_environment("NotifyFunction")
+    assert notify_environment.pop("DRY_RUN_NOTIFY_OWNERS") == "false"
+    assert function_environment("SendRunReportFunction") == notify_environment
 
 
 def notify(run: dict[str, Any] = RUN, account: dict[str, Any] = ACCOUNT) -> dict[str, Any]:
@@ -349,7 +353,8 @@ def test_a_new_run_sends_a_new_digest(ledger: Ledger) -> None:
     assert len(sent()) == 2
 
 
-def test_a_dry_run_sends_the_same_digests_marked_as_a_preview(ledger: Ledger) -> None:
+def test_a_dry_run_sends_the_same_digests_marked_as_a_preview(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRY_RUN_NOTIFY_OWNERS", "true")
     dry = {**RUN, "dryRun": True}
     a_day_of_events(ledger, run=dry)
 
@@ -367,6 +372,111 @@ def test_a_dry_run_sends_the_same_digests_marked_as_a_preview(ledger: Ledger) ->
     assert {item["status"] for item in emails(ledger, dry).values()} == {"preview"}
     assert ledger.delivery(ACCOUNT["id"], "alice").warned == frozenset()  # a preview warns nobody for real
     assert notify(run=dry)["skipped"] == 2 and len(sent()) == 2
+
+
+def test_a_dry_run_previews_the_whole_account_to_the_security_team_only_by_default(ledger: Ledger) -> None:
+    dry = {**RUN, "dryRun": True}
+    a_day_of_events(ledger, run=dry)
+
+    assert notify(run=dry) == {"sent": 1, "failed": 0, "skipped": 0, "invalid": 0}
+
+    (preview,) = sent()
+    assert preview.to == SECURITY and preview.subject.startswith("[PREVIEW] ")
+    for body in preview.bodies:
+        assert "as the security team" in body and "DryRunNotifyOwners" in body
+        for user in ("alice", "bob", "carol"):  # every user with something to tell, whoever owns them
+            assert user in body
+        assert "dave" not in body  # exempt: the run report's business, as in the owners' digests
+    assert {recipient: item["status"] for recipient, item in emails(ledger, dry).items()} == {SECURITY: "preview"}
+
+
+def test_the_same_preview_is_not_mailed_again_the_next_day_unless_something_changed(ledger: Ledger) -> None:
+    first = {**RUN, "dryRun": True}
+    second = {**first, "runId": "2026-01-16T06-00-00Z"}
+    third = {**first, "runId": "2026-01-17T06-00-00Z"}
+    fourth = {**first, "runId": "2026-01-18T06-00-00Z"}
+    rotated(ledger, run=first)
+    assert notify(run=first)["sent"] == 1
+
+    # The next day the same key is still due: its reason now says one day more, which is no news.
+    rotated(ledger, run=second, reason="Key AKIAOLD is 81 days old; rotation is due after 75 days.")
+    assert notify(run=second) == {"sent": 0, "failed": 0, "skipped": 1, "invalid": 0}
+    assert len(sent()) == 1
+    assert emails(ledger, second)[SECURITY]["status"] == "unchanged"
+
+    # Then one more key is due: that is news, and the whole preview goes out again.
+    rotated(ledger, run=third)
+    rotated(ledger, "bob", run=third)
+    assert notify(run=third)["sent"] == 1
+    assert len(sent()) == 2 and "bob" in sent()[-1].text
+
+    # And a key no longer due is news too.
+    rotated(ledger, run=fourth)
+    assert notify(run=fourth)["sent"] == 1
+    assert len(sent()) == 3 and "bob" not in sent()[-1].text
+
+
+def test_owners_included_in_a_dry_run_each_get_their_preview_once(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DRY_RUN_NOTIFY_OWNERS", "true")
+    first = {**RUN, "dryRun": True}
+    second = {**first, "runId": "2026-01-16T06-00-00Z"}
+    rotated(ledger, run=first)
+    assert notify(run=first)["sent"] == 1 and sent()[0].to == "alice@example.com"
+
+    rotated(ledger, run=second)
+    acted(ledger, ActionType.DISABLE, "AKIACAROL", user="carol", owner="carol@example.com", run=second)
+    assert notify(run=second) == {"sent": 1, "failed": 0, "skipped": 1, "invalid": 0}
+    assert [message.to for message in sent()] == ["alice@example.com", "carol@example.com"]
+
+
+def test_a_real_run_after_a_preview_mails_its_digest(ledger: Ledger) -> None:
+    """The fingerprint quiets previews only: a real run tells what was done, whatever was previewed."""
+    rotated(ledger, run={**RUN, "dryRun": True})
+    notify(run={**RUN, "dryRun": True})
+    real = {**RUN, "runId": "2026-01-16T06-00-00Z"}
+    rotated(ledger, run=real)
+    assert notify(run=real)["sent"] == 1 and sent()[-1].to == "alice@example.com"
+
+
+def test_a_dry_run_neither_carries_nor_settles_what_earlier_runs_owe(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A preview tells no owner anything for real: owed news waits for a real run's digest."""
+    monkeypatch.setenv("DRY_RUN_NOTIFY_OWNERS", "true")
+    earlier = {**RUN, "runId": "2026-01-14T06-00-00Z"}
+    dry = {**RUN, "dryRun": True}
+    rotated(ledger, run=earlier)
+    ledger.record_undelivered(ACCOUNT["id"], "alice", earlier["runId"])
+    rotated(ledger, run=dry)
+    ledger.record_owed(dry["runId"], ACCOUNT["id"], "alice", [earlier["runId"]])  # as if the audit had written it
+
+    assert notify(run=dry)["sent"] == 1
+
+    (preview,) = sent()
+    assert preview.to == "alice@example.com"
+    for body in preview.bodies:
+        assert earlier["runId"] not in body and "AKIANEWALICE" not in body  # the earlier rotation is not carried
+    assert ledger.account_records(ACCOUNT["id"]).owed == {"alice": frozenset({earlier["runId"]})}
+
+
+def test_the_run_identity_and_owed_items_have_a_record_kind(ledger: Ledger) -> None:
+    run_id = ledger.claim_run("nightly", "2026-01-15T06:00:00.000Z")
+    ledger.record_owed(run_id, ACCOUNT["id"], "alice", ["an-earlier-run"])
+
+    kinds = {item["sk"].rpartition("#")[0] or item["sk"]: item["kind"] for item in ledger.run_items(run_id)}
+    assert kinds == {"RUN": RecordKind.RUN, f"ACCOUNT#{ACCOUNT['id']}#OWED": RecordKind.OWED}
+
+
+def test_a_dry_run_without_security_team_email_mails_no_preview(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SECURITY_TEAM_EMAIL", "")
+    dry = {**RUN, "dryRun": True}
+    a_day_of_events(ledger, run=dry)
+    assert notify(run=dry) == {"sent": 0, "failed": 0, "skipped": 0, "invalid": 0}
+    assert sent() == [] and emails(ledger, dry) == {}
 
 
 def test_nothing_to_tell_sends_nothing(ledger: Ledger) -> None:
@@ -627,6 +737,39 @@ def test_a_dry_run_report_is_a_preview(ledger: Ledger) -> None:
     report = sent_to(SECURITY)
     assert report.subject.startswith("[PREVIEW] ")
     assert "PREVIEW" in report.html and "PREVIEW" in report.text
+
+
+def test_a_dry_run_report_counts_what_would_have_been_done(ledger: Ledger) -> None:
+    would = {"wouldRotate": 7, "wouldDisable": 5, "wouldDelete": 3, "wouldWarn": 2, "overdue": 4}
+    send_report({**SUMMARY, "dryRun": True, "keys": would}, REPLAY, run={**RUN, "dryRun": True})
+    text = sent_to(SECURITY).text
+    assert "7 rotated, 5 disabled, 3 deleted, 2 warned; 4 Active older than 90 days" in text
+    assert "the key counts are what would have been done" in text
+
+
+@pytest.mark.parametrize(
+    ("state", "run", "preview"),
+    [
+        ("ListAccounts", {"runId": RUN["runId"], "startedAt": RUN["startedAt"]}, False),  # no dryRun yet: the stack's
+        ("Summarize", {**RUN, "dryRun": True}, True),
+    ],
+)
+def test_a_run_that_failed_before_or_after_its_accounts_is_reported(
+    ledger: Ledger, state: str, run: dict[str, Any], preview: bool
+) -> None:
+    cause = json.dumps({"errorType": "KeyRotation.InvalidInput", "errorMessage": f"no such field {HOSTILE}"})
+    summary = {"runId": RUN["runId"], "failure": {"state": state, "error": "KeyRotation.InvalidInput", "cause": cause}}
+
+    assert send_report(summary, {}, run=run) == {"sent": 1, "failed": 0, "skipped": 0, "invalid": 0}
+
+    report = sent_to(SECURITY)
+    assert report.subject == ("[PREVIEW] " if preview else "") + (
+        f"IAM access key rotation run {RUN['runId']} failed in {state} (KeyRotation.InvalidInput)"
+    )
+    assert f"THE RUN FAILED in its {state} step: KeyRotation.InvalidInput" in report.text
+    assert f"no such field {HOSTILE}" in report.text and f"no such field {escape(HOSTILE)}" in report.html
+    assert ("No account was processed" in report.text) is (state == "ListAccounts")
+    assert ("the counts below are incomplete" in report.text) is (state == "Summarize")
 
 
 def test_without_a_security_team_no_report_is_sent(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:

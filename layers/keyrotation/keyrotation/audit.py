@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from keyrotation import policy, triage
+from keyrotation.compliance import overdue_in_report, overdue_key_ids
 from keyrotation.config import LifecycleConfig
 from keyrotation.credential_report import CredentialReport, ReportUser
 from keyrotation.events import Account, Run
@@ -102,6 +103,10 @@ def audit_account(
         users[user.user_name] = user
         decisions.append(decision)
     plan = policy.plan_account(decisions, config)
+    # The 90-day rule's count, from what the audit has: its fresh readings, and the report for the others.
+    read = {chosen.user_name for chosen in selected}
+    unread = overdue_in_report((row for row in report.users if row.user_name not in read), now)
+    ledger.record_overdue(run.run_id, account.account_id, overdue_key_ids(users.values(), now), unread=unread)
 
     def owner(user_name: str) -> dict[str, Any]:
         user = users.get(user_name)

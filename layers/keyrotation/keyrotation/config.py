@@ -197,6 +197,11 @@ def dry_run(env: Mapping[str, str] | None = None) -> bool:
     return _bool(_env(env), "DRY_RUN")
 
 
+def dry_run_notify_owners(env: Mapping[str, str] | None = None) -> bool:
+    """The stack's DryRunNotifyOwners parameter: whether a dry run's previews also go to the key owners."""
+    return _bool(_env(env), "DRY_RUN_NOTIFY_OWNERS")
+
+
 def member_role_name(env: Mapping[str, str] | None = None) -> str:
     return _required(_env(env), "MEMBER_ROLE_NAME")
 

@@ -10,6 +10,8 @@ by create_key)
 ``accounts``: ``{"bucket", "key", "count"}`` (where list_accounts wrote the run's account list)
 ``report``: ``{"runId", "accounts", "keys", "failedAccounts", "notices"}`` (the run's summary, made by summarize),
 sent with ``replayInput`` (the execution input that replays the failed accounts)
+``report.failure``: ``{"state", "error", "cause"}`` (instead of the counts: the step that failed the run before or
+after its accounts, ListAccounts or Summarize; the ASL's DescribeStartFailure and DescribeSummarizeFailure)
 
 None of them ever holds a secret.
 """
@@ -164,3 +166,37 @@ class Report:
         run = _field(event, "run", "event")
         started_at = run.get("startedAt") if isinstance(run, dict) else None
         return cls(summary=summary, replay_input=event.get("replayInput"), started_at=started_at)
+
+
+@dataclass(frozen=True)
+class RunFailure:
+    """A step that failed the run before or after its accounts (ListAccounts, Summarize), and its error.
+
+    ``dry_run`` is the run's, when the run got far enough to have one (else None: ListAccounts failed).
+
+    >>> failure = {"state": "ListAccounts", "error": "KeyRotation.InvalidInput", "cause": "null"}
+    >>> event = {"run": {"runId": "r", "startedAt": "2026-01-15T06:00:00Z"}, "report": {"failure": failure}}
+    >>> failure = RunFailure.from_event(event)
+    >>> failure.state, failure.error, failure.run_id, failure.dry_run
+    ('ListAccounts', 'KeyRotation.InvalidInput', 'r', None)
+    """
+
+    run_id: str
+    dry_run: bool | None
+    started_at: str | None
+    state: str
+    error: str
+    cause: str
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> RunFailure:
+        run, failure = _field(event, "run", "event"), _field(_field(event, "report", "event"), "failure", "report")
+        dry_run = run.get("dryRun") if isinstance(run, dict) else None
+        return cls(
+            run_id=str(_field(run, "runId", "run")),
+            dry_run=dry_run if isinstance(dry_run, bool) else None,
+            started_at=run.get("startedAt"),
+            state=str(_field(failure, "state", "failure")),
+            error=str(_field(failure, "error", "failure")),
+            cause=str(failure.get("cause") or ""),
+        )

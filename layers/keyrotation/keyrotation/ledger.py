@@ -1,19 +1,25 @@
 """The ledger: one DynamoDB table that is both the run record and the audit trail.
 
-Two families of items share the table (``pk``/``sk`` strings):
+Several families of items share the table (``pk``/``sk`` strings):
 
-==========================  ====================================================  ======================
-pk                          sk                                                    what
-==========================  ====================================================  ======================
-``RUN#<runId>``             ``ACCOUNT#<accountId>``                               the account's result
-``RUN#<runId>``             ``ACCOUNT#<accountId>#ACTION#<user>#<keyId>#<type>``  one key action
-``RUN#<runId>``             ``ACCOUNT#<accountId>#NOTICE#<user>#<keyId>#<kind>``  a warning, exemption...
-``RUN#<runId>``             ``ACCOUNT#<accountId>#EMAIL#<recipient>``             one email sent or not
-``RUN#<runId>``             ``REPLAY``                                            the run's failed accounts
-``RUN#<runId>``             ``RUN``                                               which execution is the run
-``RUN#<runId>``             ``ACCOUNT#<accountId>#OWED#<user>``                   notices owed from earlier runs
-``DELIVERY#<accountId>``    ``USER#<userName>``                                   what the user was given
-==========================  ====================================================  ======================
+============================  ====================================================  ======================
+pk                            sk                                                    what
+============================  ====================================================  ======================
+``RUN#<runId>``               ``ACCOUNT#<accountId>``                               the account's result
+``RUN#<runId>``               ``ACCOUNT#<accountId>#ACTION#<user>#<keyId>#<type>``  one key action
+``RUN#<runId>``               ``ACCOUNT#<accountId>#NOTICE#<user>#<keyId>#<kind>``  a warning, exemption...
+``RUN#<runId>``               ``ACCOUNT#<accountId>#EMAIL#<recipient>``             one email sent or not
+``RUN#<runId>``               ``ACCOUNT#<accountId>#OVERDUE``                       Active keys over 90 days
+``RUN#<runId>``               ``ACCOUNT#<accountId>#OWED#<user>``                   notices owed from earlier runs
+``RUN#<runId>``               ``REPLAY``                                            the run's failed accounts
+``RUN#<runId>``               ``RUN``                                               which execution is the run
+``PLAN#<runId>#<accountId>``  ``ACTION#<n>``                                        one planned action
+``DELIVERY#<accountId>``      ``USER#<userName>``                                   what the user was given
+``PREVIEW#<accountId>``       ``RECIPIENT#<recipient>``                             the last preview mailed
+============================  ====================================================  ======================
+
+Every item but the account's result (written by the state machine) has a ``kind``
+(:class:`RecordKind`, the one list of them).
 
 A run id is the execution's name, or ``<name>@<start time>`` when an earlier
 execution had that name (Step Functions accepts a name again 90 days after its
@@ -50,6 +56,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -67,8 +74,6 @@ RUN_RETENTION_DAYS = 400
 REPLAY_SK = "REPLAY"
 #: The sort key of a run's identity item: the execution (name, start time) the run id belongs to.
 RUN_SK = "RUN"
-#: The ``kind`` of a run item naming the earlier runs whose notices to a user's person were not delivered.
-OWED_KIND = "owed"
 #: The attribute of a delivery item holding the ids of the runs whose digest about the user was not delivered.
 OWED_RUNS = "owedRuns"
 #: The attribute of a disable action item naming the runs whose notices had not reached the owner when it was planned.
@@ -91,6 +96,24 @@ USER_FACTS = (
 )
 _BATCH_SIZE = 25  # BatchWriteItem's limit
 _BATCH_ATTEMPTS = 5
+
+
+class RecordKind(str, Enum):
+    """The ``kind`` of a ledger item: what it records. Readers compare with these, never with a literal."""
+
+    ACTION = "action"  # one key action of a run
+    NOTICE = "notice"  # a warning, exemption, deferral... of a run
+    EMAIL = "email"  # one digest of a run: sent, previewed, failed, unchanged...
+    REPLAY = "replay"  # a run's failed accounts
+    OVERDUE = "overdue"  # an account's Active keys older than 90 days when the run audited it
+    PLAN = "plan"  # one action of an account's plan in a run, which the state machine fetches by its number
+    #: A user's delivery record: the key it was given, the rotation under way, the disables and re-enables
+    #: recorded, the warnings told and the quiet mark (:data:`USER_FACTS` and the sets beside them).
+    DELIVERY = "delivery"
+    PREVIEW = "preview"  # what the last dry-run preview mailed to a person about an account said (a fingerprint)
+    OWED = "owed"  # in a run: the earlier runs whose notices to a user's person were not delivered
+    RUN = "run"  # a run id's identity: the execution (name, start time) that holds it (never expires)
+
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -141,7 +164,7 @@ class Ledger:
             return bool(_from_item(found).get("startTime") == start_time)
         if first_use and self._has_items(naming.run_pk(run_id)):
             return False  # a run recorded before runs were claimed
-        item = {"pk": naming.run_pk(run_id), "sk": RUN_SK, "kind": "run", "executionName": name}
+        item = {"pk": naming.run_pk(run_id), "sk": RUN_SK, "kind": RecordKind.RUN.value, "executionName": name}
         item.update({"startTime": start_time, "claimedAt": clock.to_iso(clock.now())})
         try:
             with translate_errors():
@@ -180,7 +203,7 @@ class Ledger:
         the work, so a ``skipped`` status is only written over none, ``planned`` or ``skipped``.
         """
         sk = naming.action_sk(account_id, action.user_name, action.key_id, action.type.value)
-        values = {"accountId": account_id, "kind": "action", **action.to_json(), **fields}
+        values = {"accountId": account_id, "kind": RecordKind.ACTION.value, **action.to_json(), **fields}
         kept = CARRIED_OUT if fields.get("status") == "skipped" else ()
         self._update(naming.run_pk(run_id), sk, values, unless_status=kept)
 
@@ -212,7 +235,7 @@ class Ledger:
         sk = naming.notice_sk(account_id, notice.user_name, notice.key_id, notice.kind.value)
         values = {
             "accountId": account_id,
-            "kind": "notice",
+            "kind": RecordKind.NOTICE.value,
             "type": notice.kind.value,
             "userName": notice.user_name,
             "keyId": notice.key_id,
@@ -223,12 +246,44 @@ class Ledger:
         self._update(naming.run_pk(run_id), sk, values)
 
     def record_email(self, run_id: str, account_id: str, recipient: str, **fields: Any) -> None:
-        values = {"accountId": account_id, "kind": "email", "recipient": recipient, **fields}
+        values = {"accountId": account_id, "kind": RecordKind.EMAIL.value, "recipient": recipient, **fields}
         self._update(naming.run_pk(run_id), naming.email_sk(account_id, recipient), values)
+
+    def record_overdue(self, run_id: str, account_id: str, key_ids: Iterable[str], unread: int = 0) -> None:
+        """The account's Active keys older than 90 days as the run's audit found them (CIS 1.14).
+
+        ``key_ids``: those of the users the audit read in full; ``unread``: how many more the credential
+        report shows in the users it did not read (the report has no key ids). Nothing is written when
+        there are none, so that an audit with nothing due writes nothing (no item counts as none).
+        """
+        ids = sorted(key_ids)
+        if not ids and not unread:
+            return
+        values = {"accountId": account_id, "kind": RecordKind.OVERDUE.value, "keyIds": ids, "unread": unread}
+        self._update(naming.run_pk(run_id), naming.overdue_sk(account_id), values)
+
+    # -- dry-run previews ----------------------------------------------------------------
+
+    def preview_fingerprint(self, account_id: str, recipient: str) -> str | None:
+        """The fingerprint of the last preview mailed to ``recipient`` about the account, or None."""
+        with translate_errors():
+            response = self._db.get_item(
+                TableName=self.table_name,
+                Key=_to_item({"pk": naming.preview_pk(account_id), "sk": naming.preview_sk(recipient)}),
+                ConsistentRead=True,
+            )
+        item = response.get("Item")
+        return str(_from_item(item).get("fingerprint")) if item else None
+
+    def record_preview(self, account_id: str, recipient: str, fingerprint: str, run_id: str) -> None:
+        """Remember what the preview just mailed to ``recipient`` said, so the same one is not mailed again."""
+        values = {"kind": RecordKind.PREVIEW.value, "fingerprint": fingerprint, "runId": run_id}
+        self._update(naming.preview_pk(account_id), naming.preview_sk(recipient), values)
 
     def record_replay(self, run_id: str, account_ids: Iterable[str]) -> None:
         """The run's failed accounts, which a ``{"replayOf": run_id}`` input runs again."""
-        self._update(naming.run_pk(run_id), REPLAY_SK, {"kind": "replay", "accounts": list(account_ids)})
+        values = {"kind": RecordKind.REPLAY.value, "accounts": list(account_ids)}
+        self._update(naming.run_pk(run_id), REPLAY_SK, values)
 
     def replay_accounts(self, run_id: str) -> list[str] | None:
         """The failed accounts recorded for ``run_id``, or None when the ledger has none."""
@@ -314,7 +369,12 @@ class Ledger:
 
     def record_owed(self, run_id: str, account_id: str, user_name: str, owed_runs: Iterable[str]) -> None:
         """In the run: the earlier runs whose notices to ``user_name``'s person are still owed (notify reads it)."""
-        values = {"accountId": account_id, "kind": OWED_KIND, "userName": user_name, "runs": sorted(owed_runs)}
+        values = {
+            "accountId": account_id,
+            "kind": RecordKind.OWED.value,
+            "userName": user_name,
+            "runs": sorted(owed_runs),
+        }
         self._update(naming.run_pk(run_id), naming.owed_sk(account_id, user_name), values)
 
     def record_quiet(self, account_id: str, user_name: str, user_id: str, quiet: Quiet) -> None:
@@ -336,6 +396,7 @@ class Ledger:
                         {
                             "pk": naming.plan_pk(run_id, account_id),
                             "sk": naming.plan_sk(index),
+                            "kind": RecordKind.PLAN.value,
                             **action.to_json(),
                             "next": index + 1,
                             "expiresAt": expires,
@@ -464,9 +525,13 @@ class Ledger:
             self._db.update_item(
                 TableName=self.table_name,
                 Key=_to_item({"pk": naming.delivery_pk(account_id), "sk": naming.delivery_sk(user_name)}),
-                UpdateExpression="ADD #set :entries SET userName = :user",
-                ExpressionAttributeNames={"#set": attribute},
-                ExpressionAttributeValues={":entries": {"SS": sorted(entries)}, ":user": {"S": user_name}},
+                UpdateExpression="ADD #set :entries SET userName = :user, #kind = :kind",
+                ExpressionAttributeNames={"#set": attribute, "#kind": "kind"},
+                ExpressionAttributeValues={
+                    ":entries": {"SS": sorted(entries)},
+                    ":user": {"S": user_name},
+                    ":kind": {"S": RecordKind.DELIVERY.value},
+                },
             )
 
     # -- writing -------------------------------------------------------------------------
@@ -486,7 +551,7 @@ class Ledger:
         (TransactWriteItems: both or neither).
         """
         pk, sk = naming.delivery_pk(account_id), naming.delivery_sk(user_name)
-        values = {"userName": user_name, "userId": user_id, **values}
+        values = {"userName": user_name, "userId": user_id, "kind": RecordKind.DELIVERY.value, **values}
         if and_action is not None:
             run_id, action, fields = and_action
             delivery = self._update_request(pk, sk, values, remove=remove, expires=False, for_user=user_id)
@@ -516,7 +581,7 @@ class Ledger:
     ) -> dict[str, Any]:
         """The update of one action item that :meth:`record_action` makes (not a ``skipped``)."""
         sk = naming.action_sk(account_id, action.user_name, action.key_id, action.type.value)
-        values = {"accountId": account_id, "kind": "action", **action.to_json(), **fields}
+        values = {"accountId": account_id, "kind": RecordKind.ACTION.value, **action.to_json(), **fields}
         return self._update_request(naming.run_pk(run_id), sk, values)
 
     def _update(

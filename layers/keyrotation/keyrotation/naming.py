@@ -93,3 +93,15 @@ def plan_pk(run_id: str, account_id: str) -> str:
 
 def plan_sk(index: int) -> str:
     return f"ACTION#{index}"
+
+
+def overdue_sk(account_id: str) -> str:
+    return f"ACCOUNT#{account_id}#OVERDUE"
+
+
+def preview_pk(account_id: str) -> str:
+    return f"PREVIEW#{account_id}"
+
+
+def preview_sk(recipient: str) -> str:
+    return f"RECIPIENT#{recipient}"

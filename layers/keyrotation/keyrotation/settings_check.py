@@ -16,10 +16,14 @@ Example:
     ...     "EXEMPT_TAG_KEY": "key-rotation:exempt", "EXEMPT_GROUP_NAME": "", "MAX_EXEMPTION_DAYS": "365",
     ...     "OWNER_EMAIL_TAG_KEY": "email",
     ...     "EXCLUDE_ACCOUNTS": "", "INCLUDE_OUS": "", "SENDER_EMAIL": "", "SECURITY_TEAM_EMAIL": "",
-    ...     "SCHEDULE_EXPRESSION": "cron(0 6 * * ? *)",
+    ...     "SCHEDULE_EXPRESSION": "cron(0 6 * * ? *)", "DRY_RUN_NOTIFY_OWNERS": "false", "ALERT_EMAIL": "",
     ... }
     >>> check_settings(env).sender is None
     True
+    >>> check_settings({**env, "DRY_RUN_NOTIFY_OWNERS": "yes"})
+    Traceback (most recent call last):
+    ...
+    keyrotation.errors.InvalidConfiguration: DRY_RUN_NOTIFY_OWNERS must be 'true' or 'false', got 'yes'
     >>> check_settings({**env, "WARNING_DAYS": "999999999"})
     Traceback (most recent call last):
     ...
@@ -65,6 +69,8 @@ class Settings:
     scope: ScopeConfig
     sender: str | None
     security_team: str | None
+    alert_email: str | None
+    dry_run_notify_owners: bool
 
 
 def _at_most(parameter: str, value: int, limit: int, unit: str) -> None:
@@ -103,6 +109,8 @@ def check_settings(env: Mapping[str, str] | None = None) -> Settings:
         scope=ScopeConfig.from_env(env),
         sender=_address(env, "SENDER_EMAIL", "SenderEmail"),
         security_team=_address(env, "SECURITY_TEAM_EMAIL", "SecurityTeamEmail"),
+        alert_email=_address(env, "ALERT_EMAIL", "AlertEmail"),
+        dry_run_notify_owners=config.dry_run_notify_owners(env),
     )
 
 

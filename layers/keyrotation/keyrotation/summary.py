@@ -7,6 +7,11 @@ before recording one) counts as failed, so nothing goes unreported.
     >>> summary["accounts"], failed
     ({'total': 1, 'succeeded': 0, 'failed': 1}, ['111122223333'])
 
+A dry run's counts say what *would* have been done, under names no one can take for real actions:
+
+    >>> summarize("run-2", [], [], dry_run=True)[0]["keys"]
+    {'wouldRotate': 0, 'wouldDisable': 0, 'wouldDelete': 0, 'wouldWarn': 0, 'overdue': 0}
+
 Everything here is bounded, however many accounts fail: the summary lists at most
 :data:`MAX_FAILURES_LISTED` failures, the replay input names the accounts only up to
 :data:`MAX_REPLAY_LISTED` (beyond, it is ``{"replayOf": "<runId>"}``, which ListAccounts
@@ -20,6 +25,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from keyrotation.ledger import RecordKind
 from keyrotation.limits import NAMED_VALUES
 
 MAX_FAILURES_LISTED = 100
@@ -28,23 +34,58 @@ MAX_CAUSE_CHARS = 500
 MAX_REPLAY_LISTED = 50
 #: How much of each failed account's cause the run's failure cause quotes.
 MAX_FAILURE_CAUSE_QUOTE = 300
+#: The summary's key counts (``keys``), by action: the name in a real run, and in a dry run.
+KEY_COUNTS = {
+    "rotate": ("rotated", "wouldRotate"),
+    "disable": ("disabled", "wouldDisable"),
+    "delete": ("deleted", "wouldDelete"),
+    "disable-soon": ("warned", "wouldWarn"),
+}
+
+
+def key_counts(summary: dict[str, Any]) -> dict[str, int]:
+    """The summary's key counts under their real-run names, whatever kind of run it was (for the report).
+
+    >>> key_counts({"dryRun": True, "keys": {"wouldRotate": 2, "wouldDisable": 1, "overdue": 4}})
+    {'rotated': 2, 'disabled': 1, 'deleted': 0, 'warned': 0, 'overdue': 4}
+    """
+    counts = summary.get("keys") or {}
+    column = 1 if summary.get("dryRun") else 0
+    found = {names[0]: counts.get(names[column], 0) for names in KEY_COUNTS.values()}
+    return {**found, "overdue": counts.get("overdue", 0)}
 
 
 def summarize(
-    run_id: str, account_ids: Sequence[str], run_items: Iterable[dict[str, Any]]
+    run_id: str, account_ids: Sequence[str], run_items: Iterable[dict[str, Any]], dry_run: bool = False
 ) -> tuple[dict[str, Any], list[str]]:
-    """The run's summary (bounded in size) and the ids of every failed account, in run order."""
+    """The run's summary (bounded in size) and the ids of every failed account, in run order.
+
+    ``keys.overdue`` counts the Active keys older than 90 days the audits found, less those this run
+    disabled: what is left after the run (a dry run leaves them all). Those of users an audit did not
+    read in full come as a number (``unread``): the run did nothing to them.
+    """
     results: dict[str, dict[str, Any]] = {}
     done: Counter[str] = Counter()
     notices: Counter[str] = Counter()
+    overdue: set[str] = set()
+    disabled: set[str] = set()
+    unread_overdue = 0  # in users the audit did not read: the run did nothing to them
+    emails_failed = 0
     for item in run_items:
         kind = item.get("kind")
         if kind is None and "status" in item:
             results[item["accountId"]] = item
-        elif kind == "action" and item.get("status") in ("done", "planned" if item.get("dryRun") else "done"):
+        elif kind == RecordKind.ACTION and item.get("status") in ("done", "planned" if item.get("dryRun") else "done"):
             done[item["type"]] += 1
-        elif kind == "notice":
+            if item["type"] == "disable" and item.get("status") == "done":
+                disabled.add(str(item.get("keyId")))
+        elif kind == RecordKind.NOTICE:
             notices[item["type"]] += 1
+        elif kind == RecordKind.OVERDUE:
+            overdue.update(str(key_id) for key_id in item.get("keyIds") or ())
+            unread_overdue += int(item.get("unread") or 0)
+        elif kind == RecordKind.EMAIL and item.get("status") == "failed":
+            emails_failed += 1
 
     failures = [
         {
@@ -57,19 +98,19 @@ def summarize(
         for account_id in account_ids
         if results.get(account_id, {}).get("status") != "SUCCEEDED"
     ]
+    column = 1 if dry_run else 0
+    counted = {"rotate": done["rotate"], "disable": done["disable"], "delete": done["delete"]}
+    counted["disable-soon"] = notices["disable-soon"]
+    keys = {names[column]: counted[action] for action, names in KEY_COUNTS.items()}
     summary = {
         "runId": run_id,
+        "dryRun": dry_run,
         "accounts": {
             "total": len(account_ids),
             "succeeded": len(account_ids) - len(failures),
             "failed": len(failures),
         },
-        "keys": {
-            "rotated": done["rotate"],
-            "disabled": done["disable"],
-            "deleted": done["delete"],
-            "warned": notices["disable-soon"],
-        },
+        "keys": {**keys, "overdue": len(overdue - disabled) + unread_overdue},
         "failedAccounts": failures[:MAX_FAILURES_LISTED],
         "notices": {
             "exempt": notices["exempt"],
@@ -79,6 +120,7 @@ def summarize(
             "exemptionsExpiring": notices["exemption-expiring"],
             "reenabled": notices["reenabled"],
             "notificationFailures": sum(1 for result in results.values() if result.get("notifyError")),
+            "emailsFailed": emails_failed,
         },
     }
     return summary, [failure["accountId"] for failure in failures]

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -145,6 +146,8 @@ class Digest:
     invalid_owner_tags: tuple[InvalidOwnerTag, ...] = ()
     #: Earlier runs whose undelivered news this digest carries again (their digest did not reach this person).
     resent_from: tuple[str, ...] = ()
+    #: A dry run's preview of the whole account, for the security team alone (DryRunNotifyOwners false).
+    for_security_team: bool = False
 
     def events(self) -> Iterator[Any]:
         """Every event of the digest, section by section."""
@@ -167,6 +170,29 @@ class Digest:
     @property
     def key_ids(self) -> list[str]:
         return sorted({event.key_id for event in self.events() if event.key_id})
+
+    @property
+    def fingerprint(self) -> str:
+        """What the digest tells, as a hash: which keys of which users, in which section, for whom.
+
+        Wording and dates are left out: a preview's dates and ages move on by a day every day, and
+        that alone is no news. Two previews with the same fingerprint say the same thing.
+
+        >>> account = Account("111122223333", "", "")
+        >>> one = Digest("a@example.com", account, "run-1", True, disabled=(KeyChange("al", "AKIA1", "16 days"),))
+        >>> two = Digest("a@example.com", account, "run-2", True, disabled=(KeyChange("al", "AKIA1", "17 days"),))
+        >>> empty = Digest("a@example.com", account, "run-1", True)
+        >>> one.fingerprint == two.fingerprint, one.fingerprint == empty.fingerprint
+        (True, False)
+        """
+        told = sorted(
+            f"{section}|{event.user_name}|{event.key_id or ''}"
+            for section in SECTIONS
+            for event in getattr(self, section)
+        )
+        told += sorted(f"invalid-owner-tag|{tag.user_name}|{tag.value}" for tag in self.invalid_owner_tags)
+        text = "\n".join([self.recipient, self.account.account_id, *told])
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def warned_marks(self) -> dict[str, list[tuple[str, str]]]:
         """The (key id, notice kind) pairs this digest warns each user about (for ``Ledger.record_warned``)."""

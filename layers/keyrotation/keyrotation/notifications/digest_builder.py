@@ -64,7 +64,7 @@ class _Collecting:
     invalid_owner_tags: set[InvalidOwnerTag] = field(default_factory=set)
     resent_from: set[str] = field(default_factory=set)
 
-    def freeze(self, recipient: str, account: Account, run: Run) -> Digest:
+    def freeze(self, recipient: str, account: Account, run: Run, for_security_team: bool = False) -> Digest:
         sections = {
             section: tuple(
                 sorted(self.events.get(section, ()), key=lambda event: (event.user_name, event.key_id or ""))
@@ -74,7 +74,14 @@ class _Collecting:
         tags = tuple(sorted(self.invalid_owner_tags, key=lambda tag: (tag.user_name, tag.value)))
         resent = tuple(sorted(self.resent_from))
         return Digest(
-            recipient, account, run.run_id, run.dry_run, invalid_owner_tags=tags, resent_from=resent, **sections
+            recipient,
+            account,
+            run.run_id,
+            run.dry_run,
+            invalid_owner_tags=tags,
+            resent_from=resent,
+            for_security_team=for_security_team,
+            **sections,
         )
 
 
@@ -84,6 +91,7 @@ def build_digests(
     run: Run,
     guide: Guide,
     today: date | None = None,
+    only_to: str | None = None,
 ) -> DigestPlan:
     """One digest per person from the ledger items of one account of a run.
 
@@ -93,6 +101,10 @@ def build_digests(
     Exempt users, deferred actions and invalid exemption tags are the security
     team's business: they are in the run report, not in digests. An item of an
     earlier run sent again names that run (``resentFrom``); the digest lists it.
+
+    ``only_to`` (a dry run whose previews go to the security team only): one digest of
+    every event of the account, to that address; no owner is addressed, so no owner
+    tag is unreachable (an invalid one is still pointed out in the digest).
     """
     today = today or clock.now().date()
     people: dict[str, _Collecting] = {}
@@ -109,9 +121,9 @@ def build_digests(
         if owner_address is not None and not in_domains(owner_address, guide.allowed_domains):
             outside.add(owner)
             owner_address = None
-        if owner and owner_address is None:
+        recipient = only_to or owner_address or account_address
+        if only_to is None and owner and owner_address is None:
             unreachable.setdefault(owner, set()).add(event.user_name)
-        recipient = owner_address or account_address
         if recipient is None:
             unreachable.setdefault(account.email, set()).add(event.user_name)
             continue
@@ -121,7 +133,10 @@ def build_digests(
             person.resent_from.add(as_text(item.get(RESENT_FROM)))
         if owner and owner_address is None:
             person.invalid_owner_tags.add(InvalidOwnerTag(event.user_name, owner, outside_domains=owner in outside))
-    digests = tuple(people[recipient].freeze(recipient, account, run) for recipient in sorted(people))
+    digests = tuple(
+        people[recipient].freeze(recipient, account, run, for_security_team=only_to is not None)
+        for recipient in sorted(people)
+    )
     return DigestPlan(digests=digests, unreachable=_unreachable(unreachable, outside, account, guide))
 
 

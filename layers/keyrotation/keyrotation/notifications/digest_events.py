@@ -22,6 +22,7 @@ from typing import Any
 
 from keyrotation import naming
 from keyrotation.events import Account, Run
+from keyrotation.ledger import RecordKind
 from keyrotation.model import ActionType, NoticeKind
 from keyrotation.notifications.digest import Blocked, DisableSoon, ExemptionExpiring, KeyChange, Reenabled, Rotation
 from keyrotation.notifications.settings import Guide
@@ -44,7 +45,7 @@ def digest_event(
     item: Mapping[str, Any], account: Account, run: Run, guide: Guide, today: date
 ) -> tuple[str, Any] | None:
     """The digest section and event an item stands for, or None when it is nobody's news."""
-    if item.get("kind") == "action":
+    if item.get("kind") == RecordKind.ACTION:
         shown = "planned" if run.dry_run else "done"
         if item.get("status") != shown:
             return None
@@ -57,7 +58,7 @@ def digest_event(
         if kind == ActionType.DELETE.value:
             return "deleted", change
         return None
-    if item.get("kind") == "notice":
+    if item.get("kind") == RecordKind.NOTICE:
         return _notice_event(item, account, guide)
     return None
 

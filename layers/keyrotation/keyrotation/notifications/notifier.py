@@ -1,7 +1,8 @@
 """Bookkeeping: render, send and record every digest of an account, and the run report, at most once each.
 
 Every digest is recorded in the ledger as an ``email`` item (``sent``,
-``preview`` for a dry run's digest, ``failed``, ``invalid-address``,
+``preview`` for a dry run's digest, ``unchanged`` for a preview the same as the
+last one mailed to that person, ``failed``, ``invalid-address``,
 ``not-configured``). People already sent a digest for this account and run
 are skipped, so a retried or replayed invocation never sends twice. No
 ledger item or log line holds a message body.
@@ -12,6 +13,12 @@ a re-enable found), the run's id is recorded against the user (``owedRuns``).
 The next runs carry that news again, from the earlier run's items, in the
 user's digest, until one is delivered; then it is forgotten. (Warnings and
 blocked notices need no carrying: the policy repeats them until they are sent.)
+A dry run neither carries owed news nor settles it: its previews tell no owner.
+
+A dry run's previews go to the security team alone, one per account, unless
+``DryRunNotifyOwners`` is true; the fingerprint of each preview mailed is kept
+per account and recipient (:meth:`~keyrotation.ledger.Ledger.record_preview`),
+so the same preview is not mailed again the next day.
 
 Example (as the notify function wires it):
     >>> notifier = Notifier(Ledger(table_name), Renderer(templates), Mailer(ses, sender))  # doctest: +SKIP
@@ -26,9 +33,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from keyrotation import clock
-from keyrotation.events import Account, Run
-from keyrotation.ledger import OWED_KIND, Ledger
+from keyrotation.events import Account, Run, RunFailure
+from keyrotation.ledger import Ledger, RecordKind
 from keyrotation.model import NoticeKind
+from keyrotation.notifications.addresses import normalize_address
 from keyrotation.notifications.digest import Digest
 from keyrotation.notifications.digest_builder import RESENT_FROM, build_digests
 from keyrotation.notifications.outcome import Outcome
@@ -49,7 +57,7 @@ class Notifier:
     renderer: Renderer
     mailer: Mailer | None
 
-    def notify_account(self, account: Account, run: Run, guide: Guide) -> Outcome:
+    def notify_account(self, account: Account, run: Run, guide: Guide, owners_in_dry_run: bool = False) -> Outcome:
         """Send each person of ``account`` their digest for ``run``, at most once, and record it.
 
         People whose digest the ledger already records as sent for this run are
@@ -57,23 +65,34 @@ class Notifier:
         is still rendered, and recorded ``not-configured``. Once a digest that
         warns (disable soon, exemption expiring) is sent in a real run, the
         warning is marked in the user's delivery record so the policy does not
-        repeat it.
+        repeat it. In a dry run without ``owners_in_dry_run``, the account's one
+        preview goes to the security team (none without SecurityTeamEmail).
         """
+        only_to = None
+        if run.dry_run and not owners_in_dry_run:
+            only_to = normalize_address(guide.security_team)
+            if only_to is None:
+                logger.info(
+                    "no preview sent: a dry run previews to SecurityTeamEmail only (DryRunNotifyOwners is false), "
+                    "and it is empty",
+                    extra={"account_id": account.account_id},
+                )
+                return Outcome()
         items = self.ledger.run_items(run.run_id, account.account_id)
         delivered = {
             as_text(item.get("recipient"))
             for item in items
-            if item.get("kind") == "email" and item.get("status") in DELIVERED
+            if item.get("kind") == RecordKind.EMAIL and item.get("status") in DELIVERED
         }
-        owed = _owed(items)
+        owed = {} if run.dry_run else _owed(items)  # a preview neither carries nor settles owed news
         carried = self._carried(account, owed) if self.mailer is not None else []
         news = {as_text(item.get("userName")) for item in items if _said_once(item)}
         failed_before = {
             as_text(item.get("recipient"))
             for item in items
-            if item.get("kind") == "email" and item.get("status") == EmailStatus.FAILED.value
+            if item.get("kind") == RecordKind.EMAIL and item.get("status") == EmailStatus.FAILED.value
         }
-        plan = build_digests([*items, *carried], account, run, guide)
+        plan = build_digests([*items, *carried], account, run, guide, only_to=only_to)
         outcome = Outcome()
         for problem in plan.unreachable:
             self._record(
@@ -124,12 +143,17 @@ class Notifier:
         *,
         recipient: str | None,
         started_at: str | None = None,
+        run_failure: RunFailure | None = None,
     ) -> Outcome:
-        """Send the security team the run's report: one per invocation, as each execution has its own."""
+        """Send the security team the run's report: one per invocation, as each execution has its own.
+
+        ``run_failure``: the run failed before or after its accounts; the report says where and why.
+        """
         if recipient is None or self.mailer is None:
             logger.info("run report not sent: SecurityTeamEmail or SenderEmail is empty")
             return Outcome(skipped=1)
-        report = build_run_report(run, summary, replay_input, self.ledger.run_items(run.run_id), started_at=started_at)
+        items = self.ledger.run_items(run.run_id)
+        report = build_run_report(run, summary, replay_input, items, started_at=started_at, failure=run_failure)
         email = self.renderer.render_run_report(report)
         result = self.mailer.send(recipient, email)
         outcome = Outcome(fallbacks=len(email.fallbacks))
@@ -151,6 +175,13 @@ class Notifier:
         return outcome
 
     def _send_digest(self, digest: Digest, guide: Guide, outcome: Outcome, owing: _Owing | None = None) -> None:
+        run_id, account_id = digest.run_id, digest.account.account_id
+        if self._previewed_already(digest):
+            told = {"users": digest.user_names, "events": digest.counts, "dryRun": True}
+            self._record(run_id, account_id, digest.recipient, EmailStatus.UNCHANGED, **told)
+            logger.info("preview unchanged since the last one mailed: not sent again", extra=_log_fields(digest))
+            outcome.skipped += 1
+            return
         email = self.renderer.render_digest(digest, guide)
         outcome.fallbacks += len(email.fallbacks)
         details: dict[str, Any] = {
@@ -159,7 +190,6 @@ class Notifier:
             "dryRun": digest.preview,
             "templateFallbacks": [{"template": f.template, "reason": f.reason} for f in email.fallbacks] or None,
         }
-        run_id, account_id = digest.run_id, digest.account.account_id
         if self.mailer is None:
             self._record(run_id, account_id, digest.recipient, EmailStatus.NOT_CONFIGURED, **details)
             logger.info("digest not sent: SenderEmail is empty", extra=_log_fields(digest))
@@ -198,6 +228,8 @@ class Notifier:
             sentAt=clock.to_iso(clock.now()),
             **details,
         )
+        if digest.preview:
+            self.ledger.record_preview(account_id, digest.recipient, digest.fingerprint, run_id)
         self._remember_warnings(digest)
         if owing is not None and not digest.preview:
             for user_name in digest.user_names:
@@ -206,6 +238,12 @@ class Notifier:
                 self.ledger.forget_owed(account_id, user_name, runs)
         logger.info("digest sent", extra={**_log_fields(digest), "message_id": result.message_id})
         outcome.sent += 1
+
+    def _previewed_already(self, digest: Digest) -> bool:
+        """A preview that would be mailed (there is a sender) and says what the last one mailed to that person did."""
+        if not digest.preview or self.mailer is None:
+            return False
+        return self.ledger.preview_fingerprint(digest.account.account_id, digest.recipient) == digest.fingerprint
 
     def _remember_warnings(self, digest: Digest) -> None:
         if digest.preview:
@@ -232,15 +270,15 @@ def _owed(items: Iterable[Mapping[str, Any]]) -> dict[str, frozenset[str]]:
     return {
         as_text(item.get("userName")): frozenset(as_text(run) for run in item.get("runs") or ())
         for item in items
-        if item.get("kind") == OWED_KIND
+        if item.get("kind") == RecordKind.OWED
     }
 
 
 def _said_once(item: Mapping[str, Any]) -> bool:
     """News that no later run says again: a key action done, a re-enable found."""
-    if item.get("kind") == "action":
+    if item.get("kind") == RecordKind.ACTION:
         return item.get("status") == "done"
-    return item.get("kind") == "notice" and item.get("type") == NoticeKind.REENABLED.value
+    return item.get("kind") == RecordKind.NOTICE and item.get("type") == NoticeKind.REENABLED.value
 
 
 def _log_fields(digest: Digest) -> dict[str, Any]:

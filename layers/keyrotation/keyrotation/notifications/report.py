@@ -77,6 +77,15 @@ class EmailProblem:
 
 
 @dataclass(frozen=True)
+class StepFailure:
+    """The step that failed the whole run before or after its accounts (ListAccounts, Summarize)."""
+
+    state: str
+    error: str
+    cause: str
+
+
+@dataclass(frozen=True)
 class FallbackCount:
     """How many emails of the run were rendered with the packaged template instead of an override."""
 
@@ -112,6 +121,8 @@ class RunReport:
     untold: Capped[NoticeRow] = Capped(())
     #: The run this one replays the failed accounts of (started with ``{"replayOf": "<runId>"}``), else None.
     replay_of: str | None = None
+    #: Set when the run itself failed before or after its accounts: the counts are then incomplete.
+    failure: StepFailure | None = None
 
     def with_fallbacks(self, fallbacks: Iterable[TemplateFallback]) -> RunReport:
         """This report, also listing the fallbacks that happened while rendering it."""

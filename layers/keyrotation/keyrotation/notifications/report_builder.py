@@ -23,8 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from keyrotation.errors import InvalidInput
-from keyrotation.events import Run
-from keyrotation.ledger import OWNER_NOT_TOLD
+from keyrotation.events import Run, RunFailure
+from keyrotation.ledger import OWNER_NOT_TOLD, RecordKind
 from keyrotation.model import ActionType
 from keyrotation.notifications.report import (
     REPORT_LIST_LIMIT,
@@ -34,9 +34,11 @@ from keyrotation.notifications.report import (
     FallbackCount,
     NoticeRow,
     RunReport,
+    StepFailure,
 )
 from keyrotation.notifications.status import DELIVERED, EmailStatus
 from keyrotation.notifications.values import as_day, as_moment, as_text, clip
+from keyrotation.summary import key_counts
 
 _MAX_CAUSE = 2000
 _MAX_REPLAY_INPUT = 200_000
@@ -51,12 +53,14 @@ def build_run_report(
     *,
     started_at: str | None = None,
     limit: int = REPORT_LIST_LIMIT,
+    failure: RunFailure | None = None,
 ) -> RunReport:
     """The security team's report: the summary's counts, plus what the run's ledger items tell.
 
     ``summary`` is the summarize function's output (``accounts``, ``keys``,
     ``failedAccounts``, ``notices``); ``items`` are every ledger item of the run.
-    Each list keeps at most ``limit`` rows and counts the rest.
+    Each list keeps at most ``limit`` rows and counts the rest. ``failure``: the step that failed the
+    run before or after its accounts (``summary`` is then empty, or what there was).
     """
     if not isinstance(summary, Mapping):
         raise InvalidInput("the run report's 'report' is not an object")
@@ -72,13 +76,13 @@ def build_run_report(
     emails: Counter[str] = Counter()
     fallbacks: Counter[tuple[str, str]] = Counter()
     for item in items:
-        if item.get("kind") == "notice" and item.get("type") in notices:
+        if item.get("kind") == RecordKind.NOTICE and item.get("type") in notices:
             notices[str(item["type"])].append(_notice_row(item))
-        elif item.get("kind") == "notice" and item.get("type") == "blocked" and not item.get("due"):
+        elif item.get("kind") == RecordKind.NOTICE and item.get("type") == "blocked" and not item.get("due"):
             notices[_WAITING].append(_notice_row(item))  # no date: it does not clear by itself
-        elif item.get("kind") == "action" and item.get(OWNER_NOT_TOLD) and _disabled(item):
+        elif item.get("kind") == RecordKind.ACTION and item.get(OWNER_NOT_TOLD) and _disabled(item):
             untold.append(_untold_row(item))
-        elif item.get("kind") == "email":
+        elif item.get("kind") == RecordKind.EMAIL:
             status = as_text(item.get("status"))
             emails[status] += 1
             if status not in DELIVERED:
@@ -92,7 +96,7 @@ def build_run_report(
         preview=run.dry_run,
         started_at=as_moment(started_at),
         accounts=_counts(summary, "accounts", ("total", "succeeded", "failed")),
-        keys=_counts(summary, "keys", ("rotated", "disabled", "deleted", "warned")),
+        keys={name: _count(count) for name, count in key_counts(dict(summary)).items()},
         notices={str(kind): _count(count) for kind, count in sorted((summary.get("notices") or {}).items())},
         emails={status.value: emails.get(status.value, 0) for status in EmailStatus},
         failed_accounts=Capped.of((_failed_account(row) for row in summary.get("failedAccounts") or ()), limit),
@@ -109,6 +113,7 @@ def build_run_report(
         ),
         untold=Capped.of(sorted(untold, key=_row_order), limit),
         replay_of=run.replay_of or (clip(as_text(summary.get("replayOf")), 200) or None),
+        failure=_step_failure(failure) if failure else None,
     )
 
 
@@ -126,6 +131,14 @@ def _untold_row(item: Mapping[str, Any]) -> NoticeRow:
         key_id=as_text(item.get("keyId")) or None,
         detail=clip(f"owner {owner}; not delivered: the email of run {', '.join(runs)}", 1000),
         due=None,
+    )
+
+
+def _step_failure(failure: RunFailure) -> StepFailure:
+    return StepFailure(
+        state=failure.state,
+        error=clip(failure.error, _MAX_CAUSE),
+        cause=clip(_readable_cause(failure.cause), _MAX_CAUSE),
     )
 
 

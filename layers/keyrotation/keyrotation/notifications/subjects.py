@@ -36,6 +36,9 @@ def run_report_subject(report: RunReport) -> str:
     '1 of 3 accounts failed in IAM access key rotation run run-1'
     """
     prefix = "[PREVIEW] " if report.preview else ""
+    if report.failure is not None:
+        where = f"failed in {report.failure.state} ({report.failure.error})"
+        return header(f"{prefix}IAM access key rotation run {report.run_id} {where}")
     total, failed = report.accounts["total"], report.accounts["failed"]
     outcome = f"{failed} of {total} accounts failed" if failed else f"All {total} accounts succeeded"
     return header(f"{prefix}{outcome} in IAM access key rotation run {report.run_id}")
