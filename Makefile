@@ -3,6 +3,7 @@
 #   make test    - the whole suite (unit, state machine, lint, security scanners, sam build)
 #   make bench   - calls, invocations, transitions and cost figures (QUICK=1: a few minutes; SCALE=10000: one run over 10,000 accounts)
 #   make preview - every email template rendered into preview/
+#   make build   - sam build into build/sam (checks first for the functions' Python, python3.12)
 #   make asl     - statemachine/*.asl.json from the .asl.yaml beside it (edit the YAML, then run this)
 #   .venv/bin/keyrotation --help - the operator CLI, installed from this repository by `make venv`
 
@@ -55,8 +56,10 @@ statemachine: venv
 lint: venv sam-venv scan-venv
 	SAM_CLI=$(abspath $(SAM)) SCAN_BIN=$(abspath $(SCAN_VENV))/bin $(PY) -m pytest -q tests/test_lint.py tests/test_security_scan.py
 
+# sam build resolves the layer with the functions' Python (template.yaml's Runtime, python3.12): found first, or
+# scripts/function_python.py says how to install it and the build stops there.
 build: sam-venv
-	$(SAM) build --template-file template.yaml --build-dir build/sam
+	PATH="$$($(SAM_VENV)/bin/python scripts/function_python.py)" && $(SAM) build --template-file template.yaml --build-dir build/sam
 
 bench: venv
 	$(PY) scripts/bench.py $(if $(QUICK),--quick) $(if $(SCALE),--scale $(SCALE))

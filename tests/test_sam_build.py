@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from localaws import cfn
+from scripts import function_python
 from tests.test_lint import REPO, offline_env, report, sam_cli
 
 TEMPLATE_PATH = REPO / "template.yaml"
@@ -46,40 +47,12 @@ def runtime() -> str:
     return name
 
 
-def is_python(executable: Path, version: str) -> bool:
-    try:
-        result = subprocess.run(
-            [str(executable), "-c", f"import sys; sys.exit(sys.version_info[:2] != {tuple(map(int, version.split('.')))})"],
-            capture_output=True,
-            timeout=30,
-            check=False,
-        )
-    except OSError:
-        return False
-    return result.returncode == 0
-
-
 def path_with_python(env: dict[str, str], runtime: str) -> str:
-    """PATH on which sam's pip builder finds a working `pythonX.Y` for the runtime.
-
-    lambda-builders tries each `pythonX.Y` on PATH in turn. On these machines pyenv's shim for
-    it is on PATH but only works when that version is selected, so the interpreters pyenv
-    installed (and its shims folder, for machines where it is not on PATH) are added in front.
-    """
-    version = runtime.removeprefix("python")
-    path = env.get("PATH", os.defpath)
-    if any(is_python(Path(folder) / runtime, version) for folder in path.split(os.pathsep) if folder):
-        return path
-    pyenv_root = Path(env.get("PYENV_ROOT") or Path.home() / ".pyenv")
-    candidates = sorted((pyenv_root / "versions").glob(f"{version}.*/bin"), reverse=True) + [pyenv_root / "shims", Path("/root/.pyenv/shims")]
-    for folder in candidates:
-        if is_python(folder / runtime, version):
-            return os.pathsep.join([str(folder), path])
-    pytest.fail(
-        f"{runtime} (the functions' Runtime) is not on PATH, nor in {pyenv_root}/versions: sam build needs it to "
-        f"resolve the layer's dependencies. Install it (e.g. `pyenv install {version}`) and run again.",
-        pytrace=False,
-    )
+    """PATH on which sam's pip builder finds a working `pythonX.Y` for the runtime, as `make build` finds it."""
+    path = function_python.path_with_python(env, runtime)
+    if path is None:
+        pytest.fail(function_python.how_to_install(runtime), pytrace=False)
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -225,3 +198,8 @@ def test_layer_artifact(build: Path, layer_id: str) -> None:
     binaries = {path.relative_to(site): elf_machine(path) for path in site.rglob("*.so")}
     foreign = {str(path): machine for path, machine in binaries.items() if machine != architecture}
     assert not foreign, f"{layer_id}: built for {architecture}, but these extensions are not: {foreign}"
+
+
+def test_make_build_looks_for_the_functions_runtime() -> None:
+    # `make build` checks for this interpreter before it runs sam build (scripts/function_python.py).
+    assert function_python.template_runtime() == runtime()

@@ -54,7 +54,8 @@ Settled (after a run that was not disturbed):
 Compliance (:meth:`Watch.compliance_problems`, for tests that run on the schedule):
 what Prowler's ``iam_rotate_access_key_90_days`` (CIS 1.14, Security Hub
 IAM.3) and ``iam_user_two_active_access_key`` would report after the run,
-less the exceptions the README's "Key lifecycle" states:
+less the exceptions docs/lifecycle.md, "The 90-day promise (CIS 1.14, Security Hub IAM.3)"
+states:
 
 - no Active key is 90 days old or older (the benchmark's 90 days, not the
   stack's InactivePeriodDays), unless the user is exempt (or has an
@@ -168,7 +169,10 @@ def _run_interval(expression: str) -> timedelta:
 
 
 def exemption(tags: Mapping[str, str], groups: Iterable[str], on: date, schedule: Schedule) -> str | None:
-    """``"exempt"``, ``"invalid"`` (an unreadable tag: no action either) or None, as docs/lifecycle.md says."""
+    """``"exempt"``, ``"invalid"`` (an unreadable tag: no action either) or None.
+
+    As docs/lifecycle.md, "Exemptions" says.
+    """
     if any(group.lower() == schedule.exempt_group.lower() for group in groups):
         return "exempt"
     value = next((v for k, v in tags.items() if k.lower() == schedule.exempt_tag_key.lower()), None)
@@ -758,7 +762,7 @@ class Watch:
     # -- compliance -----------------------------------------------------------------------------------------
 
     def compliance_problems(self, run_id: str) -> list[str]:
-        """What Prowler would report on the latest photograph, less the README's exceptions (module docstring)."""
+        """What Prowler would report on the latest photograph, less the lifecycle's exceptions (module docstring)."""
         s, photo, problems = self.schedule, self.last, []
         blocked = self._blocked_notices(run_id)
         for user in photo.users.values():

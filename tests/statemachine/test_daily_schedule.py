@@ -3,9 +3,9 @@
 Every run is at 06:00 UTC, as the template's default ScheduleExpression starts it, and nothing is
 skipped: after every run, :class:`~tests.statemachine.invariants.Watch` checks every invariant and
 what Prowler's ``iam_rotate_access_key_90_days`` and ``iam_user_two_active_access_key`` would report
-(less the README's exceptions). The users' first keys were made at different times of day, around the
-run's: before it, at it, a second after it (like a key the product makes in a run), an hour after, in
-the evening; one user's key is first seen long past its rotation age, another user has two keys.
+(less the exceptions of docs/lifecycle.md, "The 90-day promise (CIS 1.14, Security Hub IAM.3)").
+The users' first keys were made at different times of day, around the run's: before it, at it, a
+second after it (like a key the product makes in a run), an hour after, in the evening; one user's key is first seen long past its rotation age, another user has two keys.
 """
 
 from __future__ import annotations

@@ -176,7 +176,10 @@ def notices(stack: Stack, run_id: str, user: str) -> list[dict[str, Any]]:
 
 
 def clear_the_unfinished_rotation(stack: Stack, account_id: str, user: str) -> None:
-    """What the README tells the security team to do once they know the key is the user's own."""
+    """What the security team does once they know the key is the user's own.
+
+    As docs/lifecycle.md, "Keys of unknown origin", tells them.
+    """
     stack.admin.client("dynamodb").update_item(
         TableName=stack.outputs["LedgerTableName"],
         Key={"pk": {"S": f"DELIVERY#{account_id}"}, "sk": {"S": f"USER#{user}"}},
@@ -256,7 +259,8 @@ def test_a_key_made_by_hand_after_a_crash_before_create_access_key_is_never_dele
     assert notice["type"] == "blocked" and own in notice["detail"] and "crashed" in notice["detail"]
     assert statuses(stack, "blocked") == {}
 
-    # The security team learns the key is alice's own and clears the unfinished rotation, as the README says.
+    # The security team learns the key is alice's own and clears the unfinished rotation, as
+    # docs/lifecycle.md, "Keys of unknown origin", says.
     clear_the_unfinished_rotation(stack, alpha, "alice")
     after = stack.run_account(alpha, run_id="after")
 

@@ -3,7 +3,8 @@
 IAM has no conditional delete. DeleteKey re-reads the user's keys when it starts, then records in the
 ledger that the change is being applied, then deletes: a key re-enabled by its owner between the first
 read and the delete would be deleted while Active. The key's status is read again immediately before
-DeleteAccessKey, in the same invocation; the window left is that one IAM round trip (see the README).
+DeleteAccessKey, in the same invocation; the window left is that one IAM round trip
+(docs/lifecycle.md, "How a run carries out the plan safely").
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A person re-enables a key the product disabled: the real state machine honours it once.
 
-The README's "Key lifecycle": the first re-enable of a key the product disabled is honoured for D-I
+docs/lifecycle.md, "The grace periods": the first re-enable of a key the product disabled is honoured for D-I
 days from the day of the run that finds it (the owner and the security team are told), then the key
 is disabled again and deleted D-I days later; a second re-enable is not honoured: the next run
 disables the key again at once (and says so), and deletes it D-I days later.

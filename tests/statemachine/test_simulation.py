@@ -34,7 +34,7 @@ LEFTOVERS_GONE_BY = 100 + (100 - 75) + 2  # D + (D-R) + 2 days
 
 
 def population(org: Organization) -> dict[str, tuple[str, str]]:
-    """Users covering every case of docs/lifecycle.md; returns name -> (account, name)."""
+    """Users covering docs/lifecycle.md, "Every case"; returns name -> (account, name)."""
     alpha, beta = org.account("alpha"), org.account("beta")
     users: dict[str, dict[str, tuple[list[KeySeed], dict[str, str], list[str]]]] = {
         alpha: {
@@ -188,7 +188,8 @@ def test_a_year_of_daily_runs_keeps_every_promise(aws: LocalAws, year: dict[str,
                 first_changed.setdefault(where[1], day)
             rotations[where[1]] += len(added - watch.hand_made)
         if not checked_leftovers and day >= LEFTOVERS_GONE_BY:
-            # docs/lifecycle.md: with a daily run, anything left over from before the product is gone by then.
+            # docs/lifecycle.md, "What the tests check": with a daily run, anything left over from before the
+            # product is gone by then.
             for name in ("fresh", "due", "ancient", "pair", "spare-blocks", "lone-inactive", "never-used", "late-pair"):
                 left = set(watch.last.users[users[name]].keys) & before_the_product
                 assert not left, f"day {day}: {name} still has keys from before the product: {sorted(left)}"

@@ -970,7 +970,7 @@ def default_runs(count: int) -> list[datetime]:
         (-timedelta(hours=1), 1),  # made by hand before the day's run: every step comes a run earlier
         (-timedelta(seconds=1), 1),
         (timedelta(0), 1),
-        (timedelta(seconds=1), 0),  # made by the product in a run: the README's day 0, 75, 83, 90, 100
+        (timedelta(seconds=1), 0),  # made by the product in a run: day 0, 75, 83, 90, 100 of the lifecycle
         (timedelta(hours=1), 0),
         (timedelta(hours=12), 0),
     ],
@@ -981,7 +981,8 @@ def test_default_schedule_keeps_every_active_key_younger_than_the_cis_age(
     """At least 200 daily runs of the default schedule: after every run, every Active key is younger than 90 days.
 
     The first key is created on day 0, at ``created_after_audit`` from that day's audit; every later key
-    is the product's own, made by a run. The first cycle's days are those of the README's table, a day
+    is the product's own, made by a run. The first cycle's days are those of docs/lifecycle.md,
+    "The normal schedule, with the default numbers", a day
     earlier for a key made before the run's time of day (the last run before each age is then a day earlier).
     """
     runs = default_runs(250)

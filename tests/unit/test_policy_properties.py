@@ -231,7 +231,8 @@ def check_fixed_point(result: RunResult) -> None:
 
 
 def _honour_ends(key: AccessKey, record: Delivery, now: datetime, config: LifecycleConfig) -> datetime | None:
-    """When a person's re-enable of ``key`` stops being honoured (None: nothing to honour), restated from the README:
+    """When a person's re-enable of ``key`` stops being honoured (None: nothing to honour), restated from
+    docs/lifecycle.md, "The grace periods":
     a key the product disabled (and the disable happened) that is Active again; its first re-enable only; D-I
     days from the day of the run that found it (``now`` if no run recorded it yet)."""
     disables = sorted(moment for key_id, moment in record.disabled if key_id == key.key_id)

@@ -121,7 +121,7 @@ def create_replacement(ctx: Context, action: Action) -> dict[str, Any]:
         raise UnsafeAction(
             f"user {action.user_name} in account {ctx.account.account_id} has key {listed} of unknown origin: an "
             "earlier CreateAccessKey may have made it but its id was not recorded. Nothing is changed for this user "
-            "until a person resolves it (README, 'Keys of unknown origin')"
+            "until a person resolves it (docs/lifecycle.md, 'Keys of unknown origin')"
         )
     if why_not or user is None:
         return _skip(ctx, action, why_not or f"user {action.user_name} no longer exists")
@@ -345,7 +345,8 @@ def delete(ctx: Context, action: Action) -> dict[str, Any]:
     marks = _undelivered_mark(user, delivery, key.key_id)
     ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="applying", **marks)
     # IAM has no conditional delete: read the key's status once more, right before deleting it, so the only
-    # window left for an owner's re-enable is this one round trip (README, "How a run carries out the plan").
+    # window left for an owner's re-enable is this one round trip
+    # (docs/lifecycle.md, "How a run carries out the plan safely").
     status = _key_status(ctx.iam, user.user_name, action.key_id)
     if status == "gone":
         return _skip(ctx, action, f"key {action.key_id} of {user.user_name} was deleted meanwhile")

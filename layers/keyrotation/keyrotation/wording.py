@@ -366,7 +366,7 @@ def ambiguous_rotation_detail(
         06:00:04 UTC) was created within 15 minutes of that start, so the product cannot tell whether it is its
         own undelivered key (whose secret nobody holds) or a key made by hand. Nothing is changed for this user
         until a person decides: delete a key that nobody uses; if the key is in use, it is the user's own, and
-        the security team clears the unfinished rotation from the ledger (README, 'Keys of unknown origin').
+        the security team clears the unfinished rotation from the ledger (docs/lifecycle.md, 'Keys of unknown origin').
     """
     started = "at an unknown time" if pending_since is None else f"at {_moment(pending_since)}"
     run = f" (run {run_id})" if run_id else ""
@@ -379,7 +379,7 @@ def ambiguous_rotation_detail(
         f"{'it is' if one else 'one of them is'} its own undelivered key (whose secret nobody holds) or a key made "
         "by hand. Nothing is changed for this user until a person decides: delete a key that nobody uses; if the "
         "key is in use, it is the user's own, and the security team clears the unfinished rotation from the "
-        "ledger (README, 'Keys of unknown origin')."
+        "ledger (docs/lifecycle.md, 'Keys of unknown origin')."
     )
 
 
