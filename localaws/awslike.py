@@ -47,6 +47,7 @@ from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.sts.exceptions import STSClientError
 from moto.sts.models import STSBackend, sts_backends
 
+from localaws.key_accounts import KeyAccounts
 from localaws.lambdas import current_invocation
 from localaws.patching import patched
 from localaws.reports import CredentialReports
@@ -241,6 +242,10 @@ class SessionPolicies:
             self.granted[access_key_id] = found
         return self.granted[access_key_id]
 
+    def note(self, access_key_id: str, policy: str | None) -> None:
+        """Keep what a session just made by AssumeRole grants, so that no lookup walks every account for it."""
+        self.granted[access_key_id] = _allowed_actions(json.loads(policy)) if policy else None
+
     def refuse_outside(self, service: str, operation: str, access_key_id: str | None, parameters: Any) -> None:
         """Raise AccessDenied, as AWS would, if the call is signed by a session whose policy does not grant it.
 
@@ -373,6 +378,7 @@ class AwsLike:
     user_keys: UserKeys = field(default_factory=UserKeys)
     serving: OneAtATime = field(default_factory=OneAtATime)
     reports: CredentialReports = field(default_factory=CredentialReports)
+    key_accounts: KeyAccounts = field(default_factory=KeyAccounts)
 
     @contextmanager
     def installed(self, fast_retries: bool = True) -> Iterator[AwsLike]:
@@ -380,7 +386,10 @@ class AwsLike:
         with ExitStack() as stack:
             stack.enter_context(patched(IamResponse, "list_users", self._list_users()))
             stack.enter_context(patched(OrganizationsResponse, "list_accounts", self._list_accounts()))
-            stack.enter_context(patched(STSBackend, "assume_role", self._assume_role(STSBackend.assume_role)))
+            stack.enter_context(
+                patched(STSBackend, "assume_role", self._assume_role(STSBackend.assume_role, self.sessions))
+            )
+            stack.enter_context(self.key_accounts.installed())
             generate, get = self.reports.responses()
             stack.enter_context(patched(IamResponse, "generate_credential_report", generate))
             stack.enter_context(patched(IamResponse, "get_credential_report", get))
@@ -433,7 +442,7 @@ class AwsLike:
         return list_accounts
 
     @staticmethod
-    def _assume_role(original: Callable[..., Any]) -> Callable[..., Any]:
+    def _assume_role(original: Callable[..., Any], sessions: SessionPolicies) -> Callable[..., Any]:
         def assume_role(backend: STSBackend, **kwargs: Any) -> Any:
             """AWS-like: AccessDenied for a role that does not exist (but the organization's own admin role)."""
             role_arn = kwargs["role_arn"]
@@ -444,7 +453,9 @@ class AwsLike:
                     raise STSClientError(
                         "AccessDenied", f"User is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
                     )
-            return original(backend, **kwargs)
+            session = original(backend, **kwargs)
+            sessions.note(session.access_key_id, session.policy)
+            return session
 
         return assume_role
 

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +49,8 @@ class Organization:
     # The roles the member roles trust: the FunctionRoleArns output of the rotation stack deployed last.
     function_role_arns: list[str] = field(default_factory=list)
     member_roles: dict[str, str] = field(default_factory=dict)  # account id -> name of its member role
+    # member-account/role.yaml, read once: parsing it for each of 10,000 accounts costs minutes.
+    member_role_template: dict[str, Any] = field(default_factory=lambda: cfn.load(MEMBER_ROLE_TEMPLATE), repr=False)
 
     @classmethod
     def create(
@@ -146,7 +149,7 @@ class Organization:
         self, account_id: str, role_name: str, function_role_arns: Sequence[str]
     ) -> dict[str, Any]:
         """The role's properties as CloudFormation resolves them with the StackSet's parameters."""
-        template = cfn.load(MEMBER_ROLE_TEMPLATE)
+        template = copy.deepcopy(self.member_role_template)
         # Before any rotation stack exists, the role trusts a role name that no function has.
         trusted = list(function_role_arns) or [
             f"arn:aws:iam::{self.management_account}:role/key-rotation/no-stack-deployed-yet"
