@@ -2,8 +2,10 @@
 
     make preview            # or: .venv/bin/python scripts/preview_emails.py [--out preview]
 
-The samples are meant to break things: user names, tags, reasons and account
-names carrying HTML and script, a 64-character user name, Unicode (accents,
+The samples are meant to break things: tags, reasons and account names
+carrying HTML and script, a user name using every punctuation mark IAM allows
+in one (IAM refuses markup in user names, and so does the product's naming),
+a 64-character user name, Unicode (accents,
 CJK, emoji, a right-to-left mark), an owner tag that is not an address, and
 lists longer than the run report shows. Each email is rendered twice, for a
 real run and for a dry run (marked as a preview). Open preview/index.html.
@@ -43,6 +45,7 @@ GUIDE = NotifySettings.from_env(
     {**function_environment("NotifyFunction"), "AWS_REGION": "eu-west-1", "SECURITY_TEAM_EMAIL": "security@example.com"}
 ).guide
 HOSTILE = "<script>alert('pwned')</script>"
+PUNCTUATED_USER = "bob+ci=ops,eu.west@team_a-b"  # every character IAM allows beyond letters and digits
 LONG_USER = "svc-" + "x" * 56 + "-end"  # 64 characters, the IAM maximum
 OWNER = "team-données@bücher.example"
 
@@ -60,7 +63,7 @@ def ledger_items(dry_run: bool) -> list[dict[str, object]]:
     """One account's ledger items as audit and the key actions leave them."""
     done = "planned" if dry_run else "done"
     items: list[dict[str, object]] = []
-    for user, owner in (("alice", "Alice@Example.com"), (LONG_USER, OWNER), ("bob<b>", "bob@example.com")):
+    for user, owner in (("alice", "Alice@Example.com"), (LONG_USER, OWNER), (PUNCTUATED_USER, "bob@example.com")):
         rotated = {
             "newKeyId": f"AKIANEW{len(items):013d}",
             "secretName": naming.secret_name(ACCOUNT.account_id, user),
