@@ -45,7 +45,13 @@ def function_environment(logical_id: str) -> dict[str, str]:
 
 
 def default_lifecycle(**changes: Any) -> LifecycleConfig:
-    """The schedule the template deploys by default, with ``changes`` (field=value) applied."""
+    """The schedule the template deploys by default, with ``changes`` (field=value) applied.
+
+    A ``run_interval`` given without a ``schedule_expression`` is a schedule of that interval whose run
+    times are not known (as with a ``rate(...)`` expression): the default expression no longer applies.
+    """
+    if "run_interval" in changes:
+        changes.setdefault("schedule_expression", "")
     return replace(_default_lifecycle(), **changes)
 
 

@@ -28,6 +28,7 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from keyrotation import secret_policy
 from keyrotation.ledger import RecordKind
 from localaws import REGION, FunctionError, FunctionSpec, KeySeed, LocalAws, Organization, Stack
+from localaws.defaults import parameter_defaults
 from tests import earlier
 
 ROLE = "IAMKeyRotationMemberRole"
@@ -200,6 +201,16 @@ def spy(aws: LocalAws, service: str, operation: str) -> list[dict[str, Any]]:
 
 def mutations(calls: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [call for call in calls if call not in READ_ONLY]
+
+
+def daily_run_at_or_after(moment: datetime) -> str:
+    """The first run of the default (daily) ScheduleExpression at or after ``moment``, as the ledger writes it."""
+    daily = re.fullmatch(r"cron\(([0-9]+) ([0-9]+) \* \* \? \*\)", parameter_defaults()["ScheduleExpression"])
+    assert daily, "the default schedule is daily"
+    run = moment.astimezone(UTC).replace(hour=int(daily.group(2)), minute=int(daily.group(1)), second=0, microsecond=0)
+    if run < moment:
+        run += timedelta(days=1)
+    return run.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def near(text: str, expected: datetime, slack: timedelta = timedelta(minutes=2)) -> bool:
@@ -975,10 +986,15 @@ def test_store_makes_the_verified_version_current_and_records_the_delivery(aws: 
     assert delivery["secretArn"].startswith(f"arn:aws:secretsmanager:{REGION}:{alpha}:secret:{name}")
     assert not {"pendingKeyId", "pendingSince", "pendingRunId"} & set(delivery)
     item = action_item(stack, alpha, action)
-    now = datetime.now(UTC)
+    made = next(
+        key["CreateDate"]
+        for key in org.client("iam", alpha).list_access_keys(UserName="alice")["AccessKeyMetadata"]
+        if key["AccessKeyId"] == new
+    )
     assert (item["status"], item["newKeyId"]) == ("done", new)
-    assert near(item["disableOn"], now + timedelta(days=15))  # I-R days after the new key: later than old + I
-    assert near(item["deleteOn"], now + timedelta(days=25))
+    # The dates of the runs that do it: I-R days after the new key (later than old + I), the last run before.
+    assert item["disableOn"] == daily_run_at_or_after(made + timedelta(days=15) - timedelta(days=1))
+    assert item["deleteOn"] == daily_run_at_or_after(made + timedelta(days=25) - timedelta(days=1))
     assert keys_of(org, alpha, "alice") == {old: "Active", new: "Active"}  # the old key keeps working for now
 
 

@@ -755,7 +755,8 @@ def test_exemption_expiring_is_announced_once_within_the_warning_days() -> None:
     decision = decide(ends_in_7_days, Delivery(), NOW, CONFIG)
     assert kinds(decision) == [NoticeKind.EXEMPT, NoticeKind.EXEMPTION_EXPIRING]
     expiring = notice(decision, NoticeKind.EXEMPTION_EXPIRING)
-    assert expiring.key_id is None and expiring.due == datetime(2030, 6, 8, tzinfo=UTC)
+    # The notice's date is the last exempt day, as the tag gives it (its last second), not the next day.
+    assert expiring.key_id is None and expiring.due == datetime(2030, 6, 7, 23, 59, 59, tzinfo=UTC)
     assert "2030-06-07" in expiring.detail and "2030-06-08" in expiring.detail
     assert kinds(decide(ends_in_8_days, Delivery(), NOW, CONFIG)) == [NoticeKind.EXEMPT]
     warned = Delivery(warned=frozenset({("", NoticeKind.EXEMPTION_EXPIRING.value)}))
@@ -776,8 +777,11 @@ def test_disable_soon_is_sent_once_with_the_date_and_how_the_key_is_used() -> No
     decision = decide(user(old, current), Delivery("AKIACUR"), NOW, CONFIG)
     assert decision.actions == ()
     warning = notice(decision, NoticeKind.DISABLE_SOON)
-    assert warning.key_id == "AKIAOLD" and warning.due == old.created + days(I)
-    assert "disabled by 2030-06-06" in warning.detail and "deleted by 2030-06-16" in warning.detail
+    # Its date is I days after 02:00 (2030-06-06 02:00), so the daily 06:00 run of the day before disables it
+    # (the last run before the date), and deletes it D-I days later: the dates given are those runs' dates.
+    assert warning.key_id == "AKIAOLD" and warning.due == datetime(2030, 6, 5, 6, 0, tzinfo=UTC)
+    assert old.created + days(I) == datetime(2030, 6, 6, 2, 0, tzinfo=UTC)
+    assert "disabled by 2030-06-05" in warning.detail and "deleted by 2030-06-15" in warning.detail
     assert "must switch to key AKIACUR before 2030-06-05" in warning.detail  # the last run may be the day before
     assert "last used on 2030-05-31 with dynamodb in us-east-1" in warning.detail
     assert "switch to key AKIACUR" in warning.detail

@@ -291,10 +291,8 @@ def deliver(ctx: Context, action: Action, created: Created) -> dict[str, Any]:
     old_key = next((key for key in keys if key.key_id == action.key_id), None)
     dates = {}
     if old_key is not None:
-        dates = {
-            "disableOn": clock.to_iso(policy.disable_on(old_key, new_key, ctx.config)),
-            "deleteOn": clock.to_iso(policy.delete_on(old_key, new_key, ctx.config)),
-        }
+        disable_run, delete_run = policy.retirement_runs(old_key, new_key, ctx.config)  # the days they happen
+        dates = {"disableOn": clock.to_iso(disable_run), "deleteOn": clock.to_iso(delete_run)}
     done = {"status": "done", "newKeyId": new_key.key_id, "secretName": name, "secretArn": secret_arn, **dates}
     ctx.ledger.record_delivered(
         ctx.account.account_id,

@@ -109,6 +109,9 @@ class LifecycleConfig:
     exempt_group_name: str
     max_exemption_days: int
     run_interval: timedelta = timedelta(0)
+    #: The ScheduleExpression the run interval was read from ("" when none): it says on which day the run
+    #: that acts on a date comes (:func:`keyrotation.policy.acting_run`), the day owners are told.
+    schedule_expression: str = ""
 
     def __post_init__(self) -> None:
         if not 0 < self.rotation_days < self.inactive_days < self.delete_days:
@@ -122,6 +125,10 @@ class LifecycleConfig:
                 f"ScheduleExpression can leave {self.run_interval} between two runs; that must be less than both "
                 f"RotationPeriodDays ({self.rotation_days}) and InactivePeriodDays - RotationPeriodDays "
                 f"({self.disable_grace_days}) days"
+            )
+        if self.schedule_expression and run_interval(self.schedule_expression) != self.run_interval:
+            raise InvalidConfiguration(
+                f"the run interval {self.run_interval} is not that of ScheduleExpression {self.schedule_expression!r}"
             )
         if self.warning_days < 0:
             raise InvalidConfiguration(f"WarningDays must be 0 or more, got {self.warning_days}")
@@ -160,6 +167,7 @@ class LifecycleConfig:
             exempt_group_name=_present(env, "EXEMPT_GROUP_NAME"),
             run_interval=run_interval(_required(env, "SCHEDULE_EXPRESSION")),
             max_exemption_days=_int(env, "MAX_EXEMPTION_DAYS", minimum=1),
+            schedule_expression=_required(env, "SCHEDULE_EXPRESSION"),
         )
 
 

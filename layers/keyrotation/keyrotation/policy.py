@@ -94,6 +94,7 @@ from keyrotation.model import (
     UserSnapshot,
     creation_order,
 )
+from keyrotation.schedule import first_run_at_or_after
 
 #: IAM allows at most two access keys per user.
 MAX_KEYS_PER_USER = 2
@@ -132,6 +133,53 @@ def act_from(deadline: datetime, config: LifecycleConfig) -> datetime:
         datetime.datetime(2025, 3, 31, 6, 0, 5, tzinfo=datetime.timezone.utc)
     """
     return deadline - config.run_interval
+
+
+def acting_run(moment: datetime, config: LifecycleConfig) -> datetime:
+    """When the run comes that acts from ``moment``: the moment an owner is told something happens.
+
+    A run acts on what falls due from ``moment`` on (:func:`act_from`,
+    :func:`disabled_from`, :func:`deleted_from`, a quarantine's end), so it is
+    the first scheduled run at or after ``moment``. For a ``cron(...)``
+    schedule that run's time is known exactly; for a ``rate(...)`` schedule
+    (whose runs count from when its rule was made) it is at the latest one
+    run interval later, and that is the moment given.
+
+    Every date promised to an owner (a rotated key's disable and delete dates,
+    a warning's disable date) is the date of this moment, so it is the date
+    of the run that does it.
+
+    Example:
+        >>> daily = LifecycleConfig(
+        ...     75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup", 365, timedelta(days=1),
+        ...     "cron(0 6 * * ? *)",
+        ... )
+        >>> deadline = datetime(2025, 12, 17, 3, 0, tzinfo=UTC)  # the key was made at 03:00
+        >>> acting_run(act_from(deadline, daily), daily)  # the 06:00 run of the day before does it
+        datetime.datetime(2025, 12, 16, 6, 0, tzinfo=datetime.timezone.utc)
+    """
+    run = _scheduled_run(moment, config)
+    return moment + config.run_interval if run is None else run
+
+
+def _scheduled_run(moment: datetime, config: LifecycleConfig) -> datetime | None:
+    """The first run at or after ``moment`` of a ``cron(...)`` schedule; None when the schedule does not say."""
+    return first_run_at_or_after(config.schedule_expression, moment) if config.schedule_expression else None
+
+
+def retirement_runs(old: AccessKey, replacement: AccessKey, config: LifecycleConfig) -> tuple[datetime, datetime]:
+    """When the runs come that disable and then delete a retired Active key, if nobody changes anything.
+
+    The disable at the first run from :func:`disabled_from`; the delete at the
+    first run from :func:`deleted_from`, whose quarantine counts from the day
+    of that disable. These are the dates promised when the key is replaced and
+    in its DISABLE_SOON warning (:func:`acting_run`).
+    """
+    disabled = acting_run(act_from(disable_on(old, replacement, config), config), config)
+    delete_from = max(
+        act_from(delete_on(old, replacement, config), config), _start_of_day(disabled) + days(config.quarantine_days)
+    )
+    return disabled, acting_run(delete_from, config)
 
 
 def rotate_on(key: AccessKey, config: LifecycleConfig) -> datetime:
@@ -386,6 +434,16 @@ class Exemption:
             return None
         return datetime.combine(self.last_day + timedelta(days=1), time(), tzinfo=UTC)
 
+    @property
+    def last_moment(self) -> datetime | None:
+        """The last exempt second, 23:59:59 UTC of ``last_day``: a notice's ``due``, whose day is the tag's date.
+
+        (``ends`` is midnight after it, the next day: shown as a day, it would not be the date the tag gives.)
+        """
+        if self.last_day is None or self.last_day == date.max:
+            return None
+        return datetime.combine(self.last_day, time(23, 59, 59), tzinfo=UTC)
+
 
 def exemption(user: UserSnapshot, now: datetime, config: LifecycleConfig) -> Exemption:
     """Read the user's exemption from its group membership and its exemption tag.
@@ -485,7 +543,7 @@ def _exemption_notices(
             user.user_name,
             None,
             wording.exempt_detail(user, status.grounds, status.last_day, now),
-            due=status.ends,
+            due=status.last_moment,
         )
     ]
     ends = status.ends
@@ -497,7 +555,7 @@ def _exemption_notices(
         and ends - now <= days(config.warning_days)
     ):
         detail = wording.exemption_expiring_detail(user, status.last_day, ends)
-        notices.append(Notice(NoticeKind.EXEMPTION_EXPIRING, user.user_name, None, detail, due=ends))
+        notices.append(Notice(NoticeKind.EXEMPTION_EXPIRING, user.user_name, None, detail, due=status.last_moment))
     if status.tag_error is not None:
         notices.append(_invalid_tag_notice(user, status.tag_error, now))
     return tuple(notices)
@@ -707,8 +765,10 @@ def _retire_active(
         return Decision(actions=(Action(ActionType.DISABLE, user.user_name, key.key_id, reason),), notices=notices)
     warned = (key.key_id, NoticeKind.DISABLE_SOON.value) in delivery.warned
     if now >= start - days(config.warning_days) and not warned and disabled is None:
-        detail = wording.disable_soon_detail(user, key, replacement, when, delete_on(key, replacement, config), start)
-        notices += (Notice(NoticeKind.DISABLE_SOON, user.user_name, key.key_id, detail, due=when),)
+        disable_run, delete_run = retirement_runs(key, replacement, config)
+        switch_by = _scheduled_run(start, config) or start  # the earliest the disable can come
+        detail = wording.disable_soon_detail(user, key, replacement, disable_run, delete_run, switch_by)
+        notices += (Notice(NoticeKind.DISABLE_SOON, user.user_name, key.key_id, detail, due=disable_run),)
     return Decision(notices=notices)
 
 
@@ -745,7 +805,7 @@ def _rotate_current(
     left = [key for key in user.keys if key.key_id != current.key_id and key.key_id not in deleted]
     if not left:
         made_now = AccessKey("", KeyStatus.ACTIVE, now)  # the replacement, as the rotation is about to make it
-        disable_by, delete_by = disable_on(current, made_now, config), delete_on(current, made_now, config)
+        disable_by, delete_by = retirement_runs(current, made_now, config)
         reason = wording.rotate_reason(current, rotate_on(current, config), now, disable_by, delete_by, config)
         return Decision(actions=(Action(ActionType.ROTATE, user.user_name, current.key_id, reason),))
     blocker = left[0]

@@ -17,6 +17,11 @@ Two forms are understood, as EventBridge writes them (times in UTC):
   day-of-week also take names (``JAN``-``DEC``, ``SUN``-``SAT``; day-of-week
   1 is Sunday). One of day-of-month and day-of-week is ``?``; year is ``*``.
 
+:func:`first_run_at_or_after` gives the moment of the first run at or after a
+given moment, for a ``cron(...)`` expression: the day a run acts on a date is
+the day an owner is told. A ``rate(...)`` schedule's runs are counted from when
+its rule was created, which no function knows: it has no answer (None).
+
 Anything else (``L``, ``W`` or ``#``, a bounded year, a schedule that never
 runs) raises :class:`~keyrotation.errors.InvalidConfiguration`, so a run
 never guesses how often it runs.
@@ -30,6 +35,12 @@ Example:
     datetime.timedelta(seconds=43200)
     >>> run_interval("rate(6 hours)")
     datetime.timedelta(seconds=21600)
+    >>> first_run_at_or_after("cron(0 6 * * ? *)", datetime(2025, 12, 16, 3, 0, tzinfo=UTC))
+    datetime.datetime(2025, 12, 16, 6, 0, tzinfo=datetime.timezone.utc)
+    >>> first_run_at_or_after("cron(0 6 * * ? *)", datetime(2025, 12, 16, 6, 0, 1, tzinfo=UTC))
+    datetime.datetime(2025, 12, 17, 6, 0, tzinfo=datetime.timezone.utc)
+    >>> first_run_at_or_after("rate(1 day)", datetime(2025, 12, 16, tzinfo=UTC)) is None
+    True
     >>> run_interval("cron(0 6 L * ? *)")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
@@ -39,7 +50,8 @@ Example:
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 
 from keyrotation.errors import InvalidConfiguration
@@ -68,6 +80,62 @@ def run_interval(expression: str) -> timedelta:
     if cron:
         return _cron(text, cron.group(1).split())
     raise _invalid(text, "is neither rate(...) nor cron(...)")
+
+
+def first_run_at_or_after(expression: str, moment: datetime) -> datetime | None:
+    """The first run of a ``cron(...)`` ``expression`` at or after ``moment`` (UTC); None for ``rate(...)``.
+
+    ``moment`` must be timezone-aware. Raises
+    :class:`~keyrotation.errors.InvalidConfiguration` as :func:`run_interval` does.
+    """
+    text = expression.strip()
+    if _RATE.fullmatch(text):
+        run_interval(text)  # the same errors for a bad rate
+        return None
+    cron = _cron_fields(text)
+    start = moment.astimezone(UTC)
+    for offset in range(_CYCLE_DAYS + 1):
+        day = start.date() + timedelta(days=offset)
+        if cron.runs_on(day):
+            for minute_of_day in cron.times:
+                run = datetime.combine(day, time(minute_of_day // 60, minute_of_day % 60), tzinfo=UTC)
+                if run >= start:
+                    return run
+    raise _invalid(text, "it never runs")
+
+
+@dataclass(frozen=True)
+class _Cron:
+    """A parsed ``cron(...)`` expression: the times of day (minutes after midnight) and the days it runs."""
+
+    times: tuple[int, ...]
+    months: frozenset[int]
+    days_of_month: frozenset[int] | None
+    days_of_week: frozenset[int] | None
+
+    def runs_on(self, day: date) -> bool:
+        if day.month not in self.months:
+            return False
+        if self.days_of_month is not None and day.day not in self.days_of_month:
+            return False
+        return self.days_of_week is None or day.isoweekday() % 7 + 1 in self.days_of_week  # Sunday is 1
+
+
+@cache
+def _cron_fields(expression: str) -> _Cron:
+    cron = _CRON.fullmatch(expression)
+    if not cron:
+        raise _invalid(expression, "is neither rate(...) nor cron(...)")
+    run_interval(expression)  # every check of the expression, once
+    minutes_field, hours_field, dom_field, month_field, dow_field, _ = cron.group(1).split()
+    minutes = _values(expression, "minutes", minutes_field, 0, 59)
+    hours = _values(expression, "hours", hours_field, 0, 23)
+    return _Cron(
+        times=tuple(sorted(hour * 60 + minute for hour in hours for minute in minutes)),
+        months=_values(expression, "month", month_field, 1, 12, _MONTHS),
+        days_of_month=None if dom_field == "?" else _values(expression, "day-of-month", dom_field, 1, 31),
+        days_of_week=None if dow_field == "?" else _values(expression, "day-of-week", dow_field, 1, 7, _WEEKDAYS),
+    )
 
 
 def _invalid(expression: str, why: str) -> InvalidConfiguration:

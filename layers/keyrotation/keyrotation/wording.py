@@ -154,7 +154,8 @@ def rotate_reason(
 ) -> str:
     """Why ``key`` is rotated at ``now`` (it is due on ``due``), and until when it stays usable.
 
-    ``disable_by`` and ``delete_by`` are its disable and delete dates once replaced now.
+    ``disable_by`` and ``delete_by`` are the runs that disable and delete it once replaced now
+    (:func:`keyrotation.policy.retirement_runs`).
 
     Example:
         >>> from keyrotation.clock import days
@@ -168,8 +169,7 @@ def rotate_reason(
         ... # doctest: +NORMALIZE_WHITESPACE
         "Key AKIAOLD was created on 2025-01-01 and is 74 days old; it reaches the rotation age of 75 days on
         2025-03-17, within one run interval (1 day): a new key is created and delivered to the user's secret.
-        Key AKIAOLD is disabled by 2025-04-01 and deleted by 2025-04-11, each at the last scheduled run
-        before that date."
+        Key AKIAOLD is disabled by 2025-04-01 and deleted by 2025-04-11."
     """
     if now >= due:
         reached = f"it reached the rotation age of {config.rotation_days} days on {_day(due)}"
@@ -180,8 +180,7 @@ def rotate_reason(
     return (
         f"Key {key.key_id} was created on {_day(key.created)} and is {_age(key, now)} days old; {reached}: "
         "a new key is created and delivered to the user's secret. "
-        f"Key {key.key_id} is disabled by {_day(disable_by)} and deleted by {_day(delete_by)}, "
-        "each at the last scheduled run before that date."
+        f"Key {key.key_id} is disabled by {_day(disable_by)} and deleted by {_day(delete_by)}."
     )
 
 
@@ -259,17 +258,23 @@ def discard_reason(key: AccessKey, verb: str) -> str:
 
 
 def disable_soon_detail(
-    user: UserSnapshot, key: AccessKey, replacement: AccessKey, when: datetime, delete_day: datetime, earliest: datetime
+    user: UserSnapshot,
+    key: AccessKey,
+    replacement: AccessKey,
+    disable_run: datetime,
+    delete_run: datetime,
+    switch_by: datetime,
 ) -> str:
-    """The DISABLE_SOON notice: ``key`` is disabled by ``when`` and deleted by ``delete_day``.
+    """The DISABLE_SOON notice: ``key`` is disabled by the run at ``disable_run``, deleted by the one at ``delete_run``.
 
-    Each happens at the last scheduled run before its date: the first run at or after ``earliest`` disables it.
+    Both are the runs that do it (:func:`keyrotation.policy.retirement_runs`), so their dates are the days it
+    happens; ``switch_by`` is the earliest moment the disable can come (the run itself, on a cron schedule).
     """
     return (
         f"Key {key.key_id} of user {user.user_name} (created {_day(key.created)}) will be disabled by "
-        f"{_day(when)} and deleted by {_day(delete_day)}, each at the last scheduled run before that date; its "
+        f"{_day(disable_run)} and deleted by {_day(delete_run)}; its "
         f"replacement is key {replacement.key_id}, created {_day(replacement.created)}. {describe_last_use(key)} "
-        f"Anything still using key {key.key_id} must switch to key {replacement.key_id} before {_day(earliest)}."
+        f"Anything still using key {key.key_id} must switch to key {replacement.key_id} before {_day(switch_by)}."
     )
 
 

@@ -99,10 +99,10 @@ class Blocked:
 
 @dataclass(frozen=True)
 class ExemptionExpiring:
-    """A user's exemption from rotation that ends on ``ends_on``."""
+    """A user's exemption from rotation whose last exempt day (UTC, inclusive) is ``last_day``, as the tag gives it."""
 
     user_name: str
-    ends_on: date | None
+    last_day: date | None
     detail: str
 
     @property
