@@ -13,6 +13,9 @@
 - Step Functions Retry intervals really sleep; ``fast_retries`` keeps the retries (and their
   history events) but not the waiting.
 - IAM credential reports are served as AWS serves them (:mod:`localaws.reports`).
+- moto's EventBridge sends a PutEvents event to every rule of the bus, a schedule rule (no event pattern)
+  or a DISABLED rule too, and then fails on a target it cannot deliver to (the stack's schedule rule
+  targets the state machine); AWS matches an event only to ENABLED rules with an event pattern.
 - :class:`Faults` makes chosen AWS calls fail, as a test or the demo asks; :class:`CallLog` records
   the calls made, and while watching, the access key id that signed each (each Lambda invocation also
   records its own calls, see :func:`localaws.lambdas.current_invocation`).
@@ -40,6 +43,7 @@ from typing import Any
 import botocore.client
 from botocore.exceptions import ClientError
 from moto.core.responses import ActionResult
+from moto.events.models import Rule as EventsRule
 from moto.iam.models import iam_backends
 from moto.iam.responses import IamResponse
 from moto.organizations.responses import OrganizationsResponse
@@ -366,6 +370,16 @@ class _NoSleep:
         return getattr(self._real, name)
 
 
+def _matching_rules_only(send: Callable[..., None]) -> Callable[..., None]:
+    """AWS-like: an event goes to an ENABLED rule that has an event pattern (a schedule rule has none)."""
+
+    def send_to_targets(rule: EventsRule, event: Any, *args: Any, **kwargs: Any) -> None:
+        if rule.state == "ENABLED" and rule.event_pattern.get_pattern():
+            send(rule, event, *args, **kwargs)
+
+    return send_to_targets
+
+
 @dataclass
 class AwsLike:
     """One LocalAws's AWS-like behaviour: paging, injected faults, call log, session policies, user keys, DynamoDB
@@ -395,6 +409,9 @@ class AwsLike:
             stack.enter_context(patched(IamResponse, "get_credential_report", get))
             stack.enter_context(
                 patched(botocore.client.BaseClient, "_make_api_call", self._api_call(botocore.client.BaseClient))
+            )
+            stack.enter_context(
+                patched(EventsRule, "send_to_targets", _matching_rules_only(EventsRule.send_to_targets))
             )
             if fast_retries:
                 stack.enter_context(patched(retrier_decl, "time", _NoSleep(retrier_decl.time)))

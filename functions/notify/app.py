@@ -6,6 +6,11 @@ The security team's run report is SendRunReport's (``functions/send_run_report``
 account's preview goes to the security team only, unless ``DryRunNotifyOwners`` is true; a preview
 the same as the last one mailed to that person is not mailed again (recorded ``unchanged``).
 
+In a real run, every key action of the account (rotated, disabled, deleted, blocked, warned) is then
+published as an EventBridge event on the default bus of the stack's account (``EVENT_BUS_ARN``; see
+:mod:`keyrotation.key_events`); a dry run publishes none. A retried invocation publishes them again,
+with the same ``detail.eventId``.
+
 Returns ``{"sent", "failed", "skipped", "invalid"}`` (counts of emails). A permanent SES error is
 recorded in the ledger and counted, never raised: a notification never fails a key action. When a
 transient SES error is left after everyone else has been served, ``KeyRotation.Throttled`` or
@@ -36,4 +41,5 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.append_keys(run_id=run.run_id, dry_run=run.dry_run, account_id=account.account_id)
     settings = NotifySettings.from_env()
     owners = config.dry_run_notify_owners()
-    return finish(notifier(settings, TEMPLATES).notify_account(account, run, settings.guide, owners_in_dry_run=owners))
+    notify = notifier(settings, TEMPLATES, key_events=True)
+    return finish(notify.notify_account(account, run, settings.guide, owners_in_dry_run=owners))

@@ -12,6 +12,7 @@ before the test ends). When the test ends, none of them may appear in:
   records the runtime passes on to the process's);
 - any item of any DynamoDB table of the deployment account (the ledger);
 - any email moto's SES recorded;
+- any message in any SQS queue (where a test's EventBridge rule delivers the key events);
 - any Lambda invocation's event, result or error;
 - any object written to S3 in the deployment account.
 
@@ -127,6 +128,7 @@ class LeakCheck:
         yield from self._executions()
         yield from self._tables()
         yield from self._emails()
+        yield from self._queues()
         yield from self._invocations()
         yield from self._objects()
 
@@ -162,6 +164,15 @@ class LeakCheck:
             for region, backend in list(ses_backends[account_id].items()):
                 for n, message in enumerate(backend.sent_messages):
                     yield f"email {n} sent from {account_id}/{region}", json.dumps(vars(message), default=str)
+
+    def _queues(self) -> Iterator[tuple[str, str]]:
+        from moto.sqs.models import sqs_backends
+
+        for account_id in list(sqs_backends):
+            for region, backend in list(sqs_backends[account_id].items()):
+                for name, queue in list(backend.queues.items()):
+                    bodies = [message.body for message in [*queue._messages, *queue._pending_messages]]
+                    yield f"SQS queue {name} of {account_id}/{region}", json.dumps(bodies)
 
     def _invocations(self) -> Iterator[tuple[str, str]]:
         for n, call in enumerate(self.aws.lambdas.invocations):

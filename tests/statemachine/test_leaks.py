@@ -91,6 +91,16 @@ def in_an_email(aws: LocalAws, secret: str) -> None:
     )
 
 
+def in_an_event(aws: LocalAws, secret: str) -> None:
+    """An event on the default bus, delivered to a queue by a rule (as a team's pickup of the key events)."""
+    sqs, events = aws.client("sqs"), aws.client("events")
+    url = sqs.create_queue(QueueName="pickup")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="pickup", EventPattern=json.dumps({"source": ["somewhere"]}), State="ENABLED")
+    events.put_targets(Rule="pickup", Targets=[{"Id": "queue", "Arn": arn}])
+    events.put_events(Entries=[{"Source": "somewhere", "DetailType": "x", "Detail": json.dumps({"key": secret})}])
+
+
 def in_an_invocation(aws: LocalAws, secret: str) -> None:
     aws.lambdas.invocations.append(Invocation("SomeFunction", {"x": 1}, result={"value": secret}))
 
@@ -111,6 +121,7 @@ def in_a_run_file(aws: LocalAws, secret: str) -> None:
         (in_execution_history, "execution "),
         (in_a_table, "DynamoDB table notes"),
         (in_an_email, "email "),
+        (in_an_event, "SQS queue pickup"),
         (in_an_invocation, "invocation "),
         (in_a_run_file, "s3://runs/"),
     ],
@@ -122,6 +133,7 @@ def in_a_run_file(aws: LocalAws, secret: str) -> None:
         "execution-history",
         "ledger-item",
         "email",
+        "event-to-a-queue",
         "lambda-invocation",
         "s3-object",
     ],

@@ -147,6 +147,7 @@ def ledger(monkeypatch: pytest.MonkeyPatch) -> Iterator[Ledger]:
         "TEMPLATE_BUCKET": "",
         "TEMPLATE_PREFIX": PREFIX,
         "TEMPLATE_BUCKET_OWNER": "123456789012",  # the template's default: the stack's own account (moto's)
+        "EVENT_BUS_ARN": f"arn:aws:events:{REGION}:123456789012:event-bus/default",  # the key events' bus
     }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)

@@ -234,6 +234,14 @@ def periods(env: Mapping[str, str] | None = None) -> dict[str, int]:
     }
 
 
+def event_bus_arn(env: Mapping[str, str] | None = None) -> str:
+    """The default event bus of the stack's account, where the key events go (:mod:`keyrotation.key_events`)."""
+    arn = _required(_env(env), "EVENT_BUS_ARN")
+    if not re.fullmatch(r"arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/default", arn):
+        raise InvalidConfiguration(f"EVENT_BUS_ARN must be the ARN of a default event bus, got {arn!r}")
+    return arn
+
+
 def bucket_owner(env: Mapping[str, str] | None = None, name: str = "RUN_BUCKET_OWNER") -> str:
     """The account that must own a bucket the function reads or writes (every S3 call's ExpectedBucketOwner)."""
     owner = _required(_env(env), name)

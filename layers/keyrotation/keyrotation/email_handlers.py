@@ -15,20 +15,25 @@ from pathlib import Path
 
 from keyrotation import config
 from keyrotation.aws import client
+from keyrotation.key_events import Publisher
 from keyrotation.ledger import Ledger
 from keyrotation.notifications import Mailer, Notifier, NotifySettings, Outcome, OverrideLoader, Renderer
 from keyrotation.observability import MetricUnit, logger, metrics
 
 
-def notifier(settings: NotifySettings, templates: Path) -> Notifier:
-    """The ledger, the templates in ``templates`` (with the S3 overrides, if any) and SES (None: no sender)."""
+def notifier(settings: NotifySettings, templates: Path, key_events: bool = False) -> Notifier:
+    """The ledger, the templates in ``templates`` (with the S3 overrides, if any) and SES (None: no sender).
+
+    ``key_events``: also publish the account's key events to the bus of ``EVENT_BUS_ARN`` (Notify's).
+    """
     overrides = None
     if settings.template_bucket and settings.template_bucket_owner:
         overrides = OverrideLoader(
             client("s3"), settings.template_bucket, settings.template_prefix, owner=settings.template_bucket_owner
         )
     mailer = Mailer(client("ses"), settings.sender, reply_to=settings.security_team) if settings.sender else None
-    return Notifier(Ledger(config.ledger_table()), Renderer(templates, overrides), mailer)
+    events = Publisher(client("events"), config.event_bus_arn()) if key_events else None
+    return Notifier(Ledger(config.ledger_table()), Renderer(templates, overrides), mailer, events)
 
 
 def finish(outcome: Outcome) -> dict[str, int]:

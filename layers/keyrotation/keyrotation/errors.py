@@ -97,5 +97,9 @@ class NotificationFailed(KeyRotationError):
     """An email could not be sent. Never undoes or fails a key action."""
 
 
+class EventsNotPublished(KeyRotationError):
+    """EventBridge refused some key events for a reason a retry would not cure. Never undoes or fails a key action."""
+
+
 class SenderNotVerified(KeyRotationError):
     """SenderEmail is set but SES has not verified it (nor its domain): a run would rotate keys and tell no one."""

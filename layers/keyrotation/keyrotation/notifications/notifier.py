@@ -34,6 +34,7 @@ from typing import Any
 
 from keyrotation import clock
 from keyrotation.events import Account, Run, RunFailure
+from keyrotation.key_events import Publisher, key_events
 from keyrotation.ledger import Ledger, RecordKind
 from keyrotation.model import NoticeKind
 from keyrotation.notifications.addresses import normalize_address
@@ -56,6 +57,8 @@ class Notifier:
     ledger: Ledger
     renderer: Renderer
     mailer: Mailer | None
+    #: Where the account's key events go once its digests are sent (Notify's); None: not published.
+    events: Publisher | None = None
 
     def notify_account(self, account: Account, run: Run, guide: Guide, owners_in_dry_run: bool = False) -> Outcome:
         """Send each person of ``account`` their digest for ``run``, at most once, and record it.
@@ -120,6 +123,8 @@ class Notifier:
             for user_name, runs in sorted(owed.items()):
                 if user_name not in told:  # nothing of theirs is left to tell (the earlier runs' items expired)
                     self.ledger.forget_owed(account.account_id, user_name, runs)
+        if self.events is not None:  # after the emails: an EventBridge outage delays no one's digest
+            self.events.publish(key_events(items, account, run))  # this run's items only, none in a dry run
         return outcome
 
     def _carried(self, account: Account, owed: Mapping[str, frozenset[str]]) -> list[dict[str, Any]]:
