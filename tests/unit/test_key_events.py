@@ -156,3 +156,35 @@ def test_entries_refused_for_good_raise_events_not_published(queue: str, monkeyp
     with pytest.raises(EventsNotPublished, match="AccessDeniedException"):
         Publisher(boto3.client("events"), BUS, pause_seconds=0).publish(many(2))
     assert sizes == [2]  # not retried: a retry would not cure it
+
+
+def test_notify_may_put_events_on_its_own_account_default_bus_only() -> None:
+    """Least privilege, read from template.yaml in another partition: the default bus of the stack's account."""
+    from localaws import cfn
+    from localaws.defaults import TEMPLATE
+    from tests.iam_evaluator import Request, decide
+
+    template = cfn.load(TEMPLATE)
+    pseudo = {"AWS::Partition": "aws-us-gov", "AWS::Region": "us-gov-west-1", "AWS::AccountId": "111122223333"}
+    ledger = ("LedgerTable", "Arn")
+    resolver = cfn.Resolver(
+        parameters={},
+        pseudo=pseudo,
+        attributes={ledger: "arn:aws-us-gov:dynamodb:us-gov-west-1:111122223333:table/ledger"},
+        conditions={"HasSenderEmail": False, "HasTemplateBucket": False},
+    )
+    notify = template["Resources"]["NotifyFunction"]["Properties"]
+    policies = [resolver.resolve(policy) for policy in notify["Policies"]]
+    identity = [policy for policy in policies if isinstance(policy, dict) and policy.get("Statement")]
+    role = "arn:aws-us-gov:iam::111122223333:role/key-rotation/notify"
+    default_bus = "arn:aws-us-gov:events:us-gov-west-1:111122223333:event-bus/default"
+    assert resolver.resolve(notify["Environment"]["Variables"]["EVENT_BUS_ARN"]) == default_bus
+
+    def allowed(resource: str, action: str = "events:PutEvents") -> bool:
+        return decide(Request(role, action, resource), identity=identity).allowed
+
+    assert allowed(default_bus)
+    assert not allowed("arn:aws-us-gov:events:us-gov-west-1:111122223333:event-bus/other")
+    assert not allowed("arn:aws-us-gov:events:us-gov-west-1:444455556666:event-bus/default")
+    assert not allowed("arn:aws-us-gov:events:us-gov-east-1:111122223333:event-bus/default")
+    assert not allowed(default_bus, "events:PutRule")
