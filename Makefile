@@ -15,7 +15,7 @@ PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
 PYTEST_WORKERS ?= 2
 
-.PHONY: venv sam-venv scan-venv demo test unit statemachine lint build bench preview asl clean
+.PHONY: venv sam-venv scan-venv demo test unit integration statemachine lint build bench preview asl clean
 
 venv: $(VENV)/.installed
 sam-venv: $(SAM_VENV)/.installed
@@ -49,6 +49,9 @@ test: venv sam-venv scan-venv
 
 unit: venv
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -q tests/unit
+
+integration: venv
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -q tests/integration
 
 statemachine: venv
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -q -m statemachine

@@ -27,6 +27,7 @@ import time_machine
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "layers" / "keyrotation")]
 
+from keyrotation.ledger import ActionStatus, RecordKind  # noqa: E402
 from localaws import Execution, KeySeed, LocalAws, Organization, Stack  # noqa: E402
 
 SENDER, SECURITY = "key-rotation@example.com", "security@example.com"
@@ -95,7 +96,7 @@ def account_rows(stack: Stack, org: Organization, execution: Execution) -> tuple
     status: dict[str, dict[str, Any]] = {}
     for item in items:
         kind = item.get("kind")
-        if kind == "action" and item.get("status") == "done" or kind == "notice":
+        if kind == RecordKind.ACTION and item.get("status") == ActionStatus.DONE or kind == RecordKind.NOTICE:
             done.setdefault(item["accountId"], Counter())[item["type"]] += 1
         elif kind is None:  # an account's result (the run's replay list has kind "replay")
             status[item["accountId"]] = item

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
+import subprocess  # runs a candidate interpreter, named by a path this script built  # nosec B404
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,7 +39,7 @@ def is_python(executable: Path, version: str) -> bool:
     """Whether ``executable`` runs and is Python ``version`` (``"3.12"``): a pyenv shim may exist and refuse."""
     wanted = tuple(int(part) for part in version.split("."))
     try:
-        result = subprocess.run(
+        result = subprocess.run(  # a candidate interpreter, run without a shell  # nosec B603
             [str(executable), "-c", f"import sys; sys.exit(sys.version_info[:2] != {wanted})"],
             capture_output=True,
             timeout=30,

@@ -25,6 +25,7 @@ sys.path[:0] = [str(ROOT / "layers" / "keyrotation"), str(ROOT)]
 
 from keyrotation import clock, naming  # noqa: E402
 from keyrotation.events import Account, Run  # noqa: E402
+from keyrotation.ledger import ActionStatus, RecordKind  # noqa: E402
 from keyrotation.notifications import (  # noqa: E402
     NotifySettings,
     RenderedEmail,
@@ -61,7 +62,7 @@ def _arn(user: str) -> str:
 
 def ledger_items(dry_run: bool) -> list[dict[str, object]]:
     """One account's ledger items as audit and the key actions leave them."""
-    done = "planned" if dry_run else "done"
+    done = (ActionStatus.PLANNED if dry_run else ActionStatus.DONE).value
     items: list[dict[str, object]] = []
     for user, owner in (("alice", "Alice@Example.com"), (LONG_USER, OWNER), (PUNCTUATED_USER, "bob@example.com")):
         rotated = {
@@ -73,7 +74,7 @@ def ledger_items(dry_run: bool) -> list[dict[str, object]]:
         }
         items.append(
             {
-                "kind": "action",
+                "kind": RecordKind.ACTION.value,
                 "type": "rotate",
                 "userName": user,
                 "keyId": f"AKIAOLD{len(items):013d}",
@@ -85,7 +86,7 @@ def ledger_items(dry_run: bool) -> list[dict[str, object]]:
         )
     items += [
         {
-            "kind": "action",
+            "kind": RecordKind.ACTION.value,
             "type": "disable",
             "userName": "alice",
             "keyId": "AKIADISABLED00000001",
@@ -94,7 +95,7 @@ def ledger_items(dry_run: bool) -> list[dict[str, object]]:
             "ownerEmail": "alice@example.com",
         },
         {
-            "kind": "action",
+            "kind": RecordKind.ACTION.value,
             "type": "delete",
             "userName": "alice",
             "keyId": "AKIADELETED000000001",
@@ -103,18 +104,18 @@ def ledger_items(dry_run: bool) -> list[dict[str, object]]:
             "ownerEmail": "alice@example.com",
         },
         {
-            "kind": "action",
+            "kind": RecordKind.ACTION.value,
             "type": "rotate",
             "userName": "carol",
             "keyId": "AKIAFAILED0000000001",
-            "status": "failed",
+            "status": ActionStatus.FAILED.value,
             "reason": "due",
             "error": "KeyRotation.NoFreeKeySlot",
             "cause": "two keys",
             "ownerEmail": "carol@example.com",
         },
         {
-            "kind": "notice",
+            "kind": RecordKind.NOTICE.value,
             "type": "disable-soon",
             "userName": "alice",
             "keyId": "AKIASOON000000000001",
@@ -128,7 +129,7 @@ def ledger_items(dry_run: bool) -> list[dict[str, object]]:
             "keyCreated": (NOW - timedelta(days=85)).isoformat(),
         },
         {
-            "kind": "notice",
+            "kind": RecordKind.NOTICE.value,
             "type": "disable-soon",
             "userName": LONG_USER,
             "keyId": "AKIANEVERUSED0000001",
@@ -140,7 +141,7 @@ def ledger_items(dry_run: bool) -> list[dict[str, object]]:
             "keyCreated": (NOW - timedelta(days=84)).isoformat(),
         },
         {
-            "kind": "notice",
+            "kind": RecordKind.NOTICE.value,
             "type": "blocked",
             "userName": "dave",
             "keyId": "AKIABLOCKED000000001",
@@ -150,7 +151,7 @@ def ledger_items(dry_run: bool) -> list[dict[str, object]]:
             "ownerEmail": '"><script>alert(1)</script>',
         },
         {
-            "kind": "notice",
+            "kind": RecordKind.NOTICE.value,
             "type": "reenabled",
             "userName": "alice",
             "keyId": "AKIAREENABLED0000001",
@@ -159,7 +160,7 @@ def ledger_items(dry_run: bool) -> list[dict[str, object]]:
             "ownerEmail": "alice@example.com",
         },
         {
-            "kind": "notice",
+            "kind": RecordKind.NOTICE.value,
             "type": "reenabled",
             "userName": LONG_USER,
             "keyId": "AKIAREENABLED0000002",
@@ -167,15 +168,21 @@ def ledger_items(dry_run: bool) -> list[dict[str, object]]:
             "ownerEmail": OWNER,
         },
         {
-            "kind": "notice",
+            "kind": RecordKind.NOTICE.value,
             "type": "exemption-expiring",
             "userName": "erin",
             "detail": f"Ends after 2026-01-20. {HOSTILE}",
             "due": _iso(6),
             "ownerEmail": "erin@example.com",
         },
-        {"kind": "notice", "type": "exempt", "userName": "frank", "detail": "In the exemption group."},
-        {"kind": "notice", "type": "deferred", "userName": "gina", "keyId": "AKIADEFERRED00000001", "detail": "Later."},
+        {"kind": RecordKind.NOTICE.value, "type": "exempt", "userName": "frank", "detail": "In the exemption group."},
+        {
+            "kind": RecordKind.NOTICE.value,
+            "type": "deferred",
+            "userName": "gina",
+            "keyId": "AKIADEFERRED00000001",
+            "detail": "Later.",
+        },
     ]
     return items
 
@@ -185,7 +192,7 @@ def run_items(dry_run: bool) -> Iterator[dict[str, object]]:
     for number in range(205):
         account_id = f"{444455556666 + number:012d}"
         yield {
-            "kind": "notice",
+            "kind": RecordKind.NOTICE.value,
             "type": "deferred",
             "accountId": account_id,
             "userName": f"user-{number}",
@@ -193,7 +200,7 @@ def run_items(dry_run: bool) -> Iterator[dict[str, object]]:
             "detail": f"Waits for a later run. {HOSTILE}",
         }
     yield {
-        "kind": "notice",
+        "kind": RecordKind.NOTICE.value,
         "type": "reenabled",
         "accountId": ACCOUNT.account_id,
         "userName": "alice",
@@ -202,7 +209,7 @@ def run_items(dry_run: bool) -> Iterator[dict[str, object]]:
         "due": _iso(10),
     }
     yield {
-        "kind": "notice",
+        "kind": RecordKind.NOTICE.value,
         "type": "reenabled",
         "accountId": ACCOUNT.account_id,
         "userName": LONG_USER,
@@ -210,7 +217,7 @@ def run_items(dry_run: bool) -> Iterator[dict[str, object]]:
         "detail": "Re-enabled a second time: not honoured.",
     }
     yield {
-        "kind": "notice",
+        "kind": RecordKind.NOTICE.value,
         "type": "exempt",
         "accountId": ACCOUNT.account_id,
         "userName": LONG_USER,
@@ -218,14 +225,14 @@ def run_items(dry_run: bool) -> Iterator[dict[str, object]]:
         "due": "2026-06-30T23:59:59Z",
     }
     yield {
-        "kind": "notice",
+        "kind": RecordKind.NOTICE.value,
         "type": "exempt",
         "accountId": ACCOUNT.account_id,
         "userName": "frank",
         "detail": "Member of IAMKeyRotationExemptionGroup.",
     }
     yield {
-        "kind": "notice",
+        "kind": RecordKind.NOTICE.value,
         "type": "invalid-tag",
         "accountId": ACCOUNT.account_id,
         "userName": "harry",
@@ -234,14 +241,14 @@ def run_items(dry_run: bool) -> Iterator[dict[str, object]]:
     }
     status = "preview" if dry_run else "sent"
     yield {
-        "kind": "email",
+        "kind": RecordKind.EMAIL.value,
         "accountId": ACCOUNT.account_id,
         "recipient": "alice@example.com",
         "status": status,
         "users": ["alice"],
     }
     yield {
-        "kind": "email",
+        "kind": RecordKind.EMAIL.value,
         "accountId": ACCOUNT.account_id,
         "recipient": "ops@example.com",
         "status": "failed",
@@ -250,7 +257,7 @@ def run_items(dry_run: bool) -> Iterator[dict[str, object]]:
         "users": ["bob", LONG_USER],
     }
     yield {
-        "kind": "email",
+        "kind": RecordKind.EMAIL.value,
         "accountId": ACCOUNT.account_id,
         "recipient": '"><script>alert(1)</script>',
         "status": "invalid-address",
@@ -258,7 +265,7 @@ def run_items(dry_run: bool) -> Iterator[dict[str, object]]:
         "users": ["dave"],
     }
     yield {
-        "kind": "email",
+        "kind": RecordKind.EMAIL.value,
         "accountId": ACCOUNT.account_id,
         "recipient": "carol@example.com",
         "status": status,

@@ -23,7 +23,7 @@ from moto.events.utils import EventTemplateParser
 from moto.ses.models import ses_backends
 
 from localaws import DEPLOYMENT_ACCOUNT, REGION, Execution, KeySeed, LocalAws, Organization, Stack
-from tests.statemachine.conftest import LeakCheck
+from tests.leaks import LeakCheck
 
 pytestmark = pytest.mark.statemachine
 

@@ -19,7 +19,7 @@ import pytest
 from keyrotation import naming
 from keyrotation.key_events import DETAIL_TYPES, SOURCE
 from localaws import KeySeed, LocalAws
-from tests.statemachine.conftest import LeakCheck
+from tests.leaks import LeakCheck
 from tests.statemachine.invariants import delivered_key_id, ledger_items
 
 pytestmark = pytest.mark.statemachine

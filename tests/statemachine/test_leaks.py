@@ -1,4 +1,4 @@
-"""No secret access key leaks: the check of conftest.py, shown to work, then run over a run that does everything.
+"""No secret access key leaks: the check of tests/leaks.py, shown to work, then run over a run that does everything.
 
 The check itself runs at the end of every test of this folder (the autouse ``leak_check`` fixture). Here:
 each place it looks is given a secret on purpose and the check must name that key and that place (the
@@ -21,7 +21,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 
 from keyrotation.observability import logger as product_logger
 from localaws import Invocation, KeySeed, LocalAws
-from tests.statemachine.conftest import Leak, LeakCheck
+from tests.leaks import Leak, LeakCheck
 from tests.statemachine.invariants import (
     kill_at,
     ledger_items,

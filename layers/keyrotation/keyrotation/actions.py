@@ -26,7 +26,7 @@ from keyrotation.config import LifecycleConfig
 from keyrotation.errors import DeliveryFailed, KeyNotYetValid, NoFreeKeySlot, UnsafeAction
 from keyrotation.events import Account, Created, Run
 from keyrotation.inventory import read_keys, read_user
-from keyrotation.ledger import Ledger
+from keyrotation.ledger import ActionStatus, Ledger
 from keyrotation.model import AccessKey, Action, Delivery, UserSnapshot
 from keyrotation.observability import logger
 from keyrotation.paging import items
@@ -62,10 +62,12 @@ def _skip(ctx: Context, action: Action, why: str) -> dict[str, Any]:
     """
     if ctx.ledger.complete_applying(ctx.run.run_id, ctx.account.account_id, action):
         _log(ctx, "done by an earlier attempt of this step", action)
-        return {"status": "done"}
-    ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="skipped", skipReason=why)
+        return {"status": ActionStatus.DONE.value}
+    ctx.ledger.record_action(
+        ctx.run.run_id, ctx.account.account_id, action, status=ActionStatus.SKIPPED, skipReason=why
+    )
     _log(ctx, "skipped", action, reason=why)
-    return {"status": "skipped", "reason": why}
+    return {"status": ActionStatus.SKIPPED.value, "reason": why}
 
 
 def _still_wanted(ctx: Context, action: Action) -> tuple[UserSnapshot | None, Delivery, str | None]:
@@ -144,7 +146,7 @@ def create_replacement(ctx: Context, action: Action) -> dict[str, Any]:
             ctx.run.run_id,
             account_id,
             action,
-            status="created",
+            status=ActionStatus.CREATED,
             newKeyId=new_key_id,
             secretName=name,
             secretArn=secret_arn,
@@ -159,7 +161,7 @@ def create_replacement(ctx: Context, action: Action) -> dict[str, Any]:
     finally:
         access_key = {}  # drop the only reference to the secret value
     result = {
-        "status": "created",
+        "status": ActionStatus.CREATED.value,
         "newKeyId": new_key_id,
         "versionId": staged.version_id,
         "userId": user.user_id,
@@ -248,7 +250,7 @@ def verify_new_key(ctx: Context, action: Action, created: Created) -> dict[str, 
     except secrets.NotPending as why:
         # Called again after StoreSecret made it current: the product may not read a delivered key, nor need to.
         _log(ctx, "nothing to verify", action, new_key_id=created.new_key_id, reason=str(why))
-        return {"status": "skipped", "reason": f"{why} (made current, or replaced): nothing to verify"}
+        return {"status": ActionStatus.SKIPPED.value, "reason": f"{why} (made current, or replaced): nothing to verify"}
     try:
         if value.get("AccessKeyId") != created.new_key_id:
             raise DeliveryFailed(f"{secret_arn} version {created.version_id} does not hold key {created.new_key_id}")
@@ -293,7 +295,13 @@ def deliver(ctx: Context, action: Action, created: Created) -> dict[str, Any]:
     if old_key is not None:
         disable_run, delete_run = policy.retirement_runs(old_key, new_key, ctx.config)  # the days they happen
         dates = {"disableOn": clock.to_iso(disable_run), "deleteOn": clock.to_iso(delete_run)}
-    done = {"status": "done", "newKeyId": new_key.key_id, "secretName": name, "secretArn": secret_arn, **dates}
+    done = {
+        "status": ActionStatus.DONE.value,
+        "newKeyId": new_key.key_id,
+        "secretName": name,
+        "secretArn": secret_arn,
+        **dates,
+    }
     ctx.ledger.record_delivered(
         ctx.account.account_id,
         action.user_name,
@@ -303,7 +311,7 @@ def deliver(ctx: Context, action: Action, created: Created) -> dict[str, Any]:
         and_action=(ctx.run.run_id, action, done),
     )
     _log(ctx, "delivered new key", action, new_key_id=new_key.key_id)
-    return {"status": "done", "newKeyId": new_key.key_id}
+    return {"status": ActionStatus.DONE.value, "newKeyId": new_key.key_id}
 
 
 # -- disable and delete --------------------------------------------------------------------------------------
@@ -316,20 +324,20 @@ def disable(ctx: Context, action: Action) -> dict[str, Any]:
         result = _skip(ctx, action, why_not or f"user {action.user_name} no longer exists")
         key = None if user is None else _find(user, action.key_id)
         disabled = None if key is None else policy.disabled_by_product_on(key, delivery)
-        if result["status"] == "done" and key is not None and not key.active and disabled is not None:
+        if result["status"] == ActionStatus.DONE and key is not None and not key.active and disabled is not None:
             # An earlier attempt of this step made the change and failed before recording that it happened.
             ctx.ledger.record_disable_done(ctx.account.account_id, action.user_name, action.key_id, disabled)
         return result
     marks = _undelivered_mark(user, delivery, action.key_id)
     disabled = ctx.ledger.record_disabled(ctx.account.account_id, user.user_name, action.key_id)  # before: fails safe
-    ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="applying", **marks)
+    ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status=ActionStatus.APPLYING, **marks)
     with translate_errors():
         ctx.iam.update_access_key(UserName=user.user_name, AccessKeyId=action.key_id, Status="Inactive")
     # After: a key found Active again is one a person re-enabled only if its disable really happened.
     ctx.ledger.record_disable_done(ctx.account.account_id, user.user_name, action.key_id, disabled)
-    ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="done", **marks)
+    ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status=ActionStatus.DONE, **marks)
     _log(ctx, "disabled key", action)
-    return {"status": "done"}
+    return {"status": ActionStatus.DONE.value}
 
 
 def delete(ctx: Context, action: Action) -> dict[str, Any]:
@@ -341,7 +349,7 @@ def delete(ctx: Context, action: Action) -> dict[str, Any]:
     if key is None or key.active:
         raise UnsafeAction(f"refusing to delete {action.key_id} of {user.user_name}: it is Active")
     marks = _undelivered_mark(user, delivery, key.key_id)
-    ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="applying", **marks)
+    ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status=ActionStatus.APPLYING, **marks)
     # IAM has no conditional delete: read the key's status once more, right before deleting it, so the only
     # window left for an owner's re-enable is this one round trip
     # (docs/lifecycle.md, "How a run carries out the plan safely").
@@ -350,16 +358,16 @@ def delete(ctx: Context, action: Action) -> dict[str, Any]:
         return _skip(ctx, action, f"key {action.key_id} of {user.user_name} was deleted meanwhile")
     if status != "Inactive":
         ctx.ledger.record_action(
-            ctx.run.run_id, ctx.account.account_id, action, status="failed", reason=f"key became {status}"
+            ctx.run.run_id, ctx.account.account_id, action, status=ActionStatus.FAILED, reason=f"key became {status}"
         )
         raise UnsafeAction(f"refusing to delete {action.key_id} of {user.user_name}: it is {status} now")
     with translate_errors():
         ctx.iam.delete_access_key(UserName=user.user_name, AccessKeyId=action.key_id)
     if marks:
         ctx.ledger.clear_pending(ctx.account.account_id, user.user_name, user.user_id)
-    ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status="done", **marks)
+    ctx.ledger.record_action(ctx.run.run_id, ctx.account.account_id, action, status=ActionStatus.DONE, **marks)
     _log(ctx, "deleted key", action)
-    return {"status": "done"}
+    return {"status": ActionStatus.DONE.value}
 
 
 def discard_new_key(ctx: Context, action: Action, created: Created) -> dict[str, Any]:
@@ -375,15 +383,18 @@ def discard_new_key(ctx: Context, action: Action, created: Created) -> dict[str,
             # the move): record the delivery, or the next run would take the user's key for an undelivered one.
             ctx.ledger.record_delivered(ctx.account.account_id, action.user_name, user_id, created.new_key_id, arn)
         _log(ctx, "new key was delivered; not discarded", action, new_key_id=created.new_key_id)
-        return {"status": "skipped", "reason": f"key {created.new_key_id} is already the current version of {name}"}
+        return {
+            "status": ActionStatus.SKIPPED.value,
+            "reason": f"key {created.new_key_id} is already the current version of {name}",
+        }
     _discard_key(ctx.iam, action.user_name, created.new_key_id)
     if user_id is not None:
         ctx.ledger.clear_pending(ctx.account.account_id, action.user_name, user_id)
     ctx.ledger.record_action(
-        ctx.run.run_id, ctx.account.account_id, action, status="discarded", newKeyId=created.new_key_id
+        ctx.run.run_id, ctx.account.account_id, action, status=ActionStatus.DISCARDED, newKeyId=created.new_key_id
     )
     _log(ctx, "discarded undelivered key", action, new_key_id=created.new_key_id)
-    return {"status": "discarded", "newKeyId": created.new_key_id}
+    return {"status": ActionStatus.DISCARDED.value, "newKeyId": created.new_key_id}
 
 
 def _user_id(ctx: Context, user_name: str) -> str | None:

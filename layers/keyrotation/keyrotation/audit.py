@@ -23,7 +23,7 @@ from keyrotation.config import LifecycleConfig
 from keyrotation.credential_report import CredentialReport, ReportUser
 from keyrotation.events import Account, Run
 from keyrotation.inventory import group_members, identities, read_for_audit, with_last_use, with_report_last_use
-from keyrotation.ledger import OWNER_NOT_TOLD, Ledger
+from keyrotation.ledger import OWNER_NOT_TOLD, ActionStatus, Ledger
 from keyrotation.model import AccessKey, Action, ActionType, Delivery, NoticeKind, UserSnapshot
 from keyrotation.observability import logger
 
@@ -123,7 +123,7 @@ def audit_account(
             run.run_id,
             account.account_id,
             action,
-            status="planned",
+            status=ActionStatus.PLANNED,
             dryRun=run.dry_run,
             **owner(action.user_name),
             **untold(action),

@@ -19,7 +19,10 @@ pk                            sk                                                
 ============================  ====================================================  ======================
 
 Every item but the account's result (written by the state machine) has a ``kind``
-(:class:`RecordKind`, the one list of them).
+(:class:`RecordKind`, the one list of them). An action item's ``status`` is an
+:class:`ActionStatus`, an account result's an :class:`AccountStatus`: the state
+machine writes ``failed`` and ``SUCCEEDED``/``FAILED`` with these very values
+(tests/test_ledger_layout.py checks the ASL against this module and :mod:`keyrotation.naming`).
 
 A run id is the execution's name, or ``<name>@<start time>`` when an earlier
 execution had that name (Step Functions accepts a name again 90 days after its
@@ -78,8 +81,6 @@ RUN_SK = "RUN"
 OWED_RUNS = "owedRuns"
 #: The attribute of a disable action item naming the runs whose notices had not reached the owner when it was planned.
 OWNER_NOT_TOLD = "ownerNotTold"
-#: Statuses of an action item that record what the run did; a later "skipped" never replaces them.
-CARRIED_OUT = ("created", "done", "discarded")
 #: What a delivery item says about its user rather than about a key (key ids are never reused by IAM).
 USER_FACTS = (
     "deliveredKeyId",
@@ -113,6 +114,33 @@ class RecordKind(str, Enum):
     PREVIEW = "preview"  # what the last dry-run preview mailed to a person about an account said (a fingerprint)
     OWED = "owed"  # in a run: the earlier runs whose notices to a user's person were not delivered
     RUN = "run"  # a run id's identity: the execution (name, start time) that holds it (never expires)
+
+
+class ActionStatus(str, Enum):
+    """The ``status`` of an action item: how far the run got with that action. Compare with these, never a literal.
+
+    >>> ActionStatus.DONE == "done", ActionStatus("skipped").name
+    (True, 'SKIPPED')
+    """
+
+    PLANNED = "planned"  # the audit planned it (in a dry run, all that happens)
+    APPLYING = "applying"  # the IAM change (disable, delete) is being made
+    CREATED = "created"  # the new key exists and its secret holds it as a pending version
+    DONE = "done"  # the change was made (a rotation: the new key delivered)
+    SKIPPED = "skipped"  # the action's own re-check found nothing to do
+    DISCARDED = "discarded"  # a new key its user could not receive was taken back
+    FAILED = "failed"  # the action failed (written by the state machine's RecordActionFailure, or a refused delete)
+
+
+class AccountStatus(str, Enum):
+    """The ``status`` of an account's result item, written by the state machine (RecordAccountSuccess/Failure)."""
+
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+#: Statuses of an action item that record what the run did; a later "skipped" never replaces them.
+CARRIED_OUT = (ActionStatus.CREATED, ActionStatus.DONE, ActionStatus.DISCARDED)
 
 
 _serializer = TypeSerializer()
@@ -194,17 +222,20 @@ class Ledger:
     def record_account(self, run_id: str, account_id: str, **fields: Any) -> None:
         self._update(naming.run_pk(run_id), naming.account_sk(account_id), {"accountId": account_id, **fields})
 
-    def record_action(self, run_id: str, account_id: str, action: Action, **fields: Any) -> None:
-        """Create or update the item of one key action.
-
-        ``status``: planned, applying (the IAM change is being made), created, done, skipped, discarded, failed.
+    def record_action(
+        self, run_id: str, account_id: str, action: Action, *, status: ActionStatus, **fields: Any
+    ) -> None:
+        """Create or update the item of one key action, with its ``status``.
 
         A retried step finds its own work done and reports ``skipped``; that must not erase the record of
         the work, so a ``skipped`` status is only written over none, ``planned`` or ``skipped``.
         """
         sk = naming.action_sk(account_id, action.user_name, action.key_id, action.type.value)
-        values = {"accountId": account_id, "kind": RecordKind.ACTION.value, **action.to_json(), **fields}
-        kept = CARRIED_OUT if fields.get("status") == "skipped" else ()
+        status = ActionStatus(status)
+        values: dict[str, Any] = {"accountId": account_id, "kind": RecordKind.ACTION.value, **action.to_json()}
+        values["status"] = status.value
+        kept = [carried.value for carried in CARRIED_OUT] if status is ActionStatus.SKIPPED else []
+        values.update(fields)
         self._update(naming.run_pk(run_id), sk, values, unless_status=kept)
 
     def complete_applying(self, run_id: str, account_id: str, action: Action) -> bool:
@@ -222,7 +253,11 @@ class Ledger:
                     ConditionExpression="#status = :applying",
                     ExpressionAttributeNames={"#status": "status"},
                     ExpressionAttributeValues=_to_item(
-                        {":done": "done", ":applying": "applying", ":now": clock.to_iso(clock.now())}
+                        {
+                            ":done": ActionStatus.DONE.value,
+                            ":applying": ActionStatus.APPLYING.value,
+                            ":now": clock.to_iso(clock.now()),
+                        }
                     ),
                 )
         except ClientError as error:

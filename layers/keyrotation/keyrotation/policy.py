@@ -314,9 +314,23 @@ def undone_disable(key: AccessKey, delivery: Delivery) -> datetime | None:
 def reenable_found(key: AccessKey, delivery: Delivery) -> datetime | None:
     """When a run first found ``key`` Active after the product last disabled it, or None if no run recorded it."""
     disabled = disabled_by_product_on(key, delivery)
-    if disabled is None:
-        return None
-    found = [moment for key_id, moment in delivery.reenabled if key_id == key.key_id and moment >= disabled]
+    return None if disabled is None else reenable_found_since(key.key_id, disabled, delivery)
+
+
+def reenable_found_since(key_id: str, disabled: datetime, delivery: Delivery) -> datetime | None:
+    """When a run first recorded key ``key_id`` Active again at or after ``disabled``; None if none did.
+
+    By key id, for readers that have no key in hand (the credential report has no key ids).
+
+    Example:
+        >>> disabled = datetime(2025, 4, 1, 6, 0, tzinfo=UTC)
+        >>> record = Delivery(reenabled=frozenset({("AKIAOLD", disabled - days(9)), ("AKIAOLD", disabled + days(2))}))
+        >>> reenable_found_since("AKIAOLD", disabled, record) == disabled + days(2)
+        True
+        >>> reenable_found_since("AKIAOLD", disabled + days(3), record) is None
+        True
+    """
+    found = [moment for found_id, moment in delivery.reenabled if found_id == key_id and moment >= disabled]
     return min(found) if found else None
 
 

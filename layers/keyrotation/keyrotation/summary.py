@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from keyrotation.ledger import RecordKind
+from keyrotation.ledger import AccountStatus, ActionStatus, RecordKind
 from keyrotation.limits import NAMED_VALUES
 
 MAX_FAILURES_LISTED = 100
@@ -75,9 +75,12 @@ def summarize(
         kind = item.get("kind")
         if kind is None and "status" in item:
             results[item["accountId"]] = item
-        elif kind == RecordKind.ACTION and item.get("status") in ("done", "planned" if item.get("dryRun") else "done"):
+        elif kind == RecordKind.ACTION and item.get("status") in (
+            ActionStatus.DONE,
+            ActionStatus.PLANNED if item.get("dryRun") else ActionStatus.DONE,
+        ):
             done[item["type"]] += 1
-            if item["type"] == "disable" and item.get("status") == "done":
+            if item["type"] == "disable" and item.get("status") == ActionStatus.DONE:
                 disabled.add(str(item.get("keyId")))
         elif kind == RecordKind.NOTICE:
             notices[item["type"]] += 1
@@ -96,7 +99,7 @@ def summarize(
             ],
         }
         for account_id in account_ids
-        if results.get(account_id, {}).get("status") != "SUCCEEDED"
+        if results.get(account_id, {}).get("status") != AccountStatus.SUCCEEDED
     ]
     column = 1 if dry_run else 0
     counted = {"rotate": done["rotate"], "disable": done["disable"], "delete": done["delete"]}

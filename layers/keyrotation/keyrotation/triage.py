@@ -166,9 +166,7 @@ def _unreconciled_disables(delivery: Delivery) -> int:
     for key_id, moment in delivery.disabled_done:
         latest[key_id] = max(moment, latest.get(key_id, moment))
     return sum(
-        1
-        for key_id, disabled in latest.items()
-        if not any(found_id == key_id and found >= disabled for found_id, found in delivery.reenabled)
+        1 for key_id, disabled in latest.items() if policy.reenable_found_since(key_id, disabled, delivery) is None
     )
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from keyrotation import naming
 from keyrotation.events import Account, Run
-from keyrotation.ledger import RecordKind
+from keyrotation.ledger import ActionStatus, RecordKind
 from keyrotation.model import ActionType, NoticeKind
 from keyrotation.notifications.digest import Blocked, DisableSoon, ExemptionExpiring, KeyChange, Reenabled, Rotation
 from keyrotation.notifications.settings import Guide
@@ -46,7 +46,7 @@ def digest_event(
 ) -> tuple[str, Any] | None:
     """The digest section and event an item stands for, or None when it is nobody's news."""
     if item.get("kind") == RecordKind.ACTION:
-        shown = "planned" if run.dry_run else "done"
+        shown = ActionStatus.PLANNED if run.dry_run else ActionStatus.DONE
         if item.get("status") != shown:
             return None
         kind = item.get("type")

@@ -35,7 +35,7 @@ from typing import Any
 from keyrotation import clock
 from keyrotation.events import Account, Run, RunFailure
 from keyrotation.key_events import Publisher, key_events
-from keyrotation.ledger import Ledger, RecordKind
+from keyrotation.ledger import ActionStatus, Ledger, RecordKind
 from keyrotation.model import NoticeKind
 from keyrotation.notifications.addresses import normalize_address
 from keyrotation.notifications.digest import Digest
@@ -282,7 +282,7 @@ def _owed(items: Iterable[Mapping[str, Any]]) -> dict[str, frozenset[str]]:
 def _said_once(item: Mapping[str, Any]) -> bool:
     """News that no later run says again: a key action done, a re-enable found."""
     if item.get("kind") == RecordKind.ACTION:
-        return item.get("status") == "done"
+        return item.get("status") == ActionStatus.DONE
     return item.get("kind") == RecordKind.NOTICE and item.get("type") == NoticeKind.REENABLED.value
 
 

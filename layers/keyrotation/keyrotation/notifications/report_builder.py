@@ -24,7 +24,7 @@ from typing import Any
 
 from keyrotation.errors import InvalidInput
 from keyrotation.events import Run, RunFailure
-from keyrotation.ledger import OWNER_NOT_TOLD, RecordKind
+from keyrotation.ledger import OWNER_NOT_TOLD, ActionStatus, RecordKind
 from keyrotation.model import ActionType
 from keyrotation.notifications.report import (
     REPORT_LIST_LIMIT,
@@ -118,7 +118,7 @@ def build_run_report(
 
 
 def _disabled(item: Mapping[str, Any]) -> bool:
-    return item.get("type") == ActionType.DISABLE.value and item.get("status") == "done"
+    return item.get("type") == ActionType.DISABLE.value and item.get("status") == ActionStatus.DONE
 
 
 def _untold_row(item: Mapping[str, Any]) -> NoticeRow:

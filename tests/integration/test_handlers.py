@@ -7,16 +7,16 @@ each ``functions/<name>/app.py``). The proof is what AWS holds afterwards:
 IAM keys, Secrets Manager versions and policies, the S3 account list, and
 the ledger's items.
 
-Whatever a test does, an autouse check at its end makes sure no secret access
-key moto ever generated appears in a function's result or error, in the
-ledger, or in the logs.
+Whatever a test does, the leak check of tests/leaks.py (autouse, from this
+folder's conftest.py) makes sure at its end that no secret access key moto
+generated appears in a function's event, result or error, in the ledger, in the
+logs, or anywhere else it looks.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,6 +30,9 @@ from keyrotation.ledger import RecordKind
 from localaws import REGION, FunctionError, FunctionSpec, KeySeed, LocalAws, Organization, Stack
 from localaws.defaults import parameter_defaults
 from tests import earlier
+from tests.leaks import LeakCheck
+
+pytestmark = pytest.mark.integration
 
 ROLE = "IAMKeyRotationMemberRole"
 RUN_ID = "run-1"
@@ -72,32 +75,6 @@ def unvalidated_state_machine(monkeypatch: pytest.MonkeyPatch) -> None:
     """Deploy without moto parsing the whole ASL again (a third of each test's time). Here the state
     machine only needs to exist; tests/statemachine/ validates and runs the real definition."""
     monkeypatch.setattr(StepFunctionsParserBackend, "_validate_definition", staticmethod(lambda definition: None))
-
-
-@pytest.fixture(autouse=True)
-def generated_secrets(aws: LocalAws, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> Iterator[list[str]]:
-    """Every secret access key moto's IAM generates during the test; none may leave a function."""
-    found: list[str] = []
-    original = moto_iam.AccessKey.__init__
-
-    def recording(self: Any, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        found.append(self.secret_access_key)
-
-    monkeypatch.setattr(moto_iam.AccessKey, "__init__", recording)
-    yield found
-    outputs = [json.dumps([call.result, call.error], default=str) for call in aws.lambdas.invocations]
-    db = aws.client("dynamodb")
-    tables = [json.dumps(db.scan(TableName=name)["Items"]) for name in db.list_tables()["TableNames"]]
-    records = [*caplog.get_records("setup"), *caplog.get_records("call")]
-    logs = "\n".join(json.dumps(vars(record), default=str) for record in records)  # message and extra fields
-    if any(call.error is None for call in aws.lambdas.invocations):  # every handler logs its success
-        assert records, "the functions' logs were not captured"
-    for secret in found:
-        assert len(secret) == 40
-        assert not any(secret in output for output in outputs), "a secret access key left a function"
-        assert not any(secret in table for table in tables), "a secret access key is in the ledger"
-        assert secret not in logs, "a secret access key was logged"
 
 
 def run_doc(run_id: str = RUN_ID, dry_run: bool = False) -> dict[str, Any]:
@@ -577,7 +554,7 @@ def test_auditing_twice_plans_the_same_and_records_it_once(stack: Stack, org: Or
 
 
 def test_create_key_writes_the_new_key_to_the_pending_version_and_returns_ids_only(
-    stack: Stack, org: Organization, generated_secrets: list[str]
+    stack: Stack, org: Organization, leak_check: LeakCheck
 ) -> None:
     account, action, old, created = rotate_created(stack, org)
     alpha, name = account["id"], secret_name(account["id"], "alice")
@@ -596,7 +573,7 @@ def test_create_key_writes_the_new_key_to_the_pending_version_and_returns_ids_on
     assert "AWSPENDING" in stages(org, alpha, name)[created["versionId"]]
     stored = json.loads(secrets_client(org, alpha).get_secret_value(SecretId=name, VersionId=created["versionId"])["SecretString"])
     assert stored == {"AccessKeyId": new, "SecretAccessKey": secret_of(alpha, new)}
-    assert secret_of(alpha, new) in generated_secrets  # the leak check at the end knows this secret
+    assert leak_check.secrets[secret_of(alpha, new)] == new  # the leak check at the end knows this secret
     item = action_item(stack, alpha, action)
     assert (item["status"], item["newKeyId"], item["secretName"]) == ("created", new, name)
     delivery = delivery_item(stack, alpha, "alice")
