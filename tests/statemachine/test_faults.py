@@ -465,6 +465,7 @@ CALL_SITES = [
     ("CreateKeyFunction", "dynamodb", "UpdateItem", 3, False, "record the action"),
     ("VerifyKeyFunction", "secretsmanager", "GetSecretValue", 1, False, "read the new key back"),
     ("VerifyKeyFunction", "sts", "GetCallerIdentity", 1, False, "sign with the new key"),
+    ("StoreSecretFunction", "dynamodb", "GetItem", 1, False, "read the delivery record"),
     ("StoreSecretFunction", "secretsmanager", "UpdateSecretVersionStage", 1, True, "remove AWSPENDING"),
     ("StoreSecretFunction", "secretsmanager", "UpdateSecretVersionStage", 2, True, "move AWSCURRENT"),
     ("StoreSecretFunction", "secretsmanager", "TagResource", 1, False, "tag the secret"),

@@ -295,17 +295,19 @@ def verify_new_key(ctx: Context, action: Action, created: Created) -> dict[str, 
 def deliver(ctx: Context, action: Action, created: Created) -> dict[str, Any]:
     """Make the verified version current; the user can now read the new key.
 
-    Nothing is read again first. Who the user is and which secret is theirs, CreateKey checked and passed on
-    (``created``), and where ``AWSCURRENT`` was: a label found elsewhere makes Secrets Manager refuse the move,
-    changing nothing, and the labels are then read afresh (:func:`keyrotation.secrets.promote`). That the new
-    key exists and is Active, VerifyKey proved a moment ago by signing a call with it as the user. A person
-    who disables or deletes it after that all the same (as one could a second after any re-read here) loses
-    nothing: the old key is disabled only for a newer Active key (:mod:`keyrotation.policy`, rule 3), which
-    DisableKey checks on the keys as they are then, so the user keeps the old key, and a later run rotates it
-    again. The dates the old key is disabled and deleted on, CreateKey wrote with the new key's id.
+    IAM is not read again. Who the user is and which secret is theirs, CreateKey checked and passed on
+    (``created``), and where ``AWSCURRENT`` was: a label found elsewhere makes Secrets Manager refuse the
+    move, changing nothing, and the labels are then read afresh (:func:`keyrotation.secrets.promote`). That
+    the new key exists and is Active, VerifyKey proved a moment ago by signing a call with it as the user. A
+    person who disables or deletes it after that all the same (as one could a second after any re-read here)
+    loses nothing: the old key is disabled only for a newer Active key (:mod:`keyrotation.policy`, rule 3),
+    which DisableKey checks on the keys as they are then, so the user keeps the old key, and a later run
+    rotates it again. What the product itself may have done meanwhile, the ledger says (:func:`_still_ours`).
+    The dates the old key is disabled and deleted on, CreateKey wrote with the new key's id.
     """
     _refuse_dry_run(ctx, action)
     user_id, arn = _user_and_secret(action.user_name, created)
+    _still_ours(ctx, action, created, user_id)
     new_key_id = created.new_key_id
     name = naming.secret_name(ctx.account.account_id, action.user_name)
     tags = {
@@ -407,6 +409,25 @@ def discard_new_key(ctx: Context, action: Action, created: Created) -> dict[str,
     )
     _log(ctx, "discarded undelivered key", action, new_key_id=created.new_key_id)
     return {"status": "discarded", "newKeyId": created.new_key_id}
+
+
+def _still_ours(ctx: Context, action: Action, created: Created, user_id: str) -> None:
+    """Refuse to deliver a new key that is no longer this rotation's, as the ledger records it (one read).
+
+    Another execution acting on the account meanwhile (a second deployment, or an operator's) may have taken
+    the key back as undelivered (clearing the ledger's pending key) or rotated again (recording its own), and
+    VerifyKey then found nothing pending to verify. The key is this rotation's while the ledger holds it as
+    the pending key, or, for a retry of this step, as the delivered key with no other rotation open.
+    """
+    delivery = ctx.ledger.delivery(ctx.account.account_id, action.user_name, user_id)
+    key_id = created.new_key_id
+    if delivery.pending_key_id == key_id or (delivery.delivered_key_id == key_id and not delivery.pending_key_id):
+        return
+    shown = delivery.pending_key_id or delivery.delivered_key_id or "none"
+    raise DeliveryFailed(
+        f"new key {key_id} of {action.user_name} is no longer this rotation's: the ledger holds {shown} "
+        "(another execution took it back, or rotated since); it is not delivered"
+    )
 
 
 def _user_id(ctx: Context, user_name: str) -> str | None:
