@@ -791,6 +791,33 @@ def test_a_user_who_made_a_second_key_since_the_audit_is_skipped(aws: LocalAws, 
     assert delivery_item(stack, account["id"], "alice") is None
 
 
+def test_create_key_reads_an_exemption_tag_afresh_and_takes_the_groups_as_the_audit_read_them(
+    aws: LocalAws, stack: Stack, org: Organization
+) -> None:
+    """An exemption by tag made since the audit holds the rotation back (GetUser returns the tags). One by group is
+    the audit's reading, minutes old: the rotation goes on, and no key is lost (the old key stays Active; DisableKey,
+    which retires it, reads the groups again)."""
+    account = account_doc(org, "alpha")
+    alpha = account["id"]
+    (tagged_key,) = org.create_user(alpha, "tagged", [KeySeed(80)])
+    (grouped_old,) = org.create_user(alpha, "grouped", [KeySeed(80)])
+    plan = audit(stack, account)["plan"]
+    tagged, grouped = (next(a for a in plan if a["userName"] == user) for user in ("tagged", "grouped"))
+    iam = org.client("iam", alpha)
+    iam.tag_user(UserName="tagged", Tags=[{"Key": "key-rotation:exempt", "Value": "true"}])
+    iam.create_group(GroupName="IAMKeyRotationExemptionGroup")
+    iam.add_user_to_group(GroupName="IAMKeyRotationExemptionGroup", UserName="grouped")
+
+    with aws.calls.record() as calls:
+        held_back = act(stack, "CreateKeyFunction", tagged, account)
+        rotated = act(stack, "CreateKeyFunction", grouped, account)
+
+    assert held_back["status"] == "skipped" and keys_of(org, alpha, "tagged") == {tagged_key: "Active"}
+    assert ("iam", "ListGroupsForUser") not in calls
+    assert rotated["status"] == "created"
+    assert keys_of(org, alpha, "grouped") == {grouped_old: "Active", rotated["newKeyId"]: "Active"}
+
+
 def test_whatever_the_policy_says_a_user_with_two_keys_never_gets_a_third(
     aws: LocalAws, stack: Stack, org: Organization
 ) -> None:
@@ -1010,18 +1037,47 @@ def test_a_later_rotation_keeps_the_previous_key_as_awsprevious(stack: Stack, or
     assert stages(org, alpha, name) == {first: ["AWSPREVIOUS"], created["versionId"]: ["AWSCURRENT"]}
 
 
-def test_store_refuses_a_new_key_that_is_gone(stack: Stack, org: Organization) -> None:
+def test_a_new_key_gone_before_it_is_verified_is_never_delivered(stack: Stack, org: Organization) -> None:
+    """The new key's existence is proved by VerifyKey's signed call, right before StoreSecret (which no longer lists
+    the keys): a key disabled or deleted after CreateKey is refused there, and the state machine discards it."""
     account, action, old, created = rotate_created(stack, org)
-    org.client("iam", account["id"]).update_access_key(UserName="alice", AccessKeyId=created["newKeyId"], Status="Inactive")
-    org.client("iam", account["id"]).delete_access_key(UserName="alice", AccessKeyId=created["newKeyId"])
+    iam = org.client("iam", account["id"])
+    iam.update_access_key(UserName="alice", AccessKeyId=created["newKeyId"], Status="Inactive")
+    iam.delete_access_key(UserName="alice", AccessKeyId=created["newKeyId"])
     event = {"action": action, "account": account, "run": run_doc(), "created": created}
 
-    error = invoke_error(stack, "StoreSecretFunction", event)
+    error = invoke_error(stack, "VerifyKeyFunction", event)
 
-    assert error.error_type == "KeyRotation.DeliveryFailed"
+    assert error.error_type == "KeyRotation.KeyNotYetValid"
     assert created["newKeyId"] in error.message
     assert "AWSPENDING" in stages(org, account["id"], secret_name(account["id"], "alice"))[created["versionId"]]
     assert "deliveredKeyId" not in delivery_item(stack, account["id"], "alice")  # type: ignore[operator]
+    assert keys_of(org, account["id"], "alice") == {old: "Active"}
+
+
+def test_a_new_key_gone_after_it_was_verified_costs_its_user_nothing(
+    aws: LocalAws, stack: Stack, org: Organization
+) -> None:
+    """StoreSecret reads no key: a key a person deletes between VerifyKey and StoreSecret (as one could a second
+    after any re-read) is delivered, and the user keeps the old key: it is disabled only for a newer Active key."""
+    account, action, old, created = rotate_created(stack, org)
+    act(stack, "VerifyKeyFunction", action, account, created=created)
+    iam = org.client("iam", account["id"])
+    iam.update_access_key(UserName="alice", AccessKeyId=created["newKeyId"], Status="Inactive")
+    iam.delete_access_key(UserName="alice", AccessKeyId=created["newKeyId"])
+
+    with aws.calls.record() as calls:
+        stored = act(stack, "StoreSecretFunction", action, account, created=created)
+    later = run_doc("run-2")
+    again = planned(stack, account, "alice", later)
+    retire = {"type": "disable", "userName": "alice", "keyId": old, "reason": "forged: no newer Active key"}
+    refused = act(stack, "DisableKeyFunction", retire, account, later)
+
+    assert stored == {"status": "done", "newKeyId": created["newKeyId"]}
+    assert not [call for call in calls if call[0] == "iam"], calls
+    assert [(a["type"], a["keyId"]) for a in again] == [("rotate", old)]  # rotated again, never disabled
+    assert refused["status"] == "skipped"
+    assert keys_of(org, account["id"], "alice") == {old: "Active"}
 
 
 # -- disable_key ---------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Carrying out one planned action, safely and at most once.
 
-Each function re-reads the user (keys, tags, groups) and the ledger, asks the
-policy again, and mutates only if the action is still wanted. A retried step
+Each function that decides re-reads the user (keys, tags, groups) and the ledger,
+asks the policy again, and mutates only if the action is still wanted (CreateKey
+takes the user's groups as the audit read them, see :data:`GROUPS_AS_AUDITED`). A retried step
 or a repeated run therefore finds nothing left to do and says ``skipped``.
 Two rules are also checked right before the IAM call, whatever the policy
 says: an Active key is never deleted, and CreateAccessKey is never called for
@@ -25,11 +26,19 @@ from keyrotation.aws import MemberSession, client, error_code, member_role_arn, 
 from keyrotation.config import LifecycleConfig
 from keyrotation.errors import DeliveryFailed, KeyNotYetValid, NoFreeKeySlot, UnsafeAction
 from keyrotation.events import Account, Created, Run
-from keyrotation.inventory import read_keys, read_user
+from keyrotation.inventory import read_user
 from keyrotation.ledger import ActionStatus, Ledger
-from keyrotation.model import AccessKey, Action, Delivery, UserSnapshot
+from keyrotation.model import AccessKey, Action, Delivery, KeyStatus, UserSnapshot
 from keyrotation.observability import logger
 from keyrotation.paging import items
+
+#: The groups CreateKey takes its user to be in: none, as the audit read them when it planned the rotation.
+#: The audit read the exemption group's members (GetGroup) and planned this rotation, so the user was not in
+#: it; the actions of an account run one at a time within that execution, so the reading is minutes old. An
+#: exemption by group only holds a rotation back (a preference): a rotation never loses a key (the old key
+#: stays Active, and is disabled only by DisableKey, which reads the groups again). An exemption by tag is
+#: read afresh all the same: GetUser, which CreateKey needs for the user's unique id, returns the tags.
+GROUPS_AS_AUDITED: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -70,9 +79,11 @@ def _skip(ctx: Context, action: Action, why: str) -> dict[str, Any]:
     return {"status": ActionStatus.SKIPPED.value, "reason": why}
 
 
-def _still_wanted(ctx: Context, action: Action) -> tuple[UserSnapshot | None, Delivery, str | None]:
-    """Re-read the user and ask the policy again. Returns (user, delivery, why not) ."""
-    user = read_user(ctx.iam, action.user_name)
+def _still_wanted(
+    ctx: Context, action: Action, groups: frozenset[str] | None = None
+) -> tuple[UserSnapshot | None, Delivery, str | None]:
+    """Re-read the user (its ``groups`` too, unless given), ask the policy again: (user, delivery, why not)."""
+    user = read_user(ctx.iam, action.user_name, groups=groups)
     delivery = ctx.ledger.delivery(ctx.account.account_id, action.user_name, user.user_id if user else "")
     if user is None:
         return None, delivery, f"user {action.user_name} no longer exists"
@@ -116,7 +127,7 @@ def _refuse_dry_run(ctx: Context, action: Action) -> None:
 
 def create_replacement(ctx: Context, action: Action) -> dict[str, Any]:
     _refuse_dry_run(ctx, action)
-    user, delivery, why_not = _still_wanted(ctx, action)
+    user, delivery, why_not = _still_wanted(ctx, action, groups=GROUPS_AS_AUDITED)
     unknown = policy.unknown_origin_keys(user.keys, delivery) if user is not None else ()
     if unknown:  # e.g. a retry after CreateAccessKey timed out: fail visibly rather than skip
         listed = ", ".join(key.key_id for key in unknown)
@@ -135,6 +146,7 @@ def create_replacement(ctx: Context, action: Action) -> dict[str, Any]:
     secret_arn, digest, current = _user_secret(ctx, user, delivery, action)
     access_key = _create_access_key(ctx, user)
     new_key_id = access_key["AccessKeyId"]
+    new_key = AccessKey(key_id=new_key_id, status=KeyStatus.ACTIVE, created=access_key["CreateDate"])
     try:
         ctx.ledger.record_created(account_id, user.user_name, user.user_id, new_key_id, secret_arn, digest)
         # To the exact ARN bound to the user, whose user-only policy is in place: a secret gone since (which
@@ -150,6 +162,7 @@ def create_replacement(ctx: Context, action: Action) -> dict[str, Any]:
             newKeyId=new_key_id,
             secretName=name,
             secretArn=secret_arn,
+            **_retirement_dates(ctx, _find(user, action.key_id), new_key),
         )
     except Exception:
         # The key cannot reach its user: take it back before failing (disable, then delete). The next rotation
@@ -169,6 +182,18 @@ def create_replacement(ctx: Context, action: Action) -> dict[str, Any]:
     }
     current = "new" if staged.current else current
     return {**result, "current": current} if current else result
+
+
+def _retirement_dates(ctx: Context, old_key: AccessKey | None, new_key: AccessKey) -> dict[str, str]:
+    """When the rotated key is to be disabled and deleted, from both keys' creation as IAM gave them.
+
+    Written on the action's item with its new key's id, where the delivery leaves them (StoreSecret reads
+    no key again), for the digest to quote.
+    """
+    if old_key is None:
+        return {}
+    disable_run, delete_run = policy.retirement_runs(old_key, new_key, ctx.config)  # the days they happen
+    return {"disableOn": clock.to_iso(disable_run), "deleteOn": clock.to_iso(delete_run)}
 
 
 def _user_secret(ctx: Context, user: UserSnapshot, delivery: Delivery, action: Action) -> tuple[str, str, str | None]:
@@ -270,48 +295,45 @@ def verify_new_key(ctx: Context, action: Action, created: Created) -> dict[str, 
 def deliver(ctx: Context, action: Action, created: Created) -> dict[str, Any]:
     """Make the verified version current; the user can now read the new key.
 
-    What delivering needs to be safe is the user's keys read again (the new key is still there and
-    Active). Who the user is and which secret is theirs, CreateKey checked and passed on (``created``),
-    and where ``AWSCURRENT`` was: a label found elsewhere makes Secrets Manager refuse the move, changing
-    nothing, and the labels are then read afresh (:func:`keyrotation.secrets.promote`).
+    IAM is not read again. Who the user is and which secret is theirs, CreateKey checked and passed on
+    (``created``), and where ``AWSCURRENT`` was: a label found elsewhere makes Secrets Manager refuse the
+    move, changing nothing, and the labels are then read afresh (:func:`keyrotation.secrets.promote`). That
+    the new key exists and is Active, VerifyKey proved a moment ago by signing a call with it as the user. A
+    person who disables or deletes it after that all the same (as one could a second after any re-read here)
+    loses nothing: the old key is disabled only for a newer Active key (:mod:`keyrotation.policy`, rule 3),
+    which DisableKey checks on the keys as they are then, so the user keeps the old key, and a later run
+    rotates it again. What the product itself may have done meanwhile, the ledger says (:func:`_still_ours`).
+    The dates the old key is disabled and deleted on, CreateKey wrote with the new key's id.
     """
     _refuse_dry_run(ctx, action)
     user_id, arn = _user_and_secret(action.user_name, created)
-    keys = read_keys(ctx.iam, action.user_name, last_used=False)
-    new_key = next((key for key in keys if key.key_id == created.new_key_id), None)
-    if new_key is None or not new_key.active:
-        raise DeliveryFailed(f"new key {created.new_key_id} of {action.user_name} is gone or not Active")
+    _still_ours(ctx, action, created, user_id)
+    new_key_id = created.new_key_id
     name = naming.secret_name(ctx.account.account_id, action.user_name)
     tags = {
         "UserName": action.user_name,
-        "AccessKeyId": new_key.key_id,
+        "AccessKeyId": new_key_id,
         "ManagedBy": secrets.MANAGED_BY,
         secrets.USER_ID_TAG: user_id,
     }
     current_on = {"new": created.version_id, "old": secrets.version_for(action.key_id)}.get(created.current or "")
     secret_arn = secrets.promote(ctx.secretsmanager, arn, created.version_id, tags, current_on=current_on)
-    old_key = next((key for key in keys if key.key_id == action.key_id), None)
-    dates = {}
-    if old_key is not None:
-        disable_run, delete_run = policy.retirement_runs(old_key, new_key, ctx.config)  # the days they happen
-        dates = {"disableOn": clock.to_iso(disable_run), "deleteOn": clock.to_iso(delete_run)}
     done = {
         "status": ActionStatus.DONE.value,
-        "newKeyId": new_key.key_id,
+        "newKeyId": new_key_id,
         "secretName": name,
         "secretArn": secret_arn,
-        **dates,
     }
     ctx.ledger.record_delivered(
         ctx.account.account_id,
         action.user_name,
         user_id,
-        new_key.key_id,
+        new_key_id,
         secret_arn,
         and_action=(ctx.run.run_id, action, done),
     )
-    _log(ctx, "delivered new key", action, new_key_id=new_key.key_id)
-    return {"status": ActionStatus.DONE.value, "newKeyId": new_key.key_id}
+    _log(ctx, "delivered new key", action, new_key_id=new_key_id)
+    return {"status": ActionStatus.DONE.value, "newKeyId": new_key_id}
 
 
 # -- disable and delete --------------------------------------------------------------------------------------
@@ -395,6 +417,25 @@ def discard_new_key(ctx: Context, action: Action, created: Created) -> dict[str,
     )
     _log(ctx, "discarded undelivered key", action, new_key_id=created.new_key_id)
     return {"status": ActionStatus.DISCARDED.value, "newKeyId": created.new_key_id}
+
+
+def _still_ours(ctx: Context, action: Action, created: Created, user_id: str) -> None:
+    """Refuse to deliver a new key that is no longer this rotation's, as the ledger records it (one read).
+
+    Another execution acting on the account meanwhile (a second deployment, or an operator's) may have taken
+    the key back as undelivered (clearing the ledger's pending key) or rotated again (recording its own), and
+    VerifyKey then found nothing pending to verify. The key is this rotation's while the ledger holds it as
+    the pending key, or, for a retry of this step, as the delivered key with no other rotation open.
+    """
+    delivery = ctx.ledger.delivery(ctx.account.account_id, action.user_name, user_id)
+    key_id = created.new_key_id
+    if delivery.pending_key_id == key_id or (delivery.delivered_key_id == key_id and not delivery.pending_key_id):
+        return
+    shown = delivery.pending_key_id or delivery.delivered_key_id or "none"
+    raise DeliveryFailed(
+        f"new key {key_id} of {action.user_name} is no longer this rotation's: the ledger holds {shown} "
+        "(another execution took it back, or rotated since); it is not delivered"
+    )
 
 
 def _user_id(ctx: Context, user_name: str) -> str | None:

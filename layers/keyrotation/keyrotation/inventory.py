@@ -125,11 +125,12 @@ def read_tags(iam: Any, user_name: str) -> dict[str, str]:
     return {tag["Key"]: tag["Value"] for tag in items(iam, "list_user_tags", "Tags", UserName=user_name)}
 
 
-def read_user(iam: Any, user_name: str) -> UserSnapshot | None:
+def read_user(iam: Any, user_name: str, groups: frozenset[str] | None = None) -> UserSnapshot | None:
     """A fresh snapshot of one user (used before every mutation); None if the user is gone.
 
     Three calls: GetUser (ARN, unique id, and the user's tags, which it returns), ListGroupsForUser,
-    ListAccessKeys.
+    ListAccessKeys. Two when the caller passes the user's ``groups`` as it knows them (ListGroupsForUser
+    is then not called).
     """
     try:
         with translate_errors():
@@ -138,7 +139,10 @@ def read_user(iam: Any, user_name: str) -> UserSnapshot | None:
         if error_code(error) == "NoSuchEntity":
             return None
         raise
-    groups = frozenset(group["GroupName"] for group in items(iam, "list_groups_for_user", "Groups", UserName=user_name))
+    if groups is None:
+        groups = frozenset(
+            group["GroupName"] for group in items(iam, "list_groups_for_user", "Groups", UserName=user_name)
+        )
     return UserSnapshot(
         user_name=user_name,
         user_arn=user["Arn"],

@@ -79,6 +79,8 @@ class Grant:
 
 #: A user read afresh before a change (:func:`keyrotation.inventory.read_user`): GetUser returns the user's tags.
 READ_USER = ("iam:GetUser", "iam:ListAccessKeys", "iam:ListGroupsForUser")
+#: CreateKey's reading: its groups are the audit's (:data:`keyrotation.actions.GROUPS_AS_AUDITED`).
+READ_USER_BUT_GROUPS = ("iam:GetUser", "iam:ListAccessKeys")
 
 GRANTS: dict[Purpose, tuple[Grant, ...]] = {
     Purpose.AUDIT: (
@@ -92,7 +94,7 @@ GRANTS: dict[Purpose, tuple[Grant, ...]] = {
         Grant("ReadExemptionGroup", ("iam:GetGroup",), Scope.EXEMPTION_GROUP),
     ),
     Purpose.CREATE: (
-        Grant("ReadUser", READ_USER, Scope.USER),
+        Grant("ReadUser", READ_USER_BUT_GROUPS, Scope.USER),
         # Disable and delete: only to take the new key back when it cannot be written to the secret.
         Grant("CreateKey", ("iam:CreateAccessKey", "iam:DeleteAccessKey", "iam:UpdateAccessKey"), Scope.USER),
         # TagResource: a secret is created with its tags (its user's id, and the token the ledger recorded).
@@ -122,7 +124,7 @@ GRANTS: dict[Purpose, tuple[Grant, ...]] = {
         ),
     ),
     Purpose.STORE: (
-        Grant("ReadKeys", ("iam:ListAccessKeys",), Scope.USER),
+        # No IAM at all: VerifyKey proved the new key Active a moment before (keyrotation.actions.deliver).
         # DescribeSecret: only when the labels are not where CreateKey saw them.
         Grant(
             "Promote",
