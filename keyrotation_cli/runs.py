@@ -35,8 +35,8 @@ class Execution:
 
 
 def is_account_result(item: dict[str, Any]) -> bool:
-    """An account's result item (``ACCOUNT#<id>``): it has a status and no ``kind``."""
-    return item.get("kind") is None and "status" in item
+    """An account's result item (``ACCOUNT#<id>``), which the state machine writes."""
+    return item.get("kind") == RecordKind.ACCOUNT
 
 
 def counts(ledger: Ledger, run_id: str, items: list[dict[str, Any]] | None = None) -> dict[str, Any]:

@@ -139,7 +139,7 @@ def account_rows(stack: Stack, org: Organization, execution: Execution) -> tuple
         kind = item.get("kind")
         if kind == RecordKind.ACTION and item.get("status") == ActionStatus.DONE or kind == RecordKind.NOTICE:
             done.setdefault(item["accountId"], Counter())[item["type"]] += 1
-        elif kind is None:  # an account's result (the run's replay list has kind "replay")
+        elif kind == RecordKind.ACCOUNT:
             status[item["accountId"]] = item
     rows = []
     for account_id in sorted(status, key=lambda a: names.get(a, a)):

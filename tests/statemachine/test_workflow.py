@@ -81,7 +81,9 @@ def test_summary_counts_come_from_the_ledger(aws: LocalAws, stack: Stack, org: O
     (report,) = [call for call in aws.lambdas.invocations if call.logical_id == "SendRunReportFunction"]
     assert report.error is None and report.event["report"] == summary, report.error
     assert report.result == {"sent": 0, "failed": 0, "skipped": 1, "invalid": 0}  # SenderEmail is empty
-    assert [call.event["account"]["id"] for call in aws.lambdas.invocations if call.logical_id == "NotifyFunction"] == [alpha]
+    assert [call.event["account"]["id"] for call in aws.lambdas.invocations if call.logical_id == "NotifyFunction"] == [
+        alpha
+    ]
 
 
 @pytest.mark.parametrize(
@@ -126,7 +128,9 @@ def test_an_excluded_account_cannot_be_requested(aws: LocalAws, org: Organizatio
 
 def test_listing_pages_like_aws_and_keeps_only_active_accounts_in_scope(aws: LocalAws) -> None:
     aws.paging.accounts = 3
-    org = aws.organization([f"acct{n:02d}" for n in range(11)], ous={"Prod": ["acct01", "acct02"], "Prod/Web": ["acct03"]})
+    org = aws.organization(
+        [f"acct{n:02d}" for n in range(11)], ous={"Prod": ["acct01", "acct02"], "Prod/Web": ["acct03"]}
+    )
     boto3.client("organizations", region_name=REGION).close_account(AccountId=org.account("acct04"))
     excluded = org.account("acct05")
 
@@ -137,7 +141,9 @@ def test_listing_pages_like_aws_and_keeps_only_active_accounts_in_scope(aws: Loc
 
     by_ou = aws.deploy({"IncludeOUs": org.ous["Prod"]}, stack_name="scoped").run({"dryRun": True})
     assert {account["id"] for account in run_accounts_of(by_ou)} == {
-        org.account("acct01"), org.account("acct02"), org.account("acct03")
+        org.account("acct01"),
+        org.account("acct02"),
+        org.account("acct03"),
     }
 
 
@@ -167,7 +173,9 @@ def test_an_account_with_more_than_100_users_is_audited_whole(aws: LocalAws) -> 
     assert len(key_ids(org, big, "zz-last-user")) == 2
 
 
-def test_a_throttled_call_is_retried_by_the_state_machine_then_succeeds(aws: LocalAws, stack: Stack, org: Organization) -> None:
+def test_a_throttled_call_is_retried_by_the_state_machine_then_succeeds(
+    aws: LocalAws, stack: Stack, org: Organization
+) -> None:
     alpha = org.account("alpha")
     org.create_user(alpha, "alice", [KeySeed(80)])
     aws.faults.add("iam", "CreateAccessKey", "Throttling", times=2)
@@ -179,7 +187,9 @@ def test_a_throttled_call_is_retried_by_the_state_machine_then_succeeds(aws: Loc
     assert failures == ["KeyRotation.Throttled", "KeyRotation.Throttled"]
     created = [call for call in aws.lambdas.invocations if call.logical_id == "CreateKeyFunction"]
     assert [call.error[0] if call.error else "ok" for call in created] == [
-        "KeyRotation.Throttled", "KeyRotation.Throttled", "ok"
+        "KeyRotation.Throttled",
+        "KeyRotation.Throttled",
+        "ok",
     ]
     assert len(key_ids(org, alpha, "alice")) == 2
 
@@ -204,6 +214,32 @@ def test_a_caught_failure_is_recorded_and_leaves_no_orphan_key(aws: LocalAws, st
     # The key that could not be delivered was taken back; bob's disable still happened.
     assert list(key_ids(org, alpha, "alice").values()) == ["Active"]
     assert sorted(key_ids(org, alpha, "bob").values()) == ["Active", "Inactive"]
+
+
+def test_an_action_that_failed_before_writing_its_item_is_recorded_as_an_action(
+    aws: LocalAws, stack: Stack, org: Organization
+) -> None:
+    """CreateKey fails before it writes the action's item: the state machine's record of the failure is the
+    item, and it must read as a key action (kind, account, user, key, type), not as an account's result."""
+    alpha = org.account("alpha")
+    org.create_user(alpha, "alice", [KeySeed(80)])
+    aws.faults.add("secretsmanager", "PutSecretValue", "AccessDeniedException", times=1)
+
+    execution = stack.run({"accounts": [alpha]})
+
+    assert execution.status == "FAILED"
+    assert execution.error == "KeyRotation.AccountsFailed", execution.cause  # not a failed Summarize
+    cause = execution.cause_json
+    assert [failure["accountId"] for failure in cause["failedAccounts"]] == [alpha], cause["failedAccounts"]
+    items = [item for item in stack.ledger_items() if item.get("status") == "failed" and "#ACTION#" in item["sk"]]
+    assert len(items) == 1, items
+    (failed,) = items
+    assert failed["kind"] == "action"
+    assert (failed["accountId"], failed["userName"], failed["type"]) == (alpha, "alice", "rotate")
+    assert failed["keyId"] in key_ids(org, alpha, "alice")
+    assert "expiresAt" in failed
+    results = [item for item in stack.ledger_items() if item["sk"] == f"ACCOUNT#{alpha}" and item["pk"] == failed["pk"]]
+    assert [item["kind"] for item in results] == ["account"]
 
 
 def test_a_second_execution_fails_at_once_while_one_is_running(aws: LocalAws, stack: Stack, org: Organization) -> None:

@@ -165,4 +165,21 @@ def test_the_asl_reads_a_planned_action_as_the_ledger_writes_it() -> None:
         for path in [*next_action["ResultSelector"]["action"].values(), next_action["ResultSelector"]["next.$"]]
     }
     read = {re.sub(r"^States\.StringToJson\(\$\.Item\.(.*)\)$", r"\1", path) for path in read}
-    assert read == {f"{name}.{next(iter(value))}" for name, value in item.items() if name not in ("pk", "sk", "kind", "expiresAt")}
+    assert read == {
+        f"{name}.{next(iter(value))}" for name, value in item.items() if name not in ("pk", "sk", "kind", "expiresAt")
+    }
+
+
+def test_every_item_the_asl_writes_says_its_kind() -> None:
+    """Readers tell items apart by ``kind`` alone, so an item the state machine writes (or creates by updating
+    it first, as RecordActionFailure does for an action whose function failed before writing it) says its kind."""
+    kinds = {"key action": RecordKind.ACTION, "account result": RecordKind.ACCOUNT}
+    for name, state in dynamodb_tasks():
+        if not state["Resource"].endswith(":updateItem"):
+            continue
+        values = assignments(state)
+        assert "kind" in values, f"{name} writes an item without its kind"
+        assert values["kind"] == {"S": kinds[family(state)].value}, name
+    # A key action the state machine records names its account, user, key and type, as record_action does.
+    (failure,) = [state for name, state in dynamodb_tasks() if name.endswith("RecordActionFailure")]
+    assert {"accountId", "userName", "keyId", "type"} <= set(assignments(failure))

@@ -114,6 +114,7 @@ class RecordKind(str, Enum):
     PREVIEW = "preview"  # what the last dry-run preview mailed to a person about an account said (a fingerprint)
     OWED = "owed"  # in a run: the earlier runs whose notices to a user's person were not delivered
     RUN = "run"  # a run id's identity: the execution (name, start time) that holds it (never expires)
+    ACCOUNT = "account"  # an account's result in a run, written by the state machine (Record*Success/Failure)
 
 
 class ActionStatus(str, Enum):

@@ -73,7 +73,7 @@ def summarize(
     emails_failed = 0
     for item in run_items:
         kind = item.get("kind")
-        if kind is None and "status" in item:
+        if kind == RecordKind.ACCOUNT:
             results[item["accountId"]] = item
         elif kind == RecordKind.ACTION and item.get("status") in (
             ActionStatus.DONE,
