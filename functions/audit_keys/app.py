@@ -24,7 +24,7 @@ from keyrotation.events import Account, Run
 from keyrotation.handlers import refuse_excluded
 from keyrotation.ledger import Ledger
 from keyrotation.observability import MetricUnit, handler, logger, metrics
-from keyrotation.reports import fragment, inventory_prefix, write
+from keyrotation.reports import fragment, fragment_key, write
 from keyrotation.sessions import Purpose
 
 
@@ -40,9 +40,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     s3 = client("s3")
 
     def write_inventory(audited: Account, rows: list[dict[str, Any]], totals: dict[str, int]) -> None:
-        key = f"{inventory_prefix(run.run_id)}{audited.account_id}.json"
         text = fragment(audited.account_id, audited.name, rows, totals)
-        write(s3, config.run_bucket(), config.bucket_owner(), key, text)
+        write(s3, config.run_bucket(), config.bucket_owner(), fragment_key(run.run_id, audited.account_id), text)
 
     result = audit_account(
         iam,

@@ -32,7 +32,7 @@ from keyrotation.reports import (
     ACTION_COLUMNS,
     action_rows,
     csv_text,
-    fragment_keys,
+    fragment_key,
     json_text,
     locations,
     prefix,
@@ -61,7 +61,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     owner = config.bucket_owner()
     write(s3, listing.bucket, owner, prefix(run.run_id) + "actions.json", json_text(rows))
     write(s3, listing.bucket, owner, prefix(run.run_id) + "actions.csv", csv_text(rows, ACTION_COLUMNS))
-    summary["inventory"] = _inventory(s3, listing.bucket, owner, run.run_id)
+    summary["inventory"] = _inventory(s3, listing.bucket, owner, run.run_id, account_ids)
     files = ["actions.csv", "actions.json", "inventory.csv", "inventory.json"]
     summary["reports"] = locations(listing.bucket, run.run_id, files)
     if run.replay_of:
@@ -74,11 +74,12 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"summary": summary, "replayInput": replay, "failure": failure_cause(summary, replay)}
 
 
-def _inventory(s3: Any, bucket: str, owner: str, run_id: str) -> dict[str, int]:
-    """Combine the accounts' inventory fragments into ``inventory.json`` and ``.csv``; their totals."""
+def _inventory(s3: Any, bucket: str, owner: str, run_id: str, account_ids: list[str]) -> dict[str, int]:
+    """Combine the run's accounts' inventory fragments into ``inventory.json`` and ``.csv``; their totals."""
     rows: list[dict[str, Any]] = []
     totals = key_inventory.add({}, {})
-    for found in read_fragments(s3, bucket, owner, fragment_keys(s3, bucket, owner, run_id)):
+    keys = [fragment_key(run_id, account_id) for account_id in sorted(account_ids)]
+    for found in read_fragments(s3, bucket, owner, keys):
         rows += found["rows"]
         totals = key_inventory.add(totals, found.get("totals") or {})
     write(s3, bucket, owner, prefix(run_id) + "inventory.json", json_text(rows))

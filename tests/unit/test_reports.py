@@ -8,7 +8,11 @@ import io
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from botocore.exceptions import ClientError
+
 from keyrotation import key_inventory, reports
+from keyrotation.errors import InventoryUnreadable
 from keyrotation.model import AccessKey, KeyStatus
 
 ACCOUNT = "111122223333"
@@ -112,3 +116,30 @@ def test_cis_checks_of_a_key() -> None:
     assert set(key_inventory.checks(off, (off, key(1)), now).values()) == {"PASS"}  # Inactive: nothing to fix
     assert key_inventory.checks(key(91), (key(91),), now)["cis114"] == "FAIL"
     assert key_inventory.checks(key(90), (key(90),), now)["iam3"] == "PASS"
+
+
+class FakeBucket:
+    """An S3 client's get_object over a dict: a missing key is NoSuchKey, as S3 says with s3:ListBucket."""
+
+    def __init__(self, objects: dict[str, bytes]) -> None:
+        self.objects = objects
+
+    def get_object(self, Bucket: str, Key: str, ExpectedBucketOwner: str) -> dict[str, object]:  # noqa: N803
+        if Key not in self.objects:
+            raise ClientError({"Error": {"Code": "NoSuchKey", "Message": "none"}}, "GetObject")
+        return {"Body": io.BytesIO(self.objects[Key])}
+
+
+def test_fragments_are_read_in_order_and_an_account_without_one_is_left_out() -> None:
+    keys = [reports.fragment_key("run-1", f"11112222333{n}") for n in range(5)]
+    objects = {key: reports.fragment(key[-17:-5], "", [{"n": n}], {"keys": 1}).encode() for n, key in enumerate(keys)}
+    del objects[keys[2]]
+    found = list(reports.read_fragments(FakeBucket(objects), "b", ACCOUNT, keys, workers=3))
+    assert [document["rows"] for document in found] == [[{"n": 0}], [{"n": 1}], [{"n": 3}], [{"n": 4}]]
+
+
+def test_a_file_that_is_not_a_fragment_stops_the_summary() -> None:
+    key = reports.fragment_key("run-1", ACCOUNT)
+    for body in (b"not json", b"[]", b'{"rows": "x"}'):
+        with pytest.raises(InventoryUnreadable):
+            list(reports.read_fragments(FakeBucket({key: body}), "b", ACCOUNT, [key]))

@@ -26,7 +26,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from keyrotation.aws import translate_errors
+from botocore.exceptions import ClientError
+
+from keyrotation.aws import error_code, translate_errors
 from keyrotation.errors import InventoryUnreadable
 from keyrotation.ledger import RecordKind
 
@@ -159,33 +161,45 @@ def write(s3: Any, bucket: str, owner: str, key: str, text: str) -> None:
     )
 
 
-def fragment_keys(s3: Any, bucket: str, owner: str, run_id: str) -> list[str]:
-    """The keys of the run's inventory fragments, every page (ListObjectsV2 returns 1,000 a page)."""
-    keys = []
-    with translate_errors():
-        for page in s3.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=inventory_prefix(run_id), ExpectedBucketOwner=owner
-        ):
-            keys += [str(item["Key"]) for item in page.get("Contents", ())]
-    return sorted(keys)
+def fragment_key(run_id: str, account_id: str) -> str:
+    """Where AuditKeys writes one account's inventory fragment.
+
+    >>> fragment_key("run-1", "111122223333")
+    'reports/run-1/inventory/111122223333.json'
+    """
+    return f"{inventory_prefix(run_id)}{account_id}.json"
 
 
 def read_fragments(
     s3: Any, bucket: str, owner: str, keys: Sequence[str], workers: int = FRAGMENT_READERS
 ) -> Iterator[dict[str, Any]]:
-    """The fragments at ``keys``, in that order, read ``workers`` at a time (10,000 accounts: 10,000 reads)."""
+    """The fragments at ``keys`` that exist, in that order, read ``workers`` at a time.
 
-    def read(key: str) -> dict[str, Any]:
-        with translate_errors():
-            body = s3.get_object(Bucket=bucket, Key=key, ExpectedBucketOwner=owner)["Body"].read()
-        document = json.loads(body)
+    A run of 10,000 accounts reads 10,000 fragments. An account whose audit did not finish has none
+    (the run reports it failed); a fragment that is not one raises :class:`InventoryUnreadable`.
+    """
+
+    def read(key: str) -> dict[str, Any] | None:
+        try:
+            with translate_errors():
+                body = s3.get_object(Bucket=bucket, Key=key, ExpectedBucketOwner=owner)["Body"].read()
+        except ClientError as error:
+            if error_code(error) == "NoSuchKey":
+                return None
+            raise
+        try:
+            document = json.loads(body)
+        except ValueError:
+            document = None
         if not isinstance(document, dict) or not isinstance(document.get("rows"), list):
             raise InventoryUnreadable(f"the inventory fragment {key} is not an inventory fragment")
         return document
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         # Each read runs in a copy of this context (the invocation's environment and logging keys).
-        yield from pool.map(lambda key: contextvars.copy_context().run(read, key), keys)
+        for document in pool.map(lambda key: contextvars.copy_context().run(read, key), keys):
+            if document is not None:
+                yield document
 
 
 def locations(bucket: str, run_id: str, names: Sequence[str]) -> dict[str, Any]:
