@@ -1524,6 +1524,21 @@ def test_audit_writes_every_key_of_the_account_to_the_inventory(stack: Stack, or
     }
 
 
+def test_the_inventory_says_whether_a_rotated_user_took_up_the_new_key(stack: Stack, org: Organization) -> None:
+    alpha = account_doc(org, "alpha")
+    (old,) = org.create_user(alpha["id"], "app", [KeySeed(80, used_days_ago=1, service="s3")])
+    run = run_doc("run-adopt")
+    carry_out(stack, alpha, run)  # rotates app: the new key is verified (GetCallerIdentity), then delivered
+
+    audit(stack, alpha, run)  # the same run's audit again: app is read in full
+
+    rows = {row["keyId"]: row for row in inventory_fragment(stack, "run-adopt", alpha["id"])["rows"]}
+    [new] = [key_id for key_id in rows if key_id != old]
+    # The product's own verification call is no use by the user; the old key was last used before.
+    assert (rows[new]["adoption"], rows[old]["adoption"]) == ("not yet", "not used since")
+    assert "IAM role" in rows[old]["hint"] and "Roles Anywhere" in rows[old]["hint"]
+
+
 def test_an_account_with_nothing_due_is_in_the_inventory_for_one_call_and_no_group_read(
     stack: Stack, org: Organization, aws: LocalAws
 ) -> None:

@@ -95,8 +95,11 @@ def test_the_module_examples_hold() -> None:
 
 
 def test_the_inventory_module_examples_hold() -> None:
-    failures, tried = doctest.testmod(key_inventory)
-    assert tried and not failures
+    from keyrotation import adoption
+
+    for module in (key_inventory, adoption):
+        failures, tried = doctest.testmod(module)
+        assert tried and not failures, module.__name__
 
 
 def test_cis_checks_of_a_key() -> None:
@@ -143,3 +146,21 @@ def test_a_file_that_is_not_a_fragment_stops_the_summary() -> None:
     for body in (b"not json", b"[]", b'{"rows": "x"}'):
         with pytest.raises(InventoryUnreadable):
             list(reports.read_fragments(FakeBucket({key: body}), "b", ACCOUNT, [key]))
+
+
+def test_adoption_counts_only_uses_after_the_delivery_and_hints_follow_the_last_use() -> None:
+    from keyrotation.adoption import adoption, hint
+    from keyrotation.model import Delivery
+
+    now = datetime(2026, 6, 10, tzinfo=UTC)
+    delivered = now - timedelta(days=5)
+    old = AccessKey("AKIAOLD", KeyStatus.ACTIVE, now - timedelta(days=80), last_used=now - timedelta(days=1))
+    new = AccessKey("AKIANEW", KeyStatus.ACTIVE, delivered, last_used=now - timedelta(hours=2))
+    record = Delivery(delivered_key_id="AKIANEW", delivered_at=delivered)
+    assert (adoption(new, (old, new), record), adoption(old, (old, new), record)) == ("in use", "still used")
+    assert adoption(old, (old, new), Delivery()) == ""  # not rotated by the product
+    assert adoption(old, (old,), record) == ""  # the delivered key is gone
+    assert hint(AccessKey("AKIA", KeyStatus.INACTIVE, now - timedelta(days=400)), now) == ""
+    stale = AccessKey("AKIA", KeyStatus.ACTIVE, now - timedelta(days=90), last_used=now - timedelta(days=45))
+    assert hint(stale, now) == "not used in 45 days (CIS 1.12): delete the key"
+    assert hint(AccessKey("AKIA", KeyStatus.ACTIVE, now - timedelta(days=3)), now) == ""

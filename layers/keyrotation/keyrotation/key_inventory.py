@@ -19,6 +19,8 @@ What each column says:
 - ``cis112`` (CIS 1.12, credentials unused for 45 days are disabled), ``cis113`` (CIS 1.13, one Active
   key per user), ``cis114`` (CIS 1.14, keys rotated every 90 days) and ``iam3`` (Security Hub IAM.3,
   the same 90 days): ``PASS`` or ``FAIL``; an Inactive key passes them all.
+- ``adoption`` (users the product rotated, read in full) and ``hint`` (a way off a long-lived key):
+  :mod:`keyrotation.adoption`.
 
 Example:
     >>> from datetime import UTC, datetime, timedelta
@@ -40,6 +42,7 @@ from datetime import UTC, datetime, time
 from typing import Any
 
 from keyrotation import clock, policy
+from keyrotation.adoption import adoption, hint
 from keyrotation.compliance import is_overdue
 from keyrotation.config import LifecycleConfig
 from keyrotation.model import AccessKey, Action, ActionType, Decision, Delivery, KeyStatus, NoticeKind, UserSnapshot
@@ -67,6 +70,8 @@ COLUMNS = (
     "cis113",
     "cis114",
     "iam3",
+    "adoption",
+    "hint",
 )
 #: The totals of an inventory (a fragment, or the whole run's).
 TOTALS = ("keys", "compliant", "exempt", "blocked", "overdue")
@@ -145,6 +150,8 @@ def user_rows(
                 "nextAction": what,
                 "nextActionDate": when.date().isoformat() if when else "",
                 **checks(key, user.keys, now),
+                "adoption": adoption(key, user.keys, view.delivery) if view.read else "",
+                "hint": hint(key, now),
             }
         )
     return rows

@@ -680,6 +680,7 @@ def _delivery(record: Mapping[str, Any]) -> Delivery:
         secret_token=record.get("secretToken"),
         secret_policy=record.get("secretPolicy"),
         pending_run_id=record.get("pendingRunId"),
+        delivered_at=clock.from_iso(record["deliveredAt"]) if record.get("deliveredAt") else None,
     )
 
 
