@@ -13,7 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from keyrotation.aws import error_code
 from keyrotation.errors import KeyRotationError
-from keyrotation_cli import credentials_command, history_command, run_commands, status_command
+from keyrotation_cli import credentials_command, history_command, inventory_command, run_commands, status_command
 from keyrotation_cli.context import DEFAULT_STACK, Options
 
 
@@ -68,6 +68,7 @@ for command in (
     run_commands.replay,
     status_command.status,
     history_command.history,
+    inventory_command.inventory,
     credentials_command.credentials,
 ):
     cli.add_command(command)

@@ -65,7 +65,7 @@ def _report(ctx: click.Context, finished: Finished, out: Console, items: list[di
     run = run_document(target.client("stepfunctions"), finished.arn)
     dry_run = bool(run and run.get("dryRun"))
     if run is not None:
-        summary = counts(ledger, finished.run_id, found)
+        summary = counts(ledger, finished.run_id, found, dry_run=dry_run)
         title = f"{finished.run_id}: {finished.status}" + (" (dry run: nothing was changed)" if dry_run else "")
         out.print(tables.summary_table(summary, title, dry_run))
         if summary["failedAccounts"]:

@@ -39,12 +39,18 @@ def is_account_result(item: dict[str, Any]) -> bool:
     return item.get("kind") == RecordKind.ACCOUNT
 
 
-def counts(ledger: Ledger, run_id: str, items: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The run's summary (accounts, keys, failedAccounts, notices) from its ledger items."""
+def counts(
+    ledger: Ledger, run_id: str, items: list[dict[str, Any]] | None = None, dry_run: bool = False
+) -> dict[str, Any]:
+    """The run's summary (accounts, keys, failedAccounts, notices) from its ledger items.
+
+    ``keys`` are named as Summarize names them: ``wouldRotate``... in a dry run (read them with
+    :func:`keyrotation.summary.key_counts`).
+    """
     found = ledger.run_items(run_id) if items is None else items
     accounts = [item["accountId"] for item in found if is_account_result(item)]
     accounts += [account for account in ledger.replay_accounts(run_id) or [] if account not in accounts]
-    summary, _ = summarize(run_id, accounts, found)
+    summary, _ = summarize(run_id, accounts, found, dry_run=dry_run)
     return summary
 
 

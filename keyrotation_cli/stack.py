@@ -25,6 +25,8 @@ from keyrotation.aws import error_code
 STATE_MACHINE_OUTPUT = "StateMachineArn"
 LEDGER_OUTPUT = "LedgerTableName"
 REQUIRED_OUTPUTS = (STATE_MACHINE_OUTPUT, LEDGER_OUTPUT)
+#: Where the runs' reports are (``inventory`` only).
+RUN_BUCKET_OUTPUT = "RunBucketName"
 #: How often a followed execution is looked at, against a deployed stack (seconds).
 POLL_SECONDS = 5.0
 
@@ -49,6 +51,13 @@ class Target:
     @property
     def ledger_table(self) -> str:
         return self.outputs[LEDGER_OUTPUT]
+
+    @property
+    def run_bucket(self) -> str:
+        """The run bucket (reports/<runId>/...); :class:`StackNotFound` for a stack without that output."""
+        if RUN_BUCKET_OUTPUT not in self.outputs:
+            raise StackNotFound(f"stack {self.stack_name!r} has no output {RUN_BUCKET_OUTPUT}: update the stack")
+        return self.outputs[RUN_BUCKET_OUTPUT]
 
 
 def resolve(session: Any, stack_name: str) -> Target:

@@ -43,7 +43,7 @@ def _row(
     """A run's counts (None when it stopped before listing its accounts), whether it is dry, its own error."""
     sfn = target.client("stepfunctions")
     run = run_document(sfn, execution.arn)
-    summary = counts(ledger, execution.run_id) if run is not None else None
+    summary = counts(ledger, execution.run_id, dry_run=bool(run.get("dryRun"))) if run is not None else None
     error = ""
     if execution.status not in ("RUNNING", "SUCCEEDED"):
         described = sfn.describe_execution(executionArn=execution.arn)

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from keyrotation.ledger import RecordKind
 from keyrotation.model import Delivery
+from keyrotation.summary import key_counts
 from keyrotation_cli.runs import Execution
 
 
@@ -45,7 +46,7 @@ def readable_cause(cause: Any) -> str:
 
 def summary_table(summary: dict[str, Any], title: str, dry_run: bool) -> Table:
     """One row of counts: accounts, and what was done to keys (or planned, in a dry run)."""
-    accounts, keys, notices = summary["accounts"], summary["keys"], summary["notices"]
+    accounts, keys, notices = summary["accounts"], key_counts(summary), summary["notices"]
     done = ("planned: rotate", "planned: disable", "planned: delete") if dry_run else ("rotated", "disabled", "deleted")
     table = Table(title=title)
     for name in ("accounts", "succeeded", "failed", *done, "warned"):
@@ -125,7 +126,7 @@ def runs_table(rows: Iterable[tuple[Execution, dict[str, Any] | None, bool | Non
     for execution, summary, dry_run, error in rows:
         values = ["", "", "", "", "", ""]
         if summary is not None:
-            accounts, keys = summary["accounts"], summary["keys"]
+            accounts, keys = summary["accounts"], key_counts(summary)
             values = [str(accounts["total"]), str(accounts["failed"])]
             values += [str(keys[name]) for name in ("rotated", "disabled", "deleted", "warned")]
         dry = "" if dry_run is None else ("yes" if dry_run else "no")
@@ -190,5 +191,35 @@ def history_table(rows: Iterable[tuple[Execution, dict[str, Any]]], title: str) 
             item.get("type", ""),
             status,
             detail,
+        )
+    return table
+
+
+def inventory_table(rows: Iterable[dict[str, Any]], title: str) -> Table:
+    """Access keys as the run's inventory lists them: who, which key, age, last use, checks, next action."""
+    table = Table(title=title)
+    _ids(table, "account", "user", "key")
+    table.add_column("status")
+    table.add_column("age", justify="right")
+    table.add_column("last used", no_wrap=True)
+    for name in ("1.12", "1.13", "1.14", "IAM.3"):
+        table.add_column(name, justify="center")
+    table.add_column("next", no_wrap=True)
+    table.add_column("on", no_wrap=True)
+    table.add_column("exemption", overflow="fold")
+    for row in rows:
+        used = str(row.get("lastUsed") or "")[:10]
+        where = " ".join(str(row.get(name) or "") for name in ("lastUsedService", "lastUsedRegion")).strip()
+        table.add_row(
+            f"{row.get('accountId', '')} {row.get('accountName', '')}".strip(),
+            str(row.get("userName", "")),
+            str(row.get("keyId", "")),
+            str(row.get("status", "")),
+            f"{row.get('ageDays', '')}d",
+            f"{used} {where}".strip() or "never",
+            *(str(row.get(name, "")) for name in ("cis112", "cis113", "cis114", "iam3")),
+            str(row.get("nextAction", "")),
+            str(row.get("nextActionDate", "")),
+            str(row.get("exemption", "")),
         )
     return table

@@ -6,6 +6,10 @@ themselves (at most MaxActionsPerAccount, in the order they must run) are in the
 the state machine fetches them one at a time, so its state does not grow with the plan.
 Raises ``KeyRotation.ReportNotReady`` when the credential report is still being generated after a short
 wait; the state machine retries later.
+
+Every key of the account goes to the run's inventory (:mod:`keyrotation.key_inventory`), one fragment
+per account: ``reports/<runId>/inventory/<accountId>.json`` in the run bucket (one PutObject), which
+Summarize combines.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from keyrotation.events import Account, Run
 from keyrotation.handlers import refuse_excluded
 from keyrotation.ledger import Ledger
 from keyrotation.observability import MetricUnit, handler, logger, metrics
+from keyrotation.reports import fragment, fragment_key, write
 from keyrotation.sessions import Purpose
 
 
@@ -32,11 +37,32 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     session = member_session(account.account_id, run.run_id, Purpose.AUDIT, exemption_group=lifecycle.exempt_group_name)
     iam = client("iam", session)
     report = credential_report.fetch(iam, clock.now)
+    s3 = client("s3")
+
+    def write_inventory(audited: Account, rows: list[dict[str, Any]], totals: dict[str, int]) -> None:
+        text = fragment(audited.account_id, audited.name, rows, totals)
+        write(s3, config.run_bucket(), config.bucket_owner(), fragment_key(run.run_id, audited.account_id), text)
+
     result = audit_account(
-        iam, Ledger(config.ledger_table()), account, run, lifecycle, clock.now(), config.owner_email_tag_key(), report
+        iam,
+        Ledger(config.ledger_table()),
+        account,
+        run,
+        lifecycle,
+        clock.now(),
+        config.owner_email_tag_key(),
+        report,
+        inventory_sink=write_inventory,
     )
     summary = result.to_json()
-    logger.info("audit done", extra={"counts": summary["counts"], "report_age_seconds": result.report_age_seconds})
+    logger.info(
+        "audit done",
+        extra={
+            "counts": summary["counts"],
+            "report_age_seconds": result.report_age_seconds,
+            "inventory": result.inventory,
+        },
+    )
     metrics.add_metric(name="PlannedActions", unit=MetricUnit.Count, value=len(result.plan.actions))
     metrics.add_metric(name="DeferredActions", unit=MetricUnit.Count, value=len(result.plan.deferred))
     metrics.add_metric(name="UsersRead", unit=MetricUnit.Count, value=result.users_read)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -436,7 +436,10 @@ def test_audit_plans_in_user_order_and_records_the_plan(aws: LocalAws, stack: St
     assert len(recorded) == 5
     # Audit only reads: the keys are as they were, and no mutating call was made.
     assert {user: keys_of(org, alpha, user) for user in before} == before
-    assert {call for call in mutations(calls)} == {("dynamodb", "UpdateItem"), ("dynamodb", "BatchWriteItem")}
+    # Its only writes are the stack's own: the ledger, and the account's inventory fragment in the run bucket.
+    assert {call for call in mutations(calls)} == {
+        ("dynamodb", "UpdateItem"), ("dynamodb", "BatchWriteItem"), ("s3", "PutObject")
+    }
 
 
 def test_audit_counts_overdue_keys_of_users_it_does_not_read_from_the_credential_report(
@@ -1509,6 +1512,19 @@ def test_summarize_counts_from_the_ledger_and_replays_exactly_the_failed_account
                 "exempt": 1, "blocked": 0, "deferred": 0, "invalidTags": 0, "exemptionsExpiring": 0,
                 "reenabled": 0, "notificationFailures": 1, "emailsFailed": 0,
             },
+            "reports": {
+                "bucket": listing["bucket"],
+                "prefix": "reports/run-s/",
+                "keys": [
+                    "reports/run-s/actions.csv",
+                    "reports/run-s/actions.json",
+                    "reports/run-s/inventory.csv",
+                    "reports/run-s/inventory.json",
+                ],
+            },
+            # alpha's keys as its second audit found them: two Active keys each for due (rotated, the old one
+            # in its grace days) and soon (CIS 1.13); holiday's 200-day key, exempt and overdue (CIS 1.14).
+            "inventory": {"keys": 8, "compliant": 3, "exempt": 1, "blocked": 0, "overdue": 1},
         },
         "replayInput": {"accounts": [beta["id"], gamma["id"]]},
         "failure": {
@@ -1522,6 +1538,107 @@ def test_summarize_counts_from_the_ledger_and_replays_exactly_the_failed_account
             "replayInput": {"accounts": [beta["id"], gamma["id"]]},
         },
     }
+
+
+def inventory_fragment(stack: Stack, run_id: str, account_id: str) -> dict[str, Any]:
+    key = f"reports/{run_id}/inventory/{account_id}.json"
+    body = stack.admin.client("s3").get_object(Bucket=stack.outputs["RunBucketName"], Key=key)["Body"].read()
+    return dict(json.loads(body))
+
+
+def test_audit_writes_every_key_of_the_account_to_the_inventory(stack: Stack, org: Organization) -> None:
+    alpha = account_doc(org, "alpha")
+    (due_key,) = org.create_user(alpha["id"], "due", [KeySeed(80, used_days_ago=2)])
+    org.create_user(alpha["id"], "quiet", [KeySeed(100, status="Inactive"), KeySeed(20, used_days_ago=50)])
+    org.create_user(alpha["id"], "holiday", [KeySeed(200, used_days_ago=1)], groups=["IAMKeyRotationExemptionGroup"])
+
+    audit(stack, alpha, run_doc("run-inv"))
+
+    document = inventory_fragment(stack, "run-inv", alpha["id"])
+    rows = {(row["userName"], row["status"]): row for row in document["rows"]}
+    assert document["accountId"] == alpha["id"] and document["accountName"] == "alpha"
+    assert len(document["rows"]) == 4
+    due = rows[("due", "Active")]
+    assert (due["keyId"], due["nextAction"], due["ageDays"]) == (due_key, "rotate", 80)
+    assert due["lastUsed"] and (due["cis112"], due["cis113"], due["cis114"], due["iam3"]) == ("PASS",) * 4
+    holiday = rows[("holiday", "Active")]
+    assert holiday["nextAction"] == "exempt" and "IAMKeyRotationExemptionGroup" in holiday["exemption"]
+    assert (holiday["cis114"], holiday["iam3"]) == ("FAIL", "FAIL")
+    # quiet has its Inactive key deleted this run (100 days): read in full, so its key ids are known.
+    assert rows[("quiet", "Inactive")]["nextAction"] == "delete"
+    young = rows[("quiet", "Active")]
+    assert young["cis112"] == "FAIL" and young["nextAction"] == "rotate" and young["nextActionDate"] > "2026"
+    assert document["totals"] == {
+        "keys": 4, "compliant": 2, "exempt": 1, "blocked": 0, "overdue": 1
+    }
+
+
+def test_the_inventory_says_whether_a_rotated_user_took_up_the_new_key(stack: Stack, org: Organization) -> None:
+    alpha = account_doc(org, "alpha")
+    (old,) = org.create_user(alpha["id"], "app", [KeySeed(80, used_days_ago=1, service="s3")])
+    run = run_doc("run-adopt")
+    carry_out(stack, alpha, run)  # rotates app: the new key is verified (GetCallerIdentity), then delivered
+
+    audit(stack, alpha, run)  # the same run's audit again: app is read in full
+
+    rows = {row["keyId"]: row for row in inventory_fragment(stack, "run-adopt", alpha["id"])["rows"]}
+    [new] = [key_id for key_id in rows if key_id != old]
+    # The product's own verification call is no use by the user; the old key was last used before.
+    assert (rows[new]["adoption"], rows[old]["adoption"]) == ("not yet", "not used since")
+    assert "IAM role" in rows[old]["hint"] and "Roles Anywhere" in rows[old]["hint"]
+
+
+def test_an_account_with_nothing_due_is_in_the_inventory_for_one_call_and_no_group_read(
+    stack: Stack, org: Organization, aws: LocalAws
+) -> None:
+    alpha = account_doc(org, "alpha")
+    org.create_user(alpha["id"], "young", [KeySeed(20, used_days_ago=1), KeySeed(10)])
+    org.create_user(alpha["id"], "member", [KeySeed(5)], groups=["IAMKeyRotationExemptionGroup"])
+
+    aws.lambdas.invocations.clear()
+    audit(stack, alpha, run_doc("run-quiet"))
+
+    [record] = aws.lambdas.invocations
+    assert sorted(f"{service}:{operation}" for service, operation in record.calls) == [
+        "dynamodb:Query", "iam:GenerateCredentialReport", "iam:GetCredentialReport", "s3:PutObject", "sts:AssumeRole"
+    ]
+    rows = inventory_fragment(stack, "run-quiet", alpha["id"])["rows"]
+    # Not read in full: the report's slots stand for the key ids, which it does not carry.
+    assert sorted((row["userName"], row["keyId"]) for row in rows) == [
+        ("member", "slot 1"), ("young", "slot 1"), ("young", "slot 2")
+    ]
+    assert all(row["cis113"] == "FAIL" for row in rows if row["userName"] == "young")
+    # What the lifecycle does next to each, as the keys stand: young's older key is disabled on day 90, then,
+    # its quarantine over, deleted the day its newer key is rotated. Its tags and groups were not read.
+    assert [(row["userName"], row["keyId"], row["nextAction"], row["exemption"]) for row in rows] == [
+        ("member", "slot 1", "rotate", "not read this run"),
+        ("young", "slot 1", "disable", "not read this run"),
+        ("young", "slot 2", "rotate", "not read this run"),
+    ]
+    dates = {row["keyId"]: date.fromisoformat(row["nextActionDate"]) for row in rows if row["userName"] == "young"}
+    assert dates["slot 2"] - dates["slot 1"] == timedelta(days=10)
+
+
+def test_summarize_writes_every_action_and_blocked_user_to_the_run_bucket(stack: Stack, org: Organization) -> None:
+    alpha = account_doc(org, "alpha")
+    run = run_doc("run-files")
+    org.create_user(alpha["id"], "=cmd", [KeySeed(80)])  # a name a spreadsheet would run as a formula
+    carry_out(stack, alpha, run)
+    record_result(stack, "run-files", alpha["id"])
+    listing = write_account_list(stack, "run-files", [alpha["id"]])
+
+    reports = stack.invoke("SummarizeFunction", {"run": run, "accounts": listing})["summary"]["reports"]
+
+    s3 = stack.admin.client("s3")
+    files = {key: s3.get_object(Bucket=reports["bucket"], Key=key)["Body"].read().decode() for key in reports["keys"]}
+    [row] = json.loads(files["reports/run-files/actions.json"])
+    assert (row["accountId"], row["accountName"], row["userName"], row["action"], row["result"]) == (
+        alpha["id"], "alpha", "=cmd", "rotate", "done"
+    )
+    assert row["keyId"].startswith("AKIA") and row["reason"]
+    header, line = files["reports/run-files/actions.csv"].splitlines()
+    assert header == "accountId,accountName,userName,keyId,action,result,reason,error"
+    assert f"{alpha['id']},alpha,'=cmd,{row['keyId']},rotate,done," in line
 
 
 def test_summarize_of_a_clean_run_has_nothing_to_replay(stack: Stack, org: Organization) -> None:

@@ -252,3 +252,53 @@ def test_an_aws_error_is_one_line_naming_it(aws: LocalAws, stack: Stack, due: di
     aws.faults.add("stepfunctions", "ListExecutions", "AccessDeniedException", times=1)
     denied = keyrotation(stack, leak_check, "status")
     assert denied.exit_code == 1 and "Error: ListExecutions failed: AccessDeniedException" in denied.output
+
+
+def test_status_counts_a_dry_run_under_the_names_summarize_gives_them(
+    stack: Stack, due: dict[str, Any], leak_check: Any
+) -> None:
+    from keyrotation.ledger import Ledger
+    from keyrotation_cli.local import of_stack
+    from keyrotation_cli.runs import counts
+
+    assert keyrotation(stack, leak_check, "plan", "--account", due["alpha"]).exit_code == 0
+    (planned,) = (execution["name"] for execution in executions(stack))
+    ledger = Ledger(of_stack(stack).ledger_table, stack.admin.client("dynamodb"))
+    assert counts(ledger, planned, dry_run=True)["keys"] == {
+        "wouldRotate": 1, "wouldDisable": 0, "wouldDelete": 0, "wouldWarn": 0, "overdue": 0
+    }
+    result = keyrotation(stack, leak_check, "status")
+    row = next(line for line in shown(result) if line.startswith("│ ") and planned in line)
+    assert [cell.strip() for cell in row.split("│")[1:4]] == [planned, "SUCCEEDED", "yes"]
+    assert [cell.strip() for cell in row.split("│")[5:8]] == ["1", "0", "1"]  # accounts, failed, rotate planned
+
+
+def test_inventory_lists_every_key_of_the_latest_run_filtered_as_asked(
+    stack: Stack, org: Organization, due: dict[str, Any], leak_check: Any
+) -> None:
+    org.create_user(due["alpha"], "=evil", [KeySeed(10, used_days_ago=1)])  # a name a spreadsheet would run
+    assert keyrotation(stack, leak_check, "plan", "--account", due["alpha"], "--account", due["beta"]).exit_code == 0
+
+    result = keyrotation(stack, leak_check, "inventory")
+    assert result.exit_code == 0, result.output
+    (run,) = (execution["name"] for execution in executions(stack))
+    text = "\n".join(shown(result))
+    assert f"Access keys of run {run} (4 of 4)" in text
+    lines = shown(result)
+    assert any(due["old"] in line and "would rotate" in line for line in lines), text
+    assert any(due["retired"] in line and "would disable" in line and "FAIL" in line for line in lines), text
+
+    only = keyrotation(stack, leak_check, "inventory", "--account", due["beta"], "--status", "overdue")
+    assert "(1 of 4)" in only.output and due["retired"] in only.output and due["current"] not in only.output
+    assert "(1 of 4)" in keyrotation(stack, leak_check, "inventory", "--user", "app").output
+
+    exported = keyrotation(stack, leak_check, "inventory", "--csv", "--account", "alpha")
+    assert exported.exit_code == 0, exported.output
+    rows = [line for line in exported.output.splitlines() if not line.startswith("{")]
+    assert rows[0].startswith("accountId,accountName,userName,keyId,status,created,ageDays,lastUsed")
+    assert len(rows) == 3 and any(",'=evil," in row for row in rows)  # never a formula
+
+
+def test_inventory_before_any_run_says_how_to_get_one(stack: Stack, leak_check: Any) -> None:
+    result = keyrotation(stack, leak_check, "inventory")
+    assert result.exit_code == 1 and "no inventory for the last 20 runs" in result.output

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.statemachine
 
 USERS = 250
 #: The calls an account with nothing due costs its audit: AssumeRole, GenerateCredentialReport,
-#: GetCredentialReport, GetGroup (the exemption group), the ledger's Query of the account's users.
+#: GetCredentialReport, the ledger's Query of the account's users, and the PutObject of the account's
+#: inventory fragment (GetGroup, the exemption group, only when someone is read in full).
 NOTHING_DUE_CALLS = 5
 #: A user read in full: ListAccessKeys, ListUserTags, and GetUser (or its share of a ListUsers page).
 CALLS_PER_USER_READ = 3

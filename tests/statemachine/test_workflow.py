@@ -23,7 +23,8 @@ def run_accounts(stack: Stack) -> list[dict[str, Any]]:
     """The account list the run wrote to S3 for its Distributed Map."""
     s3 = boto3.client("s3", region_name=REGION)
     bucket = stack.outputs["RunBucketName"]
-    keys = [obj["Key"] for obj in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="runs/").get("Contents", [])  # not the runs' reports
+    keys = [obj["Key"] for obj in listed]
     latest = max(keys, key=lambda key: s3.head_object(Bucket=bucket, Key=key)["LastModified"])
     return json.loads(s3.get_object(Bucket=bucket, Key=latest)["Body"].read())
 

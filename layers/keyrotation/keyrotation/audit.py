@@ -13,18 +13,19 @@ marked (``ownerNotTold``), so the run report can say its owner was not told befo
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from keyrotation import policy, triage
+from keyrotation import key_inventory, policy, triage
 from keyrotation.compliance import overdue_in_report, overdue_key_ids
 from keyrotation.config import LifecycleConfig
 from keyrotation.credential_report import CredentialReport, ReportUser
 from keyrotation.events import Account, Run
 from keyrotation.inventory import group_members, identities, read_for_audit, with_last_use, with_report_last_use
 from keyrotation.ledger import OWNER_NOT_TOLD, ActionStatus, Ledger
-from keyrotation.model import AccessKey, Action, ActionType, Delivery, NoticeKind, UserSnapshot
+from keyrotation.model import AccessKey, Action, ActionType, Decision, Delivery, NoticeKind, UserSnapshot
 from keyrotation.observability import logger
 
 
@@ -35,6 +36,7 @@ class AuditResult:
     users_read: int
     report_age_seconds: int
     owed: int = 0  # users whose person earlier runs could not tell something: notify sends it again
+    inventory: dict[str, int] | None = None  # the account's key inventory totals (key_inventory.TOTALS), logged
 
     def to_json(self) -> dict[str, Any]:
         """What the state machine needs: how many actions to fetch, whether to notify; counts for the log.
@@ -70,15 +72,17 @@ def audit_account(
     now: datetime,
     owner_tag_key: str,
     report: CredentialReport,
+    inventory_sink: Callable[[Account, list[dict[str, Any]], dict[str, int]], None] | None = None,
 ) -> AuditResult:
+    """Plan the account's run; hand every key's inventory row and their totals to ``inventory_sink``."""
     account_records = ledger.account_records(account.account_id)
     records = account_records.users
     owed = {} if run.dry_run else account_records.owed
-    exempt_members = group_members(iam, config.exempt_group_name)
-    selected = list(triage.select(report.users, records, exempt_members, now, config))
+    selected, exempt_members = _select(iam, report, records, now, config)
     who = identities(iam, [chosen.user_name for chosen in selected], population=len(report.users))
     users: dict[str, UserSnapshot] = {}
     decisions = []
+    by_user: dict[str, Decision] = {}
     for chosen in selected:
         identity = who.get(chosen.user_name)
         user = (
@@ -102,6 +106,7 @@ def audit_account(
         logger.debug("user read", extra={"user": user.user_name, "why": chosen.why})
         users[user.user_name] = user
         decisions.append(decision)
+        by_user[user.user_name] = decision
     plan = policy.plan_account(decisions, config)
     # The 90-day rule's count, from what the audit has: its fresh readings, and the report for the others.
     read = {chosen.user_name for chosen in selected}
@@ -125,6 +130,7 @@ def audit_account(
             action,
             status=ActionStatus.PLANNED,
             dryRun=run.dry_run,
+            accountName=account.name,  # for the run's reports
             **owner(action.user_name),
             **untold(action),
         )
@@ -141,15 +147,96 @@ def audit_account(
     for notice in plan.notices:
         extra = _usage(users.get(notice.user_name), notice.key_id)
         ledger.record_notice(
-            run.run_id, account.account_id, notice, dryRun=run.dry_run, **owner(notice.user_name), **extra
+            run.run_id,
+            account.account_id,
+            notice,
+            dryRun=run.dry_run,
+            accountName=account.name,
+            **owner(notice.user_name),
+            **extra,
         )
+    rows = inventory_rows(account, run, report, users, by_user, records, plan, now, config)
+    totals = key_inventory.totals(rows)
+    if inventory_sink is not None:
+        inventory_sink(account, rows, totals)
     return AuditResult(
         plan=plan,
         users_with_keys=sum(1 for row in report.users if row.keys),
         users_read=len(users),
         report_age_seconds=max(0, int(report.age(now).total_seconds())),
         owed=len(owed),
+        inventory=totals,
     )
+
+
+def _select(
+    iam: Any,
+    report: CredentialReport,
+    records: Mapping[str, tuple[Delivery, triage.Quiet | None]],
+    now: datetime,
+    config: LifecycleConfig,
+) -> tuple[list[triage.Selected], frozenset[str]]:
+    """The users to read in full, and the exemption group's members (read only when someone is picked).
+
+    An account with nothing due costs no GetGroup (issue 10: at most five calls, the inventory's fragment
+    one of them). The group matters only to users read in full (their exemption) and to the choice itself
+    (a member is read on every run, to be reported exempt): a member the report shows with nothing due,
+    in an account where nobody else is picked, is left unread this run, which changes nothing of its keys
+    (nothing of theirs is due) and is reported on the first run that reads the account's group.
+    """
+    selected = list(triage.select(report.users, records, frozenset(), now, config))
+    if not selected or not config.exempt_group_name:
+        return selected, frozenset()
+    members = group_members(iam, config.exempt_group_name)
+    return list(triage.select(report.users, records, members, now, config)), members
+
+
+def inventory_rows(
+    account: Account,
+    run: Run,
+    report: CredentialReport,
+    users: Mapping[str, UserSnapshot],
+    decisions: Mapping[str, Decision],
+    records: Mapping[str, tuple[Delivery, triage.Quiet | None]],
+    plan: policy.AccountPlan,
+    now: datetime,
+    config: LifecycleConfig,
+) -> list[dict[str, Any]]:
+    """Every key of the account, one row each (:mod:`keyrotation.key_inventory`), from what the audit holds.
+
+    Users read in full come with their key ids, tags and groups (their keys' last use from the report
+    when it shows them, for free); the others as the credential report shows them.
+    """
+    this_run = key_inventory.planned(plan.actions, plan.deferred)
+    rows: list[dict[str, Any]] = []
+    shown = {row.user_name: row for row in report.users}
+    for name in sorted(set(shown) | set(users)):
+        user = users.get(name)
+        if user is not None:
+            row = shown.get(name)
+            keys = tuple(key if key.last_used else with_report_last_use(key, row) or key for key in user.keys)
+            view = key_inventory.UserView(
+                replace(user, keys=keys), True, records.get(name, (Delivery(), None))[0], decisions.get(name)
+            )
+        else:
+            view = key_inventory.UserView(_with_report_use(shown[name]), False)
+        rows += key_inventory.user_rows(view, account.account_id, account.name, now, config, this_run, run.dry_run)
+    return rows
+
+
+def _with_report_use(row: ReportUser) -> UserSnapshot:
+    """The user as the report shows it, with its keys' last use."""
+    snapshot = triage.report_snapshot(row)
+    keys = tuple(
+        replace(
+            key,
+            last_used=shown.last_used,
+            last_used_service=shown.last_used_service,
+            last_used_region=shown.last_used_region,
+        )
+        for key, shown in zip(snapshot.keys, row.keys, strict=True)
+    )
+    return replace(snapshot, keys=keys)
 
 
 def _last_use(iam: Any, key: AccessKey, row: ReportUser | None) -> AccessKey:

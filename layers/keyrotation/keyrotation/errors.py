@@ -63,6 +63,10 @@ class ReportUnreadable(KeyRotationError):
     """The IAM credential report is not the CSV AWS documents (a column is missing or a value is malformed)."""
 
 
+class InventoryUnreadable(KeyRotationError):
+    """An inventory fragment in the run bucket (``reports/<runId>/inventory/``) is not what AuditKeys writes."""
+
+
 class NoFreeKeySlot(KeyRotationError):
     """The user already has two access keys, so CreateAccessKey is not called."""
 

@@ -5,7 +5,8 @@ full only the users :mod:`keyrotation.triage` picks: ListAccessKeys and ListUser
 are (GetUser each, or ListUsers, 100 users a page, when that takes fewer calls). A key's last use comes
 from the report when the report shows the key (matched by creation time), else from GetAccessKeyLastUsed,
 and only for users the policy has something to say about. The exemption group's members are read once
-per account (GetGroup). The action functions re-read their user in full (:func:`read_user`).
+per account (GetGroup), when triage picks someone (:func:`keyrotation.audit.audit_account`). The action
+functions re-read their user in full (:func:`read_user`).
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ item's first forgets what the item said about the earlier user (see
 
 Example:
     >>> ledger = Ledger("my-ledger-table")                                # doctest: +SKIP
-    >>> ledger.record_account("run-1", "111122223333", status="SUCCEEDED")  # doctest: +SKIP
+    >>> ledger.run_items("run-1")                                         # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -219,9 +219,6 @@ class Ledger:
                 ConsistentRead=True,
             )
         return bool(response.get("Items"))
-
-    def record_account(self, run_id: str, account_id: str, **fields: Any) -> None:
-        self._update(naming.run_pk(run_id), naming.account_sk(account_id), {"accountId": account_id, **fields})
 
     def record_action(
         self, run_id: str, account_id: str, action: Action, *, status: ActionStatus, **fields: Any
@@ -716,6 +713,7 @@ def _delivery(record: Mapping[str, Any]) -> Delivery:
         secret_token=record.get("secretToken"),
         secret_policy=record.get("secretPolicy"),
         pending_run_id=record.get("pendingRunId"),
+        delivered_at=clock.from_iso(record["deliveredAt"]) if record.get("deliveredAt") else None,
     )
 
 

@@ -118,6 +118,7 @@ class Delivery:
     secret_token: str | None = None
     pending_run_id: str | None = None
     secret_policy: str | None = None
+    delivered_at: datetime | None = None  # when the delivered key was made current, just after its verification
 
     def for_user(self, user_id: str) -> Delivery:
         """This record as it applies to the user whose IAM unique id is ``user_id``.

@@ -66,6 +66,33 @@ class NoticeRow:
 
 
 @dataclass(frozen=True)
+class ActionRow:
+    """One key action of the run (or one blocked user: ``action`` ``blocked``), as ``actions.csv`` lists it."""
+
+    account_id: str
+    account_name: str
+    user_name: str
+    key_id: str
+    action: str
+    result: str
+    reason: str
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """Where the run's files are in the run bucket (``reports/<runId>/``): every row the email leaves out."""
+
+    bucket: str
+    prefix: str
+    keys: tuple[str, ...]
+
+    def key(self, name: str) -> str:
+        """The key of the file ``name`` (``actions.csv``) under the run's prefix."""
+        return self.prefix + name
+
+
+@dataclass(frozen=True)
 class EmailProblem:
     """A digest that was not delivered: failed, invalid address, or no sender configured."""
 
@@ -123,6 +150,12 @@ class RunReport:
     replay_of: str | None = None
     #: Set when the run itself failed before or after its accounts: the counts are then incomplete.
     failure: StepFailure | None = None
+    #: Every key action of the run (planned ones in a dry run), by account, user and key.
+    actions: Capped[ActionRow] = Capped(())
+    #: Every user whose rotation is blocked (dated or until a person acts).
+    blocked: Capped[ActionRow] = Capped(())
+    #: Where the run's files are (None when Summarize did not write them: a run that failed).
+    files: ReportFiles | None = None
 
     def with_fallbacks(self, fallbacks: Iterable[TemplateFallback]) -> RunReport:
         """This report, also listing the fallbacks that happened while rendering it."""

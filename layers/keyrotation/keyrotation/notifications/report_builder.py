@@ -28,16 +28,19 @@ from keyrotation.ledger import OWNER_NOT_TOLD, ActionStatus, RecordKind
 from keyrotation.model import ActionType
 from keyrotation.notifications.report import (
     REPORT_LIST_LIMIT,
+    ActionRow,
     Capped,
     EmailProblem,
     FailedAccount,
     FallbackCount,
     NoticeRow,
+    ReportFiles,
     RunReport,
     StepFailure,
 )
 from keyrotation.notifications.status import DELIVERED, EmailStatus
 from keyrotation.notifications.values import as_day, as_moment, as_text, clip
+from keyrotation.reports import BLOCKED, action_rows
 from keyrotation.summary import key_counts
 
 _MAX_CAUSE = 2000
@@ -71,6 +74,7 @@ def build_run_report(
         "invalid-tag": [],
         _WAITING: [],
     }
+    items = list(items)
     problems: list[EmailProblem] = []
     untold: list[NoticeRow] = []
     emails: Counter[str] = Counter()
@@ -89,6 +93,7 @@ def build_run_report(
                 problems.append(_email_problem(item))
             for fallback in item.get("templateFallbacks") or ():
                 fallbacks[(as_text(fallback.get("template")), as_text(fallback.get("reason")))] += 1
+    rows = [ActionRow(**_action_row_fields(row)) for row in action_rows(items, {})]
     replay_text = json.dumps(replay_input, indent=2, sort_keys=True, default=str) if replay_input else ""
     listed = {kind: Capped.of(sorted(rows, key=_row_order), limit) for kind, rows in notices.items()}
     return RunReport(
@@ -114,6 +119,33 @@ def build_run_report(
         untold=Capped.of(sorted(untold, key=_row_order), limit),
         replay_of=run.replay_of or (clip(as_text(summary.get("replayOf")), 200) or None),
         failure=_step_failure(failure) if failure else None,
+        actions=Capped.of((row for row in rows if row.action != BLOCKED), limit),
+        blocked=Capped.of((row for row in rows if row.action == BLOCKED), limit),
+        files=_files(summary.get("reports")),
+    )
+
+
+def _action_row_fields(row: Mapping[str, str]) -> dict[str, str]:
+    return {
+        "account_id": row["accountId"],
+        "account_name": clip(row["accountName"], 200),
+        "user_name": row["userName"],
+        "key_id": row["keyId"],
+        "action": row["action"],
+        "result": row["result"],
+        "reason": clip(row["reason"], 300),
+        "error": clip(row["error"], 200),
+    }
+
+
+def _files(reports: Any) -> ReportFiles | None:
+    """The summary's ``reports`` (bucket, prefix, keys), or None when it has none."""
+    if not isinstance(reports, Mapping) or not reports.get("bucket") or not reports.get("prefix"):
+        return None
+    return ReportFiles(
+        bucket=clip(as_text(reports["bucket"]), 200),
+        prefix=clip(as_text(reports["prefix"]), 300),
+        keys=tuple(clip(as_text(key), 300) for key in reports.get("keys") or ())[:20],
     )
 
 
