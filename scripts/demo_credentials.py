@@ -86,7 +86,7 @@ class HelperUser:
         env = {
             "AWS_ACCESS_KEY_ID": key_id,
             "AWS_SECRET_ACCESS_KEY": secret_access_key,
-            "AWS_SESSION_TOKEN": None,  # nosec B105
+            "AWS_SESSION_TOKEN": None,  # no token: the name of a variable, not a password  # nosec B105
         }
         args = self.command("--seed").split()[1:]
         result = CliRunner(env=env).invoke(cli, args, obj=Options())

@@ -61,8 +61,8 @@ def test_the_demo_names_every_key_warns_before_disabling_follows_the_helper_user
     tmp_path, capfd, caplog, monkeypatch  # type: ignore[no-untyped-def]
 ) -> None:
     """Issue 9 item 8 and issue 11's demo: run in process, so that every secret the demo's AWS makes is known
-    (the leak check of tests/statemachine/conftest.py) and looked for in its output and in every email file."""
-    from tests.statemachine.conftest import LeakCheck, _remember_every_key
+    (the leak check of tests/leaks.py) and looked for in its output and in every email file."""
+    from tests.leaks import LeakCheck, _remember_every_key
 
     demo = _demo_module()
     check = LeakCheck(None, capfd, caplog)  # type: ignore[arg-type]  # find_in only: no AWS of its own to scan
