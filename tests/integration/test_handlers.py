@@ -1447,9 +1447,13 @@ def record_result(
     stack: Stack, run_id: str, account_id: str, error: str | None = None, cause: str = "", notify_error: str | None = None
 ) -> None:
     """What the state machine's RecordAccountSuccess / RecordAccountFailure / RecordNotifyFailure states write."""
-    values: dict[str, Any] = {":status": {"S": "FAILED" if error else "SUCCEEDED"}, ":account": {"S": account_id}}
-    expression = "SET #status = :status, accountId = :account"
-    names = {"#status": "status"}
+    values: dict[str, Any] = {
+        ":kind": {"S": RecordKind.ACCOUNT.value},
+        ":status": {"S": "FAILED" if error else "SUCCEEDED"},
+        ":account": {"S": account_id},
+    }
+    expression = "SET #kind = :kind, #status = :status, accountId = :account"
+    names = {"#kind": "kind", "#status": "status"}
     if error:
         expression += ", #error = :error, #cause = :cause"
         names.update({"#error": "error", "#cause": "cause"})
