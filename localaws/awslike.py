@@ -16,6 +16,8 @@
 - moto's EventBridge sends a PutEvents event to every rule of the bus, a schedule rule (no event pattern)
   or a DISABLED rule too, and then fails on a target it cannot deliver to (the stack's schedule rule
   targets the state machine); AWS matches an event only to ENABLED rules with an event pattern.
+- moto's Distributed Map worker recurses once per item and dies of ``RecursionError`` past about a
+  thousand items a worker; here it loops (:mod:`localaws.map_workers`).
 - :class:`Faults` makes chosen AWS calls fail, as a test or the demo asks; :class:`CallLog` records
   the calls made, and while watching, the access key id that signed each (each Lambda invocation also
   records its own calls, see :func:`localaws.lambdas.current_invocation`).
@@ -53,6 +55,7 @@ from moto.sts.models import STSBackend, sts_backends
 
 from localaws.key_accounts import KeyAccounts
 from localaws.lambdas import current_invocation
+from localaws.map_workers import looping_workers
 from localaws.patching import patched
 from localaws.reports import CredentialReports
 
@@ -404,6 +407,7 @@ class AwsLike:
                 patched(STSBackend, "assume_role", self._assume_role(STSBackend.assume_role, self.sessions))
             )
             stack.enter_context(self.key_accounts.installed())
+            stack.enter_context(looping_workers())
             generate, get = self.reports.responses()
             stack.enter_context(patched(IamResponse, "generate_credential_report", generate))
             stack.enter_context(patched(IamResponse, "get_credential_report", get))

@@ -26,6 +26,9 @@ from moto.awslambda.models import LambdaBackend
 from moto.iam.responses import IamResponse
 from moto.organizations.responses import OrganizationsResponse
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor.distributed_item_processor_worker import (  # noqa: E501
+    DistributedItemProcessorWorker,
+)
 from moto.sts.models import STSBackend
 
 from localaws import LocalAws, Stack
@@ -64,7 +67,7 @@ Resources:
           COLOR: blue
 """
 
-HANDLER = '''
+HANDLER = """
 import os
 
 import probe_meeting  # not in the function or its layer: the process's own, where invocations can meet
@@ -80,7 +83,7 @@ def lambda_handler(event, context):
         "seen": list(state.seen),
         "state": id(state),
     }
-'''
+"""
 
 
 @pytest.fixture
@@ -179,6 +182,7 @@ def _process_state() -> dict[str, Any]:
         "STSBackend.assume_role": vars(STSBackend).get("assume_role"),
         "BaseClient._make_api_call": vars(botocore.client.BaseClient).get("_make_api_call"),
         "retrier_decl.time": retrier_decl.time,
+        "DistributedItemProcessorWorker._eval_pool": vars(DistributedItemProcessorWorker).get("_eval_pool"),
         "botocore.session.create_loader": botocore.session.create_loader,
         "botocore initializers": list(getattr(botocore, "_INITIALIZERS", [])),
         "logging.lastResort": logging.lastResort,
@@ -208,7 +212,13 @@ def test_leaving_puts_back_every_object_it_replaced(quiet: bool) -> None:
 
     after = _process_state()
     changed = {name for name in before if not _same(during[name], before[name])}
-    assert {"os.environ", "LambdaBackend.invoke", "BaseClient._make_api_call", "sys.meta_path"} <= changed
+    assert {
+        "os.environ",
+        "LambdaBackend.invoke",
+        "BaseClient._make_api_call",
+        "sys.meta_path",
+        "DistributedItemProcessorWorker._eval_pool",
+    } <= changed
     assert quiet is ("sys.stdout" in changed) is ("logging.lastResort" in changed)
     assert [name for name in before if not _same(after[name], before[name])] == [], "not put back"
     assert dict(os.environ) == variables
