@@ -41,6 +41,7 @@ from demo_credentials import CliCall, HelperUser  # noqa: E402
 
 from keyrotation.ledger_records import (  # noqa: E402
     AccountResult,
+    AccountStatus,
     ActionRecord,
     ActionStatus,
     NoticeRecord,
@@ -341,9 +342,9 @@ def unexpected(runs: list[Run]) -> list[str]:
     for run in runs:
         replay = run.title.startswith("Replay")
         for row in run:
-            if row.status != "SUCCEEDED" and (replay or row.name != "legacy"):
+            if row.status != AccountStatus.SUCCEEDED and (replay or row.name != "legacy"):
                 problems.append(f"{run.title}: {row.name} {row.status} {row.error}")
-            elif row.status != "SUCCEEDED" and row.error != "KeyRotation.MemberRoleUnavailable":
+            elif row.status != AccountStatus.SUCCEEDED and row.error != "KeyRotation.MemberRoleUnavailable":
                 problems.append(f"{run.title}: legacy failed with {row.error}")
         if replay and run.execution.status != "SUCCEEDED":
             problems.append(f"{run.title}: {run.execution.status} {run.execution.error}")
