@@ -26,7 +26,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from keyrotation.aws import error_code
 from keyrotation.errors import InvalidInput, Throttled, TransientAwsError
-from keyrotation.ledger import Ledger, RecordKind
+from keyrotation.ledger import Ledger
+from keyrotation.ledger_records import AccountResult, AccountStatus
 from keyrotation.organization import parse_request
 from keyrotation_cli.stack import Target
 
@@ -120,8 +121,8 @@ def run_document(sfn: Any, arn: str) -> dict[str, Any] | None:
 
 def account_results(ledger: Ledger, run_id: str) -> tuple[int, int]:
     """How many accounts of the run have a result in the ledger, and how many of them failed."""
-    results = [item for item in ledger.run_items(run_id) if item.get("kind") == RecordKind.ACCOUNT]
-    return len(results), sum(1 for item in results if item["status"] != "SUCCEEDED")
+    results = [record for record in ledger.run_records(run_id) if isinstance(record, AccountResult)]
+    return len(results), sum(1 for result in results if result.status is not AccountStatus.SUCCEEDED)
 
 
 def follow(target: Target, arn: str, console: Console) -> Finished:

@@ -14,6 +14,7 @@ import click
 from rich.console import Console
 
 from keyrotation.ledger import Ledger
+from keyrotation.ledger_records import ActionRecord, NoticeRecord, RunRecord
 from keyrotation_cli import tables
 from keyrotation_cli.context import console, target_of
 from keyrotation_cli.executions import (
@@ -25,7 +26,7 @@ from keyrotation_cli.executions import (
     run_document,
     start,
 )
-from keyrotation_cli.runs import ACTION, NOTICE, counts, of_kind
+from keyrotation_cli.runs import counts, of_kind
 from keyrotation_cli.stack import Target
 
 ACCOUNTS_FAILED = "KeyRotation.AccountsFailed"
@@ -57,11 +58,11 @@ def _start_and_follow(ctx: click.Context, document: dict[str, Any], kind: str, o
     return follow(target, start(target, document, run_id), out)
 
 
-def _report(ctx: click.Context, finished: Finished, out: Console, items: list[dict[str, Any]] | None = None) -> None:
+def _report(ctx: click.Context, finished: Finished, out: Console, records: list[RunRecord] | None = None) -> None:
     """The run's counts and failed accounts from the ledger; exit code 1 unless the execution succeeded."""
     target = target_of(ctx)
     ledger = _ledger(target)
-    found = ledger.run_items(finished.run_id) if items is None else items
+    found = ledger.run_records(finished.run_id) if records is None else records
     run = run_document(target.client("stepfunctions"), finished.arn)
     dry_run = bool(run and run.get("dryRun"))
     if run is not None:
@@ -95,15 +96,15 @@ def plan(ctx: click.Context, accounts: tuple[str, ...]) -> None:
     document = _document(accounts, dry_run=True)
     out = console()
     finished = _start_and_follow(ctx, document, "plan", out)
-    items = _ledger(target_of(ctx)).run_items(finished.run_id)
-    actions, notices = of_kind(items, ACTION), of_kind(items, NOTICE)
+    records = _ledger(target_of(ctx)).run_records(finished.run_id)
+    actions, notices = of_kind(records, ActionRecord), of_kind(records, NoticeRecord)
     if actions:
         out.print(tables.actions_table(actions, f"Planned actions of {finished.run_id} (dry run: nothing was changed)"))
     else:
         out.print(f"{finished.run_id} plans no key action.")
     if notices:
         out.print(tables.notices_table(notices, f"Notices of {finished.run_id}"))
-    _report(ctx, finished, out, items)
+    _report(ctx, finished, out, records)
 
 
 @click.command()

@@ -11,16 +11,17 @@ so they read the same for a run that is still going, one that ended, and one tha
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from keyrotation.ledger import Ledger, RecordKind
+from keyrotation.ledger import Ledger
+from keyrotation.ledger_records import AccountResult, ActionRecord, NoticeRecord, RunRecord
 from keyrotation.summary import summarize
 from keyrotation_cli.stack import Target
 
-ACTION, NOTICE = RecordKind.ACTION.value, RecordKind.NOTICE.value
+Chosen = TypeVar("Chosen", ActionRecord, NoticeRecord)
 
 
 @dataclass(frozen=True)
@@ -34,30 +35,25 @@ class Execution:
     stopped: datetime | None
 
 
-def is_account_result(item: dict[str, Any]) -> bool:
-    """An account's result item (``ACCOUNT#<id>``), which the state machine writes."""
-    return item.get("kind") == RecordKind.ACCOUNT
-
-
 def counts(
-    ledger: Ledger, run_id: str, items: list[dict[str, Any]] | None = None, dry_run: bool = False
+    ledger: Ledger, run_id: str, records: list[RunRecord] | None = None, dry_run: bool = False
 ) -> dict[str, Any]:
-    """The run's summary (accounts, keys, failedAccounts, notices) from its ledger items.
+    """The run's summary (accounts, keys, failedAccounts, notices) from its ledger records.
 
     ``keys`` are named as Summarize names them: ``wouldRotate``... in a dry run (read them with
     :func:`keyrotation.summary.key_counts`).
     """
-    found = ledger.run_items(run_id) if items is None else items
-    accounts = [item["accountId"] for item in found if is_account_result(item)]
+    found = ledger.run_records(run_id) if records is None else records
+    accounts = [record.account_id for record in found if isinstance(record, AccountResult)]
     accounts += [account for account in ledger.replay_accounts(run_id) or [] if account not in accounts]
     summary, _ = summarize(run_id, accounts, found, dry_run=dry_run)
     return summary
 
 
-def of_kind(items: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    """The items of one kind (``action``, ``notice``), by account, user and key."""
-    chosen = [item for item in items if item.get("kind") == kind]
-    return sorted(chosen, key=lambda item: (item["accountId"], item.get("userName", ""), item.get("keyId") or ""))
+def of_kind(records: Iterable[RunRecord], kind: type[Chosen]) -> list[Chosen]:
+    """The records of one kind (:class:`ActionRecord`, :class:`NoticeRecord`), by account, user and key."""
+    chosen = [record for record in records if isinstance(record, kind)]
+    return sorted(chosen, key=lambda record: (record.account_id, record.user_name, record.key_id or ""))
 
 
 def executions(target: Target, limit: int | None = None) -> Iterator[Execution]:
@@ -80,9 +76,9 @@ def executions(target: Target, limit: int | None = None) -> Iterator[Execution]:
 
 def key_history(
     target: Target, ledger: Ledger, account_id: str, user_name: str | None, limit: int | None
-) -> Iterator[tuple[Execution, dict[str, Any]]]:
+) -> Iterator[tuple[Execution, ActionRecord | NoticeRecord]]:
     """Each action and notice of the account (of ``user_name`` only, when given) in the last ``limit`` runs."""
     for execution in executions(target, limit):
-        for item in ledger.run_items(execution.run_id, account_id):
-            if item.get("kind") in (ACTION, NOTICE) and user_name in (None, item.get("userName")):
-                yield execution, item
+        for record in ledger.run_records(execution.run_id, account_id):
+            if isinstance(record, ActionRecord | NoticeRecord) and user_name in (None, record.user_name):
+                yield execution, record

@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.table import Table
 
-from keyrotation.ledger import RecordKind
+from keyrotation.ledger_records import ActionRecord, ActionStatus, NoticeRecord
 from keyrotation.model import Delivery
 from keyrotation.summary import key_counts
 from keyrotation_cli.runs import Execution
@@ -61,45 +61,49 @@ def summary_table(summary: dict[str, Any], title: str, dry_run: bool) -> Table:
     return table
 
 
-def actions_table(items: Iterable[dict[str, Any]], title: str) -> Table:
+def actions_table(records: Iterable[ActionRecord], title: str) -> Table:
     """Key actions as the ledger records them: account, user, key, action, status, reason (or error)."""
     table = Table(title=title)
     _ids(table, "account", "user", "key")
     for name in ("action", "status", "owner"):
         table.add_column(name)
     table.add_column("reason / error", overflow="fold")
-    for item in items:
-        reason = item.get("reason", "")
-        if item.get("status") == "failed":
-            reason = f"{item.get('error', '')}: {readable_cause(item.get('cause'))}"
+    for record in records:
         table.add_row(
-            item["accountId"],
-            item.get("userName", ""),
-            item.get("keyId", ""),
-            item.get("type", ""),
-            item.get("status", ""),
-            item.get("ownerEmail", ""),
-            reason,
+            record.account_id,
+            record.user_name,
+            record.key_id,
+            record.type.value,
+            record.status.value,
+            record.owner_email,
+            _reason(record),
         )
     return table
 
 
-def notices_table(items: Iterable[dict[str, Any]], title: str) -> Table:
+def _reason(record: ActionRecord) -> str:
+    """An action's reason; a failed action's error and cause."""
+    if record.status is ActionStatus.FAILED:
+        return f"{record.error}: {readable_cause(record.cause)}"
+    return record.reason
+
+
+def notices_table(records: Iterable[NoticeRecord], title: str) -> Table:
     """Notices (warnings, exemptions, blocked or deferred rotations): what people are told, never a change."""
     table = Table(title=title)
     _ids(table, "account", "user", "key")
     table.add_column("notice")
     table.add_column("due", no_wrap=True)
     table.add_column("detail", overflow="fold")
-    for item in items:
-        key = item.get("keyId") or ""
+    for record in records:
+        key = record.key_id or ""
         table.add_row(
-            item["accountId"],
-            item.get("userName", ""),
+            record.account_id,
+            record.user_name,
             "" if key == "-" else key,
-            item["type"],
-            _when(item.get("due")),
-            item.get("detail", ""),
+            record.type.value,
+            _when(record.due),
+            record.detail,
         )
     return table
 
@@ -166,7 +170,7 @@ def deliveries_table(account_id: str, deliveries: dict[str, Delivery]) -> Table:
     return table
 
 
-def history_table(rows: Iterable[tuple[Execution, dict[str, Any]]], title: str) -> Table:
+def history_table(rows: Iterable[tuple[Execution, ActionRecord | NoticeRecord]], title: str) -> Table:
     """A user's keys over runs: when, run, user, key, what (action or notice), its status, reason or detail."""
     table = Table(title=title)
     table.add_column("when", no_wrap=True)
@@ -174,21 +178,18 @@ def history_table(rows: Iterable[tuple[Execution, dict[str, Any]]], title: str) 
     for name in ("what", "status"):
         table.add_column(name)
     table.add_column("reason / detail", overflow="fold")
-    for execution, item in rows:
-        key = item.get("keyId") or ""
-        if item.get("kind") == RecordKind.ACTION:
-            status = item.get("status", "") + (" (dry run)" if item.get("dryRun") else "")
-            detail = item.get("reason", "")
-            if item.get("status") == "failed":
-                detail = f"{item.get('error', '')}: {readable_cause(item.get('cause'))}"
+    for execution, record in rows:
+        key = record.key_id or ""
+        if isinstance(record, ActionRecord):
+            status, detail = record.status.value + (" (dry run)" if record.dry_run else ""), _reason(record)
         else:
-            status, detail = "notice", item.get("detail", "")
+            status, detail = "notice", record.detail
         table.add_row(
-            _when(item.get("updatedAt") or execution.started),
+            _when(record.updated_at or execution.started),
             execution.run_id,
-            item.get("userName", ""),
+            record.user_name,
             "" if key == "-" else key,
-            item.get("type", ""),
+            record.type.value,
             status,
             detail,
         )

@@ -39,7 +39,15 @@ sys.path[:0] = [str(REPO), str(REPO / "layers" / "keyrotation"), str(REPO / "scr
 import demo_emails  # noqa: E402
 from demo_credentials import CliCall, HelperUser  # noqa: E402
 
-from keyrotation.ledger import ActionStatus, RecordKind  # noqa: E402
+from keyrotation.ledger_records import (  # noqa: E402
+    AccountResult,
+    AccountStatus,
+    ActionRecord,
+    ActionStatus,
+    NoticeRecord,
+    RunRecord,
+    run_records,
+)
 from localaws import REGION, Execution, KeySeed, LocalAws, Organization, Stack  # noqa: E402
 from tests import earlier  # noqa: E402 - the delivery an earlier rotation left, made with the product's code
 
@@ -132,15 +140,13 @@ class Run:
 def account_rows(stack: Stack, org: Organization, execution: Execution) -> tuple[Row, ...]:
     names = {account_id: name for name, account_id in org.accounts.items()}
     names[org.management_account] = "management"
-    items = [item for item in stack.ledger_items() if item["pk"] == f"RUN#{execution.name}"]
     done: dict[str, Counter[str]] = {}
-    status: dict[str, dict[str, Any]] = {}
-    for item in items:
-        kind = item.get("kind")
-        if kind == RecordKind.ACTION and item.get("status") == ActionStatus.DONE or kind == RecordKind.NOTICE:
-            done.setdefault(item["accountId"], Counter())[item["type"]] += 1
-        elif kind == RecordKind.ACCOUNT:
-            status[item["accountId"]] = item
+    status: dict[str, AccountResult] = {}
+    for record in _run_records(stack, execution):
+        if isinstance(record, ActionRecord) and record.status is ActionStatus.DONE or isinstance(record, NoticeRecord):
+            done.setdefault(record.account_id, Counter())[record.type.value] += 1
+        elif isinstance(record, AccountResult):
+            status[record.account_id] = record
     rows = []
     for account_id in sorted(status, key=lambda a: names.get(a, a)):
         counts = done.get(account_id, Counter())
@@ -148,13 +154,13 @@ def account_rows(stack: Stack, org: Organization, execution: Execution) -> tuple
             Row(
                 names.get(account_id, "?"),
                 account_id,
-                status[account_id]["status"],
+                _status(status[account_id]),
                 counts["rotate"],
                 counts["disable"],
                 counts["delete"],
                 counts["disable-soon"],
                 counts["exempt"],
-                status[account_id].get("error", ""),
+                status[account_id].error or "",
             )
         )
     return tuple(rows)
@@ -165,21 +171,33 @@ def run_events(stack: Stack, org: Organization, execution: Execution) -> tuple[E
     names = {account_id: name for name, account_id in org.accounts.items()}
     names[org.management_account] = "management"
     events = []
-    for item in stack.ledger_items():
-        if item["pk"] != f"RUN#{execution.name}" or item.get("kind") not in ("action", "notice"):
+    for record in _run_records(stack, execution):
+        if isinstance(record, ActionRecord):
+            what, result, new_key_id = record.type.value, record.status.value, record.new_key_id or ""
+        elif isinstance(record, NoticeRecord):
+            what, result, new_key_id = f"notice: {record.type.value}", "told its owner", ""
+        else:
             continue
-        action = item["kind"] == "action"
         events.append(
             Event(
-                account=names.get(item["accountId"], item["accountId"]),
-                user=str(item.get("userName") or ""),
-                key_id=str(item.get("keyId") or ""),
-                what=str(item["type"]) if action else f"notice: {item['type']}",
-                result=str(item.get("status", "")) if action else "told its owner",
-                new_key_id=str(item.get("newKeyId") or "") if action else "",
+                account=names.get(record.account_id, record.account_id),
+                user=record.user_name,
+                key_id=record.key_id or "",
+                what=what,
+                result=result,
+                new_key_id=new_key_id,
             )
         )
     return tuple(sorted(events, key=lambda e: (e.account, e.user, e.what.startswith("notice"), e.what, e.key_id)))
+
+
+def _run_records(stack: Stack, execution: Execution) -> list[RunRecord]:
+    """The records of the run ``execution`` made, as the ledger holds them."""
+    return run_records(item for item in stack.ledger_items() if item["pk"] == f"RUN#{execution.name}")
+
+
+def _status(result: AccountResult) -> str:
+    return result.status.value if result.status else ""
 
 
 def account_table(rows: tuple[Row, ...]) -> str:
@@ -324,9 +342,9 @@ def unexpected(runs: list[Run]) -> list[str]:
     for run in runs:
         replay = run.title.startswith("Replay")
         for row in run:
-            if row.status != "SUCCEEDED" and (replay or row.name != "legacy"):
+            if row.status != AccountStatus.SUCCEEDED and (replay or row.name != "legacy"):
                 problems.append(f"{run.title}: {row.name} {row.status} {row.error}")
-            elif row.status != "SUCCEEDED" and row.error != "KeyRotation.MemberRoleUnavailable":
+            elif row.status != AccountStatus.SUCCEEDED and row.error != "KeyRotation.MemberRoleUnavailable":
                 problems.append(f"{run.title}: legacy failed with {row.error}")
         if replay and run.execution.status != "SUCCEEDED":
             problems.append(f"{run.title}: {run.execution.status} {run.execution.error}")

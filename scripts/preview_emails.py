@@ -26,6 +26,7 @@ sys.path[:0] = [str(ROOT / "layers" / "keyrotation"), str(ROOT)]
 from keyrotation import clock, naming  # noqa: E402
 from keyrotation.events import Account, Run  # noqa: E402
 from keyrotation.ledger import ActionStatus, RecordKind  # noqa: E402
+from keyrotation.ledger_records import run_records  # noqa: E402
 from keyrotation.notifications import (  # noqa: E402
     NotifySettings,
     RenderedEmail,
@@ -315,14 +316,14 @@ def render_all(out: Path) -> list[Path]:
     for dry_run in (False, True):
         variant = "preview" if dry_run else "real"
         run = Run(run_id="2026-01-15T06-00-00Z", dry_run=dry_run)
-        plan = build_digests(ledger_items(dry_run), ACCOUNT, run, GUIDE, today=NOW.date())
+        plan = build_digests(run_records(ledger_items(dry_run)), ACCOUNT, run, GUIDE, today=NOW.date())
         for number, digest in enumerate(plan.digests, start=1):
             written += _write(out, f"digest-{variant}-{number}", renderer.render_digest(digest, GUIDE))
         report = build_run_report(
             run,
             summary(),
             {"accounts": ["777788889999", "999900001111"]},
-            run_items(dry_run),
+            run_records(run_items(dry_run)),
             started_at=clock.to_iso(NOW),
         )
         report = report.with_fallbacks(

@@ -54,10 +54,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     listed = json.loads(body)
     account_ids = [account["id"] for account in listed]
     ledger = Ledger(config.ledger_table())
-    items = ledger.run_items(run.run_id)
-    summary, failed = summarize(run.run_id, account_ids, items, dry_run=run.dry_run)
+    records = ledger.run_records(run.run_id)
+    summary, failed = summarize(run.run_id, account_ids, records, dry_run=run.dry_run)
     names = {str(account["id"]): str(account.get("name", "")) for account in listed}
-    rows = action_rows(items, names)
+    rows = action_rows(records, names)
     owner = config.bucket_owner()
     write(s3, listing.bucket, owner, prefix(run.run_id) + "actions.json", json_text(rows))
     write(s3, listing.bucket, owner, prefix(run.run_id) + "actions.csv", csv_text(rows, ACTION_COLUMNS))

@@ -17,6 +17,7 @@ import pytest
 import time_machine
 
 from keyrotation.events import Account, Run
+from keyrotation.ledger_records import run_records
 from keyrotation.notifications import NotifySettings, build_digests, build_run_report
 from localaws import KeySeed, LocalAws
 from localaws.defaults import function_environment, parameter_defaults
@@ -74,7 +75,7 @@ def test_every_date_a_digest_promises_is_the_date_of_the_run_that_does_it(aws: L
             assert execution.status == "SUCCEEDED", (day, execution.cause)
         items = [item for item in ledger_items(table, f"RUN#{execution.name}") if item.get("accountId") == alpha]
         assert items, f"no ledger item for run {execution.name}"
-        for digest in build_digests(items, account, Run(execution.name, False), guide, today=today).digests:
+        for digest in build_digests(run_records(items), account, Run(execution.name, False), guide, today=today).digests:
             for rotation in digest.rotated:
                 assert rotation.disable_on and rotation.delete_on, rotation
                 promised.setdefault(("disable", rotation.old_key_id), {})[execution.name] = rotation.disable_on
@@ -88,7 +89,7 @@ def test_every_date_a_digest_promises_is_the_date_of_the_run_that_does_it(aws: L
             if item.get("kind") == "action" and item.get("status") == "done" and item["type"] in ("disable", "delete"):
                 assert (item["type"], item["keyId"]) not in done
                 done[(item["type"], item["keyId"])] = today
-        report = build_run_report(Run(execution.name, False), execution.output or {}, None, items)
+        report = build_run_report(Run(execution.name, False), execution.output or {}, None, run_records(items))
         for row in report.exempt.shown:
             exemption_shown[f"run report of {today}"] = row.due
 

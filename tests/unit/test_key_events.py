@@ -19,6 +19,7 @@ from moto.events.models import EventsBackend
 from keyrotation.errors import EventsNotPublished, Throttled
 from keyrotation.events import Account, Run
 from keyrotation.key_events import DETAIL_TYPES, MAX_ENTRIES_PER_CALL, SOURCE, KeyEvent, Publisher, key_events
+from keyrotation.ledger_records import run_records
 
 REGION = "us-east-1"
 BUS = f"arn:aws:events:{REGION}:{DEFAULT_ACCOUNT_ID}:event-bus/default"
@@ -30,7 +31,7 @@ def item(kind: str, type_: str, user: str, key_id: str, **fields: Any) -> dict[s
     return {"kind": kind, "type": type_, "userName": user, "keyId": key_id, **fields}
 
 
-ITEMS = [
+ITEMS = run_records([
     item(
         "action",
         "rotate",
@@ -54,7 +55,7 @@ ITEMS = [
     item("notice", "exempt", "ivan", None, detail="In the group."),  # the security team's, not an event
     item("notice", "deferred", "judy", "AKIAJUDY", detail="Later."),
     {"kind": "email", "recipient": "alice@example.com", "status": "sent"},
-]
+])
 
 
 def test_each_done_action_blocked_user_and_warning_is_one_event() -> None:
@@ -107,7 +108,7 @@ def delivered(url: str) -> list[dict[str, Any]]:
 
 def many(count: int) -> list[KeyEvent]:
     items = [item("action", "delete", f"user{n:03d}", f"AKIA{n:016d}", status="done", reason="x" * 5000) for n in range(count)]
-    return key_events(items, ACCOUNT, RUN)
+    return key_events(run_records(items), ACCOUNT, RUN)
 
 
 def refusing(monkeypatch: pytest.MonkeyPatch, code: str, times: int) -> list[int]:

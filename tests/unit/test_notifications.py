@@ -29,6 +29,7 @@ from markupsafe import escape
 from keyrotation import notifications
 from keyrotation.errors import InvalidConfiguration, Throttled, TransientAwsError
 from keyrotation.events import Account, Run, RunFailure
+from keyrotation.ledger_records import run_records
 from keyrotation.notifications import (
     Capped,
     Digest,
@@ -112,7 +113,7 @@ def notice(kind: str, user: str = "alice", owner: str | None = "alice@example.co
 
 
 def digests_of(items: list[dict[str, Any]], run: Run = REAL, account: Account = ACCOUNT) -> dict[str, Digest]:
-    plan = build_digests(items, account, run, GUIDE, today=TODAY)
+    plan = build_digests(run_records(items), account, run, GUIDE, today=TODAY)
     return {digest.recipient: digest for digest in plan.digests}
 
 
@@ -320,7 +321,7 @@ def test_the_security_teams_notices_are_not_sent_to_people(kind: str) -> None:
 
 
 def test_an_invalid_owner_tag_is_reported_and_its_events_go_to_the_account() -> None:
-    plan = build_digests([rotate(owner=f"alice {HOSTILE}")], ACCOUNT, REAL, GUIDE, today=TODAY)
+    plan = build_digests(run_records([rotate(owner=f"alice {HOSTILE}")]), ACCOUNT, REAL, GUIDE, today=TODAY)
     (digest,) = plan.digests
     assert digest.recipient == "aws-prod@example.com"
     assert [(tag.user_name, tag.value) for tag in digest.invalid_owner_tags] == [("alice", f"alice {HOSTILE}")]
@@ -337,7 +338,7 @@ def test_an_owner_tag_outside_the_allowed_domains_is_not_mailed_and_the_account_
         rotate("eve", owner="eve@example.com.attacker.test"),
         rotate("mallory", owner="Mallory@Elsewhere.test"),
     ]
-    plan = build_digests(items, ACCOUNT, REAL, guide, today=TODAY)
+    plan = build_digests(run_records(items), ACCOUNT, REAL, guide, today=TODAY)
     recipients = {digest.recipient: digest for digest in plan.digests}
     assert set(recipients) == {"alice@example.com", "bob@mail.example.com", "aws-prod@example.com"}
     to_account = recipients["aws-prod@example.com"]
@@ -357,7 +358,7 @@ def test_an_owner_tag_outside_the_allowed_domains_is_not_mailed_and_the_account_
 
 def test_the_account_email_is_mailed_whatever_its_domain() -> None:
     guide = replace(GUIDE, allowed_domains=("corp.example",))
-    (digest,) = build_digests([rotate(owner=None)], ACCOUNT, REAL, guide, today=TODAY).digests
+    (digest,) = build_digests(run_records([rotate(owner=None)]), ACCOUNT, REAL, guide, today=TODAY).digests
     assert digest.recipient == "aws-prod@example.com"
 
 
@@ -373,7 +374,7 @@ def test_allowed_domains_from_the_environment(value: str, domains: tuple[str, ..
 
 def test_without_any_valid_address_nothing_is_sent_and_it_is_reported() -> None:
     account = Account("111122223333", "prod", "not-an-address")
-    plan = build_digests([rotate(owner=None)], account, REAL, GUIDE, today=TODAY)
+    plan = build_digests(run_records([rotate(owner=None)]), account, REAL, GUIDE, today=TODAY)
     assert plan.digests == ()
     assert [(p.address, p.users) for p in plan.unreachable] == [("not-an-address", ("alice",))]
 
@@ -447,7 +448,7 @@ def test_hostile_input_is_escaped_in_html_and_kept_verbatim_in_text() -> None:
         rotate("bob", owner='"><a href="javascript:alert(1)">tag</a>'),
     ]
     renderer = Renderer(TEMPLATES)
-    for digest in build_digests(items, account, REAL, GUIDE, today=TODAY).digests:
+    for digest in build_digests(run_records(items), account, REAL, GUIDE, today=TODAY).digests:
         rendered = renderer.render_digest(digest, GUIDE)
         assert (
             "<script>" not in rendered.html
@@ -456,7 +457,7 @@ def test_hostile_input_is_escaped_in_html_and_kept_verbatim_in_text() -> None:
         )
         assert str(escape(HOSTILE)) in rendered.html
         assert f"prod {HOSTILE}" in rendered.text
-    bob = renderer.render_digest(build_digests(items, account, REAL, GUIDE, today=TODAY).digests[1], GUIDE)
+    bob = renderer.render_digest(build_digests(run_records(items), account, REAL, GUIDE, today=TODAY).digests[1], GUIDE)
     assert str(escape('"><a href="javascript:alert(1)">tag</a>')) in bob.html
 
 
@@ -651,7 +652,7 @@ def test_the_run_report_lists_the_users_blocked_until_a_person_acts() -> None:
     }
     clears = {**waiting, "userName": "bob", "keyId": "AKIABOB", "detail": "the second slot", "due": "2026-02-01"}
 
-    report = build_run_report(REAL, SUMMARY, REPLAY, [waiting, clears])
+    report = build_run_report(REAL, SUMMARY, REPLAY, run_records([waiting, clears]))
 
     assert [row.user_name for row in report.waiting_for_a_person.shown] == ["alice"]
     rendered = PACKAGED.render_run_report(report)
@@ -660,7 +661,7 @@ def test_the_run_report_lists_the_users_blocked_until_a_person_acts() -> None:
 
 
 def test_the_run_report_lists_counts_failures_replay_and_what_people_were_not_told() -> None:
-    report = build_run_report(REAL, SUMMARY, REPLAY, run_items(), started_at="2026-01-15T06:00:00Z", limit=5)
+    report = build_run_report(REAL, SUMMARY, REPLAY, run_records(run_items()), started_at="2026-01-15T06:00:00Z", limit=5)
     assert report.accounts == {"total": 5, "succeeded": 3, "failed": 2}
     assert report.keys == {"rotated": 4, "disabled": 2, "deleted": 1, "warned": 3, "overdue": 0}
     assert [(row.account_id, row.cause) for row in report.failed_accounts.shown] == [
@@ -721,7 +722,7 @@ def test_a_failed_replay_reports_its_failure_its_replayed_run_and_the_owners_not
         "ownerNotTold": ["run-0"],
     }
 
-    report = build_run_report(replay, {"runId": "run-2"}, None, [disabled], failure=failure)
+    report = build_run_report(replay, {"runId": "run-2"}, None, run_records([disabled]), failure=failure)
 
     assert report.replay_of == "run-1" and report.failure is not None
     assert [(row.user_name, row.key_id) for row in report.untold.shown] == [("alice", "AKIAOLDALICE")]

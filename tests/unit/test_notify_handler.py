@@ -33,9 +33,21 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
-from keyrotation import events, observability
+from keyrotation import events, key_events, ledger_records, observability
 from keyrotation.errors import InvalidInput, Throttled
 from keyrotation.ledger import Ledger, RecordKind
+from keyrotation.ledger_records import (
+    AccountResult,
+    AccountStatus,
+    ActionRecord,
+    ActionStatus,
+    EmailRecord,
+    EmailStatus,
+    NoticeRecord,
+    OverdueRecord,
+    OwedRecord,
+    run_record,
+)
 from keyrotation.model import Action, ActionType, Notice, NoticeKind
 from localaws.defaults import function_environment
 
@@ -468,6 +480,55 @@ def test_the_run_identity_and_owed_items_have_a_record_kind(ledger: Ledger) -> N
 
     kinds = {item["sk"].rpartition("#")[0] or item["sk"]: item["kind"] for item in ledger.run_items(run_id)}
     assert kinds == {"RUN": RecordKind.RUN, f"ACCOUNT#{ACCOUNT['id']}#OWED": RecordKind.OWED}
+
+
+def test_every_item_a_run_holds_reads_back_as_its_typed_record(ledger: Ledger) -> None:
+    """What the ledger writes in a run comes back from run_records as one record per item, enums for statuses;
+    the run's own items (its identity, its replay) are no account's record."""
+    run_id = ledger.claim_run("nightly", "2026-01-15T06:00:00.000Z")
+    account = ACCOUNT["id"]
+    rotate = Action(ActionType.ROTATE, "alice", "AKIAOLDALICE", "due")
+    ledger.record_action(run_id, account, rotate, status=ActionStatus.DONE, newKeyId="AKIANEWALICE", ownerEmail="a@x.io")
+    ledger.record_notice(run_id, account, Notice(NoticeKind.EXEMPT, "bob", None, "in the group"))
+    ledger.record_email(run_id, account, "a@x.io", status="failed", users=["alice"], errorCode="MessageRejected")
+    ledger.record_overdue(run_id, account, ["AKIAOLDALICE"], unread=2)
+    ledger.record_owed(run_id, account, "alice", ["an-earlier-run"])
+    ledger.record_replay(run_id, [account])
+
+    records = {type(record): record for record in ledger.run_records(run_id)}
+
+    assert set(records) == {ActionRecord, NoticeRecord, EmailRecord, OverdueRecord, OwedRecord}
+    action = records[ActionRecord]
+    assert isinstance(action, ActionRecord)
+    assert (action.type, action.status, action.new_key_id, action.owner_email) == (
+        ActionType.ROTATE, ActionStatus.DONE, "AKIANEWALICE", "a@x.io"
+    )
+    notice = records[NoticeRecord]
+    assert isinstance(notice, NoticeRecord)
+    assert (notice.user_name, notice.key_id, notice.type, notice.detail) == ("bob", None, NoticeKind.EXEMPT, "in the group")
+    email_record = records[EmailRecord]
+    assert isinstance(email_record, EmailRecord)
+    assert (email_record.status, email_record.users, email_record.error_code) == (
+        EmailStatus.FAILED, ("alice",), "MessageRejected"
+    )
+    assert records[OverdueRecord] == OverdueRecord(account, ("AKIAOLDALICE",), 2)
+    assert records[OwedRecord] == OwedRecord(account, "alice", frozenset({"an-earlier-run"}))
+    assert ledger.run_records(run_id, "444455556666") == []
+
+
+def test_an_account_result_the_state_machine_wrote_reads_back_with_its_status() -> None:
+    written = {"pk": "RUN#r", "sk": "ACCOUNT#111122223333", "kind": "account", "accountId": "111122223333"}
+    failed = run_record({**written, "status": "FAILED", "error": "KeyRotation.Throttled", "cause": "slow"})
+    assert failed == AccountResult("111122223333", AccountStatus.FAILED, "KeyRotation.Throttled", "slow")
+    # RecordNotifyFailure may write before RecordAccountSuccess: no status or account id yet, the key names it.
+    notify_only = {"pk": "RUN#r", "sk": "ACCOUNT#111122223333", "kind": "account", "notifyError": "E"}
+    assert run_record(notify_only) == AccountResult("111122223333", notify_error="E")
+
+
+def test_the_ledger_record_examples_hold() -> None:
+    for module in (ledger_records, key_events):
+        failures, tried = doctest.testmod(module)
+        assert tried and not failures, module.__name__
 
 
 def test_a_dry_run_without_security_team_email_mails_no_preview(

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from keyrotation import key_inventory, reports
 from keyrotation.errors import InventoryUnreadable
+from keyrotation.ledger_records import run_records
 from keyrotation.model import AccessKey, KeyStatus
 
 ACCOUNT = "111122223333"
@@ -64,7 +65,7 @@ def items() -> list[dict[str, object]]:
 
 
 def test_every_action_and_every_blocked_user_is_a_row_and_nothing_else() -> None:
-    rows = reports.action_rows(items(), {ACCOUNT: "fallback"})
+    rows = reports.action_rows(run_records(items()), {ACCOUNT: "fallback"})
     assert [(row["userName"], row["action"], row["result"]) for row in rows] == [
         ("=1+2", "rotate", "done"),
         ("@carol", "blocked", "blocked"),
@@ -78,7 +79,7 @@ def test_every_action_and_every_blocked_user_is_a_row_and_nothing_else() -> None
 
 
 def test_a_hostile_name_is_never_a_formula_and_the_csv_reads_back() -> None:
-    rows = reports.action_rows(items(), {})
+    rows = reports.action_rows(run_records(items()), {})
     text = reports.csv_text(rows, reports.ACTION_COLUMNS)
     read = list(csv.DictReader(io.StringIO(text)))
     assert [row["userName"] for row in read] == ["'=1+2", "'@carol", "bob", "dave"]

@@ -11,6 +11,7 @@ import pytest
 
 from keyrotation import compliance, limits, organization, run_metrics, settings_check, summary
 from keyrotation.errors import InvalidConfiguration
+from keyrotation.ledger_records import AccountResult, AccountStatus, run_records
 from localaws.defaults import function_environment
 
 MODULES = [settings_check, limits, organization, summary, compliance, run_metrics]
@@ -25,11 +26,11 @@ def test_docstring_examples(module: ModuleType) -> None:
 def test_the_failure_cause_of_a_run_where_every_account_failed_stays_small() -> None:
     """300 failed accounts, each with a long cause: the AccountsFailed cause measured 40,049 bytes before."""
     account_ids = [str(100000000000 + n) for n in range(300)]
-    items = [
-        {"accountId": account_id, "status": "FAILED", "error": "KeyRotation.MemberRoleUnavailable", "cause": "x" * 2000}
+    records = [
+        AccountResult(account_id, AccountStatus.FAILED, "KeyRotation.MemberRoleUnavailable", "x" * 2000)
         for account_id in account_ids
     ]
-    summary_, failed = summary.summarize("run-big", account_ids, items)
+    summary_, failed = summary.summarize("run-big", account_ids, records)
     replay = summary.replay_input(failed, dry_run=False, run_id="run-big")
     cause = json.dumps(summary.failure_cause(summary_, replay))
 
@@ -108,7 +109,7 @@ def test_overdue_keys_left_after_the_run_are_those_the_run_did_not_disable() -> 
         {"kind": "email", "status": "failed"},
         {"kind": "email", "status": "sent"},
     ]
-    real, _ = summary.summarize("run-1", [], items)
+    real, _ = summary.summarize("run-1", [], run_records(items))
     assert real["keys"]["overdue"] == 3 and real["keys"]["disabled"] == 1 and real["notices"]["emailsFailed"] == 1
     assert run_metrics.run_metrics(real)["OverdueKeys"] == 3
     assert run_metrics.run_metrics(real)["NotificationsFailed"] == 1
@@ -120,7 +121,7 @@ def test_overdue_keys_of_users_the_audit_did_not_read_count_as_they_are() -> Non
         {"kind": "overdue", "accountId": "444455556666", "keyIds": [], "unread": 1},
         {"kind": "action", "type": "disable", "keyId": "AKIA1", "status": "done"},
     ]
-    real, _ = summary.summarize("run-1", [], items)
+    real, _ = summary.summarize("run-1", [], run_records(items))
     assert real["keys"]["overdue"] == 3  # the run did nothing to a user it did not read
 
 
@@ -131,7 +132,7 @@ def test_a_dry_run_counts_under_would_names_and_publishes_no_action() -> None:
         {"kind": "action", "type": "rotate", "keyId": "AKIA2", "status": "planned", "dryRun": True},
         {"kind": "notice", "type": "disable-soon"},
     ]
-    dry, _ = summary.summarize("run-1", [], items, dry_run=True)
+    dry, _ = summary.summarize("run-1", [], run_records(items), dry_run=True)
     assert dry["dryRun"] is True
     assert dry["keys"] == {"wouldRotate": 1, "wouldDisable": 1, "wouldDelete": 0, "wouldWarn": 1, "overdue": 1}
     assert not {"rotated", "disabled", "deleted", "warned"} & set(dry["keys"])

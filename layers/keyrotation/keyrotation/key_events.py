@@ -3,7 +3,7 @@
 Teams wire their own pickup to these events (a rule on the default bus whose
 target updates a CI system's stored credential, restarts a service, or tells
 a chat channel). The Notify function publishes them, once per account and run,
-from the run's ledger items of that account (the items it reads for the
+from the run's ledger records of that account (those it reads for the
 digests), in a real run only: a dry run changes no key, and publishes nothing.
 
 Every event has ``source`` :data:`SOURCE` and one of the detail-types of
@@ -15,8 +15,9 @@ account's events again, and a consumer drops one it has seen.
 
 Example:
     >>> from keyrotation.events import Account, Run
-    >>> items = [{"kind": "action", "type": "disable", "status": "done", "userName": "alice",
-    ...           "keyId": "AKIAOLD", "reason": "Replaced 15 days ago.", "updatedAt": "2026-01-15T06:00:09Z"}]
+    >>> from keyrotation.ledger_records import run_records
+    >>> items = run_records([{"kind": "action", "type": "disable", "status": "done", "userName": "alice",
+    ...     "keyId": "AKIAOLD", "reason": "Replaced 15 days ago.", "updatedAt": "2026-01-15T06:00:09Z"}])
     >>> (event,) = key_events(items, Account("111122223333", "prod", "aws@example.com"), Run("run-1", False))
     >>> event.detail_type, event.detail["keyId"], event.detail["account"]
     ('Access Key Disabled', 'AKIAOLD', {'id': '111122223333', 'name': 'prod'})
@@ -36,7 +37,7 @@ from typing import Any
 from keyrotation.aws import THROTTLING_CODES, TRANSIENT_CODES, translate_errors
 from keyrotation.errors import EventsNotPublished, Throttled, TransientAwsError
 from keyrotation.events import Account, Run
-from keyrotation.ledger import RecordKind
+from keyrotation.ledger_records import ActionRecord, ActionStatus, NoticeRecord, RunRecord
 from keyrotation.model import ActionType, NoticeKind
 from keyrotation.observability import logger
 
@@ -62,11 +63,11 @@ MAX_TEXT = 2000
 ATTEMPTS = 3
 
 _ACTIONS = {
-    ActionType.ROTATE.value: "rotated",
-    ActionType.DISABLE.value: "disabled",
-    ActionType.DELETE.value: "deleted",
+    ActionType.ROTATE: "rotated",
+    ActionType.DISABLE: "disabled",
+    ActionType.DELETE: "deleted",
 }
-_WARNINGS = (NoticeKind.DISABLE_SOON.value, NoticeKind.EXEMPTION_EXPIRING.value)
+_WARNINGS = (NoticeKind.DISABLE_SOON, NoticeKind.EXEMPTION_EXPIRING)
 _TRANSIENT_ENTRY_CODES = TRANSIENT_CODES | THROTTLING_CODES | {"InternalException"}
 
 
@@ -90,28 +91,29 @@ class KeyEvent:
         return entry
 
 
-def key_events(items: Iterable[Mapping[str, Any]], account: Account, run: Run) -> list[KeyEvent]:
-    """The events of one account's ledger items of a run: what was done, blocked or warned. None in a dry run."""
+def key_events(records: Iterable[RunRecord], account: Account, run: Run) -> list[KeyEvent]:
+    """The events of one account's ledger records of a run: what was done, blocked or warned. None in a dry run."""
     if run.dry_run:
         return []
     found = []
-    for item in items:
-        what = _what(item)
+    for record in records:
+        if not isinstance(record, ActionRecord | NoticeRecord):
+            continue
+        what = _what(record)
         if what is not None:
-            found.append(KeyEvent(DETAIL_TYPES[what], _detail(what, item, account, run)))
+            found.append(KeyEvent(DETAIL_TYPES[what], _detail(what, record, account, run)))
     return sorted(found, key=lambda event: str(event.detail["eventId"]))
 
 
-def _what(item: Mapping[str, Any]) -> str | None:
-    if item.get("dryRun"):
+def _what(record: ActionRecord | NoticeRecord) -> str | None:
+    if record.dry_run:
         return None
-    if item.get("kind") == RecordKind.ACTION:
-        return _ACTIONS.get(str(item.get("type"))) if item.get("status") == "done" else None
-    if item.get("kind") == RecordKind.NOTICE:
-        if item.get("type") == NoticeKind.BLOCKED.value:
-            return "blocked"
-        if item.get("type") in _WARNINGS:
-            return "warning"
+    if isinstance(record, ActionRecord):
+        return _ACTIONS.get(record.type) if record.status is ActionStatus.DONE else None
+    if record.type is NoticeKind.BLOCKED:
+        return "blocked"
+    if record.type in _WARNINGS:
+        return "warning"
     return None
 
 
@@ -126,33 +128,33 @@ def event_id(run_id: str, account_id: str, kind: str, user_name: str, key_id: st
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def _detail(what: str, item: Mapping[str, Any], account: Account, run: Run) -> dict[str, Any]:
-    kind, user_name, key_id = _text(item.get("type")), _text(item.get("userName")), _text(item.get("keyId"))
+def _detail(what: str, record: ActionRecord | NoticeRecord, account: Account, run: Run) -> dict[str, Any]:
+    kind, user_name, key_id = record.type.value, record.user_name, _text(record.key_id)
     detail: dict[str, Any] = {
         "eventId": event_id(run.run_id, account.account_id, kind, user_name, key_id),
         "runId": run.run_id,
         "account": {"id": account.account_id, "name": account.name},
         "userName": user_name,
         "keyId": key_id or None,
-        "time": item.get("updatedAt"),
+        "time": record.updated_at,
     }
-    if what == "rotated":
-        detail.update(
-            newKeyId=item.get("newKeyId"),
-            secretArn=item.get("secretArn"),
-            secretName=item.get("secretName"),
-            oldKeyDisableOn=item.get("disableOn"),
-            oldKeyDeleteOn=item.get("deleteOn"),
-        )
-    if what in ("rotated", "disabled", "deleted"):
-        detail["reason"] = _clip(item.get("reason"))
-    else:
-        detail["detail"] = _clip(item.get("detail"))
+    if isinstance(record, ActionRecord):
+        if what == "rotated":
+            detail.update(
+                newKeyId=record.new_key_id,
+                secretArn=record.secret_arn,
+                secretName=record.secret_name,
+                oldKeyDisableOn=record.disable_on,
+                oldKeyDeleteOn=record.delete_on,
+            )
+        detail["reason"] = _clip(record.reason)
+        return detail
+    detail["detail"] = _clip(record.detail)
     if what == "blocked":
-        detail["retryOn"] = item.get("due")  # null: nothing changes until a person acts
+        detail["retryOn"] = record.due  # null: nothing changes until a person acts
     if what == "warning":
         detail["warning"] = kind
-        detail["disableOn" if kind == NoticeKind.DISABLE_SOON.value else "exemptUntil"] = item.get("due")
+        detail["disableOn" if record.type is NoticeKind.DISABLE_SOON else "exemptUntil"] = record.due
     return detail
 
 

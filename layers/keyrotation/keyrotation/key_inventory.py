@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, time
+from datetime import datetime
 from typing import Any
 
 from keyrotation import clock, policy
@@ -170,7 +170,7 @@ def _exemption(exemption: policy.Exemption | None) -> str:
 def _upcoming(view: UserView, now: datetime, config: LifecycleConfig) -> dict[str, tuple[str, datetime]]:
     """For each key, the first action a later run takes on it and the moment it may.
 
-    The policy is asked at each moment it can change its mind (:func:`_moments`); what it does then is
+    The policy is asked at each moment it can change its mind (:func:`policy.decision_moments`); what it does then is
     applied (a disable sets the key Inactive, a delete removes it), so a key whose rotation waits for
     another key's deletion gets the date it follows from. At most :data:`_STEPS` steps.
     """
@@ -199,7 +199,7 @@ _STEPS = 6
 def _next_actions(
     user: UserSnapshot, delivery: Delivery, after: datetime, horizon: datetime, config: LifecycleConfig
 ) -> tuple[datetime, tuple[Action, ...]] | None:
-    for moment in _moments(user.keys, delivery, after, config):
+    for moment in policy.decision_moments(user, delivery, after, config):
         if moment > horizon:
             return None
         actions = policy.decide(user, delivery, moment, config).actions
@@ -221,23 +221,6 @@ def _applied(
         elif action.type is ActionType.DELETE:
             keys = [key for key in keys if key.key_id != action.key_id]
     return replace(user, keys=tuple(keys)), delivery
-
-
-def _moments(keys: Iterable[AccessKey], delivery: Delivery, after: datetime, config: LifecycleConfig) -> list[datetime]:
-    """The moments after ``after`` at which the policy can start acting on these keys, in order."""
-    offsets = {
-        config.rotation_days,
-        config.inactive_days,
-        config.delete_days,
-        config.disable_grace_days,
-        config.delete_grace_days,
-    }
-    deadlines = {key.created + clock.days(offset) for key in keys for offset in offsets}
-    for _, disabled in delivery.disabled | delivery.reenabled:  # a disabled key's quarantine
-        day = datetime.combine(disabled.astimezone(UTC).date(), time(), tzinfo=UTC)
-        deadlines.add(day + clock.days(config.quarantine_days))
-    moments = {moment for deadline in deadlines for moment in (deadline, policy.act_from(deadline, config))}
-    return sorted(moment for moment in moments if moment > after)
 
 
 def totals(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:

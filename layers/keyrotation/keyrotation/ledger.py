@@ -18,10 +18,10 @@ pk                            sk                                                
 ``PREVIEW#<accountId>``       ``RECIPIENT#<recipient>``                             the last preview mailed
 ============================  ====================================================  ======================
 
-Every item but the account's result (written by the state machine) has a ``kind``
-(:class:`RecordKind`, the one list of them). An action item's ``status`` is an
-:class:`ActionStatus`, an account result's an :class:`AccountStatus`: the state
-machine writes ``failed`` and ``SUCCEEDED``/``FAILED`` with these very values
+Every item has a ``kind`` (:class:`~keyrotation.ledger_records.RecordKind`, the one list of them).
+An action item's ``status`` is an :class:`~keyrotation.ledger_records.ActionStatus`, an account
+result's an :class:`~keyrotation.ledger_records.AccountStatus`: the state machine writes ``failed``
+and ``SUCCEEDED``/``FAILED`` with these very values
 (tests/test_ledger_layout.py checks the ASL against this module and :mod:`keyrotation.naming`).
 
 A run id is the execution's name, or ``<name>@<start time>`` when an earlier
@@ -31,7 +31,8 @@ execution closed; run items live longer): see :meth:`Ledger.claim_run`. The
 
 Run items expire (``expiresAt``, a DynamoDB TTL attribute) after
 :data:`RUN_RETENTION_DAYS`; delivery items live as long as the user's keys.
-No item ever holds a secret access key.
+No item ever holds a secret access key. Readers take a run's items as typed records
+(:meth:`Ledger.run_records`, :mod:`keyrotation.ledger_records`), never as the stored dicts.
 
 A run's plan for an account is under ``PLAN#<runId>#<accountId>``: one item per
 planned action, sort key ``ACTION#<n>`` (n from 0, in the order they must run),
@@ -51,7 +52,7 @@ item's first forgets what the item said about the earlier user (see
 
 Example:
     >>> ledger = Ledger("my-ledger-table")                                # doctest: +SKIP
-    >>> ledger.run_items("run-1")                                         # doctest: +SKIP
+    >>> ledger.run_records("run-1")                                       # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -59,7 +60,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import Enum
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -68,6 +68,11 @@ from botocore.exceptions import ClientError
 from keyrotation import clock, naming
 from keyrotation.aws import client, error_code, translate_errors
 from keyrotation.errors import InvalidInput, Throttled
+from keyrotation.ledger_records import OWNER_NOT_TOLD as OWNER_NOT_TOLD  # the vocabulary of the items, as before
+from keyrotation.ledger_records import AccountStatus as AccountStatus
+from keyrotation.ledger_records import ActionStatus as ActionStatus
+from keyrotation.ledger_records import RecordKind as RecordKind
+from keyrotation.ledger_records import RunRecord, run_records
 from keyrotation.model import Action, Delivery, Notice
 from keyrotation.paging import items
 from keyrotation.triage import Quiet
@@ -79,8 +84,6 @@ REPLAY_SK = "REPLAY"
 RUN_SK = "RUN"
 #: The attribute of a delivery item holding the ids of the runs whose digest about the user was not delivered.
 OWED_RUNS = "owedRuns"
-#: The attribute of a disable action item naming the runs whose notices had not reached the owner when it was planned.
-OWNER_NOT_TOLD = "ownerNotTold"
 #: What a delivery item says about its user rather than about a key (key ids are never reused by IAM).
 USER_FACTS = (
     "deliveredKeyId",
@@ -97,47 +100,6 @@ USER_FACTS = (
 )
 _BATCH_SIZE = 25  # BatchWriteItem's limit
 _BATCH_ATTEMPTS = 5
-
-
-class RecordKind(str, Enum):
-    """The ``kind`` of a ledger item: what it records. Readers compare with these, never with a literal."""
-
-    ACTION = "action"  # one key action of a run
-    NOTICE = "notice"  # a warning, exemption, deferral... of a run
-    EMAIL = "email"  # one digest of a run: sent, previewed, failed, unchanged...
-    REPLAY = "replay"  # a run's failed accounts
-    OVERDUE = "overdue"  # an account's Active keys older than 90 days when the run audited it
-    PLAN = "plan"  # one action of an account's plan in a run, which the state machine fetches by its number
-    #: A user's delivery record: the key it was given, the rotation under way, the disables and re-enables
-    #: recorded, the warnings told and the quiet mark (:data:`USER_FACTS` and the sets beside them).
-    DELIVERY = "delivery"
-    PREVIEW = "preview"  # what the last dry-run preview mailed to a person about an account said (a fingerprint)
-    OWED = "owed"  # in a run: the earlier runs whose notices to a user's person were not delivered
-    RUN = "run"  # a run id's identity: the execution (name, start time) that holds it (never expires)
-    ACCOUNT = "account"  # an account's result in a run, written by the state machine (Record*Success/Failure)
-
-
-class ActionStatus(str, Enum):
-    """The ``status`` of an action item: how far the run got with that action. Compare with these, never a literal.
-
-    >>> ActionStatus.DONE == "done", ActionStatus("skipped").name
-    (True, 'SKIPPED')
-    """
-
-    PLANNED = "planned"  # the audit planned it (in a dry run, all that happens)
-    APPLYING = "applying"  # the IAM change (disable, delete) is being made
-    CREATED = "created"  # the new key exists and its secret holds it as a pending version
-    DONE = "done"  # the change was made (a rotation: the new key delivered)
-    SKIPPED = "skipped"  # the action's own re-check found nothing to do
-    DISCARDED = "discarded"  # a new key its user could not receive was taken back
-    FAILED = "failed"  # the action failed (written by the state machine's RecordActionFailure, or a refused delete)
-
-
-class AccountStatus(str, Enum):
-    """The ``status`` of an account's result item, written by the state machine (RecordAccountSuccess/Failure)."""
-
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
 
 
 #: Statuses of an action item that record what the run did; a later "skipped" never replaces them.
@@ -329,8 +291,12 @@ class Ledger:
         item = response.get("Item")
         return [str(account) for account in _from_item(item).get("accounts", [])] if item else None
 
+    def run_records(self, run_id: str, account_id: str | None = None) -> list[RunRecord]:
+        """The records of a run (:mod:`keyrotation.ledger_records`), or of one account in that run."""
+        return run_records(self.run_items(run_id, account_id))
+
     def run_items(self, run_id: str, account_id: str | None = None) -> list[dict[str, Any]]:
-        """Every item of a run, or of one account in that run."""
+        """Every item of a run, or of one account in that run, as stored (readers take :meth:`run_records`)."""
         condition = "pk = :pk"
         values: dict[str, Any] = {":pk": naming.run_pk(run_id)}
         if account_id is not None:

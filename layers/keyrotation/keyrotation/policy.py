@@ -880,6 +880,66 @@ def _merge(parts: Iterable[Decision]) -> Decision:
     return Decision(actions=tuple(actions), notices=tuple(notices))
 
 
+def decision_moments(
+    user: UserSnapshot, delivery: Delivery, after: datetime, config: LifecycleConfig
+) -> list[datetime]:
+    """The moments after ``after`` at which :func:`decide` may change its verdict for ``user``, in order.
+
+    As long as the user's keys, tags and groups and its ledger record stay as they are, :func:`decide`
+    compares the moment it is asked at only with: a key's creation plus R, I, D, I-R or D-R days (W days
+    earlier for a warning); the day after a disable or re-enable record plus D-I days; the day a dated
+    exemption tag starts to be near enough to exempt (``max_exemption_days`` before its day) and the
+    midnight after its day, when the exemption ends (W days earlier for its notice); and each of these
+    less one run interval (a run acts at the last run before a date, :func:`act_from`). Each date it acts
+    or speaks on is the later of some of these, so its verdict can only change at one of them: the
+    triage's quiet mark and the inventory's next-action dates ask it there and nowhere else.
+
+    Example:
+        >>> daily = LifecycleConfig(
+        ...     75, 90, 100, 7, 50, "key-rotation:exempt", "IAMKeyRotationExemptionGroup", 365, timedelta(days=1)
+        ... )
+        >>> made = datetime(2025, 1, 1, 6, tzinfo=UTC)
+        >>> user = UserSnapshot("alice", "arn:aws:iam::111122223333:user/alice", keys=(AccessKey("AKIA1", KeyStatus.ACTIVE, made),))
+        >>> [str(moment.date()) for moment in decision_moments(user, Delivery(), made, daily)][:4]  # I-R-W, I-R days
+        ['2025-01-08', '2025-01-09', '2025-01-15', '2025-01-16']
+        >>> tagged = UserSnapshot(user.user_name, user.user_arn, keys=user.keys, tags={"key-rotation:exempt": "2025-02-10"})
+        >>> added = set(decision_moments(tagged, Delivery(), made, daily)) - set(decision_moments(user, Delivery(), made, daily))
+        >>> sorted(str(moment) for moment in added)  # the exemption's warning and its end, each one run early too
+        ['2025-02-03 00:00:00+00:00', '2025-02-04 00:00:00+00:00', '2025-02-10 00:00:00+00:00', '2025-02-11 00:00:00+00:00']
+    """
+    offsets = {
+        config.rotation_days,
+        config.inactive_days,
+        config.delete_days,
+        config.disable_grace_days,
+        config.delete_grace_days,
+        config.inactive_days - config.warning_days,
+        config.disable_grace_days - config.warning_days,
+    }
+    deadlines = {key.created + days(offset) for key in user.keys for offset in offsets}
+    for _, moment in delivery.disabled | delivery.reenabled:  # deletes, and the end of an honoured re-enable
+        deadlines.add(_start_of_day(moment) + days(config.quarantine_days))
+    deadlines.update(_exemption_tag_moments(user, config))
+    moments = {moment for deadline in deadlines for moment in (deadline, act_from(deadline, config))}
+    return sorted(moment for moment in moments if moment > after)
+
+
+def _exemption_tag_moments(user: UserSnapshot, config: LifecycleConfig) -> set[datetime]:
+    """When a dated exemption tag starts to exempt, stops (the midnight after its day), and W days before that."""
+    tag = _exempt_tag(user.tags, config.exempt_tag_key)
+    value = tag[1].strip() if tag else ""
+    if not (_DATE_TAG_VALUE.fullmatch(value) and _is_calendar_date(value)):
+        return set()
+    day = parse_day(value)
+    found = set()
+    for first, offset in ((day, -config.max_exemption_days), (day, 1), (day, 1 - config.warning_days)):
+        try:
+            found.add(datetime.combine(first + timedelta(days=offset), time(), tzinfo=UTC))
+        except OverflowError:
+            continue  # a day at the calendar's end: nothing changes there
+    return found
+
+
 # --------------------------------------------------------------------------
 # The plan for one account
 # --------------------------------------------------------------------------

@@ -1,15 +1,16 @@
 """The run's files in the run bucket: every action and blocked user, as JSON and CSV, under ``reports/<runId>/``.
 
 The run report email lists a bounded number of rows; these files list them all, for a spreadsheet or a
-script. The builders are pure (rows from the run's ledger items, then the files' bytes); :func:`write`
+script. The builders are pure (rows from the run's ledger records, then the files' bytes); :func:`write`
 puts one file. Every value is a name, an id, a date or a sentence the ledger holds: never a secret.
 
 A user name may be hostile (IAM allows ``=+-@`` in names): a CSV cell that a spreadsheet would read as a
 formula is written with a leading ``'`` (:func:`csv_cell`).
 
+    >>> from keyrotation.ledger_records import run_records
     >>> items = [{"kind": "action", "accountId": "111122223333", "type": "rotate", "userName": "=HYPERLINK(1)",
     ...           "keyId": "AKIAOLD", "status": "done", "reason": "90 days old"}]
-    >>> rows = action_rows(items, {"111122223333": "prod"})
+    >>> rows = action_rows(run_records(items), {"111122223333": "prod"})
     >>> rows[0]["accountName"], rows[0]["action"], rows[0]["result"]
     ('prod', 'rotate', 'done')
     >>> csv_text(rows, ACTION_COLUMNS).splitlines()[1]
@@ -30,7 +31,8 @@ from botocore.exceptions import ClientError
 
 from keyrotation.aws import error_code, translate_errors
 from keyrotation.errors import InventoryUnreadable
-from keyrotation.ledger import RecordKind
+from keyrotation.ledger_records import ActionRecord, NoticeRecord, RunRecord
+from keyrotation.model import NoticeKind
 
 #: Where a run's files are, under the run bucket.
 REPORTS_PREFIX = "reports/"
@@ -74,54 +76,53 @@ def fragment(account_id: str, account_name: str, rows: Sequence[Mapping[str, Any
     )
 
 
-def action_rows(items: Iterable[Mapping[str, Any]], account_names: Mapping[str, str]) -> list[dict[str, str]]:
+def action_rows(records: Iterable[RunRecord], account_names: Mapping[str, str]) -> list[dict[str, str]]:
     """Every key action of the run, and every blocked user, by account, user, key and action.
 
-    ``items``: the run's ledger items; ``account_names``: account id to name (the run's account list).
-    An action's ``result`` is its ledger status (``planned`` in a dry run, ``done``, ``skipped``,
-    ``failed``...); ``error`` is a failed action's error name. A blocked user's ``action`` is ``blocked``,
-    its ``result`` ``blocked`` (or ``blocked until <date>``) and its ``reason`` the notice.
+    ``records``: the run's (:meth:`keyrotation.ledger.Ledger.run_records`); ``account_names``: account id to
+    name (the run's account list). An action's ``result`` is its ledger status (``planned`` in a dry run,
+    ``done``, ``skipped``, ``failed``...); ``error`` is a failed action's error name. A blocked user's
+    ``action`` is ``blocked``, its ``result`` ``blocked`` (or ``blocked until <date>``) and its ``reason`` the
+    notice.
     """
     rows = []
-    for item in items:
-        kind = item.get("kind")
-        account_id = _text(item.get("accountId"))
-        if kind == RecordKind.ACTION:
+    for record in records:
+        if isinstance(record, ActionRecord):
             rows.append(
                 {
-                    "accountId": account_id,
-                    "accountName": _name(item, account_names),
-                    "userName": _text(item.get("userName")),
-                    "keyId": _text(item.get("keyId")),
-                    "action": _text(item.get("type")),
-                    "result": _text(item.get("status")),
-                    "reason": _text(item.get("reason")),
-                    "error": _text(item.get("error")),
+                    "accountId": _text(record.account_id),
+                    "accountName": _name(record, account_names),
+                    "userName": _text(record.user_name),
+                    "keyId": _text(record.key_id),
+                    "action": _text(record.type.value),
+                    "result": _text(record.status.value),
+                    "reason": _text(record.reason),
+                    "error": _text(record.error),
                 }
             )
-        elif kind == RecordKind.NOTICE and item.get("type") == BLOCKED:
-            due = _text(item.get("due"))[:10]
+        elif isinstance(record, NoticeRecord) and record.type is NoticeKind.BLOCKED:
+            due = _text(record.due)[:10]
             rows.append(
                 {
-                    "accountId": account_id,
-                    "accountName": _name(item, account_names),
-                    "userName": _text(item.get("userName")),
-                    "keyId": "" if item.get("keyId") in (None, "-") else _text(item.get("keyId")),
+                    "accountId": _text(record.account_id),
+                    "accountName": _name(record, account_names),
+                    "userName": _text(record.user_name),
+                    "keyId": "" if record.key_id in (None, "-") else _text(record.key_id),
                     "action": BLOCKED,
                     "result": f"blocked until {due}" if due else "blocked",
-                    "reason": _text(item.get("detail")),
+                    "reason": _text(record.detail),
                     "error": "",
                 }
             )
     return sorted(rows, key=lambda row: (row["accountId"], row["userName"], row["keyId"], row["action"]))
 
 
-def _name(item: Mapping[str, Any], account_names: Mapping[str, str]) -> str:
-    return _text(item.get("accountName")) or account_names.get(_text(item.get("accountId")), "")
+def _name(record: ActionRecord | NoticeRecord, account_names: Mapping[str, str]) -> str:
+    return _text(record.account_name) or account_names.get(_text(record.account_id), "")
 
 
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)[:_MAX_TEXT]
+def _text(value: str | None) -> str:
+    return "" if value is None else value[:_MAX_TEXT]
 
 
 def csv_cell(value: Any) -> str:

@@ -25,8 +25,19 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from keyrotation.ledger import AccountStatus, ActionStatus, RecordKind
+from keyrotation.ledger_records import (
+    AccountResult,
+    AccountStatus,
+    ActionRecord,
+    ActionStatus,
+    EmailRecord,
+    EmailStatus,
+    NoticeRecord,
+    OverdueRecord,
+    RunRecord,
+)
 from keyrotation.limits import NAMED_VALUES
+from keyrotation.model import ActionType
 
 MAX_FAILURES_LISTED = 100
 MAX_CAUSE_CHARS = 500
@@ -56,50 +67,48 @@ def key_counts(summary: dict[str, Any]) -> dict[str, int]:
 
 
 def summarize(
-    run_id: str, account_ids: Sequence[str], run_items: Iterable[dict[str, Any]], dry_run: bool = False
+    run_id: str, account_ids: Sequence[str], records: Iterable[RunRecord], dry_run: bool = False
 ) -> tuple[dict[str, Any], list[str]]:
     """The run's summary (bounded in size) and the ids of every failed account, in run order.
 
-    ``keys.overdue`` counts the Active keys older than 90 days the audits found, less those this run
-    disabled: what is left after the run (a dry run leaves them all). Those of users an audit did not
-    read in full come as a number (``unread``): the run did nothing to them.
+    ``records``: the run's (:meth:`keyrotation.ledger.Ledger.run_records`). ``keys.overdue`` counts the
+    Active keys older than 90 days the audits found, less those this run disabled: what is left after the
+    run (a dry run leaves them all). Those of users an audit did not read in full come as a number
+    (``unread``): the run did nothing to them.
     """
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[str, AccountResult] = {}
     done: Counter[str] = Counter()
     notices: Counter[str] = Counter()
     overdue: set[str] = set()
     disabled: set[str] = set()
     unread_overdue = 0  # in users the audit did not read: the run did nothing to them
     emails_failed = 0
-    for item in run_items:
-        kind = item.get("kind")
-        if kind == RecordKind.ACCOUNT:
-            results[item["accountId"]] = item
-        elif kind == RecordKind.ACTION and item.get("status") in (
+    for record in records:
+        if isinstance(record, AccountResult):
+            results[record.account_id] = record
+        elif isinstance(record, ActionRecord) and record.status in (
             ActionStatus.DONE,
-            ActionStatus.PLANNED if item.get("dryRun") else ActionStatus.DONE,
+            ActionStatus.PLANNED if record.dry_run else ActionStatus.DONE,
         ):
-            done[item["type"]] += 1
-            if item["type"] == "disable" and item.get("status") == ActionStatus.DONE:
-                disabled.add(str(item.get("keyId")))
-        elif kind == RecordKind.NOTICE:
-            notices[item["type"]] += 1
-        elif kind == RecordKind.OVERDUE:
-            overdue.update(str(key_id) for key_id in item.get("keyIds") or ())
-            unread_overdue += int(item.get("unread") or 0)
-        elif kind == RecordKind.EMAIL and item.get("status") == "failed":
+            done[record.type.value] += 1
+            if record.type is ActionType.DISABLE and record.status is ActionStatus.DONE:
+                disabled.add(record.key_id)
+        elif isinstance(record, NoticeRecord):
+            notices[record.type.value] += 1
+        elif isinstance(record, OverdueRecord):
+            overdue.update(record.key_ids)
+            unread_overdue += record.unread
+        elif isinstance(record, EmailRecord) and record.status is EmailStatus.FAILED:
             emails_failed += 1
 
     failures = [
         {
             "accountId": account_id,
-            "error": results.get(account_id, {}).get("error", "KeyRotation.NoResult"),
-            "cause": str(results.get(account_id, {}).get("cause", "the account's execution recorded no result"))[
-                :MAX_CAUSE_CHARS
-            ],
+            "error": _error(results.get(account_id)),
+            "cause": _cause(results.get(account_id))[:MAX_CAUSE_CHARS],
         }
         for account_id in account_ids
-        if results.get(account_id, {}).get("status") != AccountStatus.SUCCEEDED
+        if (result := results.get(account_id)) is None or result.status is not AccountStatus.SUCCEEDED
     ]
     column = 1 if dry_run else 0
     counted = {"rotate": done["rotate"], "disable": done["disable"], "delete": done["delete"]}
@@ -122,11 +131,20 @@ def summarize(
             "invalidTags": notices["invalid-tag"],
             "exemptionsExpiring": notices["exemption-expiring"],
             "reenabled": notices["reenabled"],
-            "notificationFailures": sum(1 for result in results.values() if result.get("notifyError")),
+            "notificationFailures": sum(1 for result in results.values() if result.notify_error),
             "emailsFailed": emails_failed,
         },
     }
     return summary, [failure["accountId"] for failure in failures]
+
+
+def _error(result: AccountResult | None) -> str:
+    """A failed account's error name; an account with no result (or none recorded in it): ``KeyRotation.NoResult``."""
+    return "KeyRotation.NoResult" if result is None or result.error is None else result.error
+
+
+def _cause(result: AccountResult | None) -> str:
+    return "the account's execution recorded no result" if result is None or result.cause is None else result.cause
 
 
 def replay_input(failed_account_ids: Sequence[str], dry_run: bool, run_id: str = "") -> dict[str, Any]:

@@ -30,10 +30,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 
 from keyrotation import policy
-from keyrotation.clock import days
 from keyrotation.config import LifecycleConfig
 from keyrotation.credential_report import ReportUser
 from keyrotation.model import AccessKey, Delivery, KeyStatus, UserSnapshot
@@ -182,41 +181,11 @@ def quiet_until(user: UserSnapshot, delivery: Delivery, now: datetime, config: L
     the policy compares ``now`` with (then no mark is written and the user is read again next run).
     Only meaningful when the policy has nothing to do or say at ``now``.
 
-    The policy compares ``now`` only with: a key's creation plus R, I, D, I-R or D-R days (W days
-    earlier for a warning); the day after a disable or re-enable record plus D-I days; a dated
-    exemption's end (W days earlier for its notice); and each of these less one run interval (a run acts
-    at the last run before a date, :func:`policy.act_from`). Each date is the later of some of these,
-    so the verdict can only change at one of them. ``tests/unit/test_triage.py`` checks the verdict stays
-    empty everywhere before the moment.
+    The policy's verdict can only change at one of :func:`policy.decision_moments`, so only those are
+    tried. ``tests/unit/test_triage.py`` checks the verdict stays empty everywhere before the moment.
     """
-    candidates = {
-        moment
-        for deadline in _moments(user, delivery, now, config)
-        for moment in (deadline, policy.act_from(deadline, config))  # a run acts one run interval early
-        if moment > now
-    }
-    for moment in sorted(candidates):
+    for moment in policy.decision_moments(user, delivery, now, config):
         decision = policy.decide(user, delivery, moment, config)
         if decision.actions or decision.notices:
             return moment
     return None
-
-
-def _moments(user: UserSnapshot, delivery: Delivery, now: datetime, config: LifecycleConfig) -> Iterator[datetime]:
-    offsets = {
-        config.rotation_days,
-        config.inactive_days,
-        config.delete_days,
-        config.disable_grace_days,
-        config.delete_grace_days,
-    }
-    warned_offsets = {config.inactive_days - config.warning_days, config.disable_grace_days - config.warning_days}
-    for key in user.keys:
-        for offset in offsets | warned_offsets:
-            yield key.created + days(offset)
-    for _, moment in delivery.disabled | delivery.reenabled:  # deletes, and the end of an honoured re-enable
-        yield datetime.combine(moment.astimezone(UTC).date(), time(), tzinfo=UTC) + days(config.quarantine_days)
-    ends = policy.exemption(user, now, config).ends
-    if ends is not None:
-        yield ends
-        yield ends - days(config.warning_days)

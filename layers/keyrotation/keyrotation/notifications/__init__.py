@@ -3,12 +3,12 @@
 Four steps, each testable on its own, each in its own modules:
 
 1. **Who and what** (pure): :func:`build_digests` (``digest_builder``) turns
-   the ledger items of one account of a run (each read by ``digest_events``)
+   the ledger records of one account of a run (each read by ``digest_events``)
    into one :class:`Digest` (``digest``) per person, addressed as
    ``addresses`` allows.
    :func:`build_run_report` (``report_builder``) gathers the security team's
    :class:`RunReport` (``report``) from the summary and the whole run's
-   ledger items.
+   ledger records (:mod:`keyrotation.ledger_records`).
 2. **Rendering** (``rendering``): :class:`Renderer` renders
    ``<kind>.html.j2`` (autoescaped) and ``<kind>.txt.j2`` from the packaged
    ``templates/`` folder in a sandbox (``environment``), or from override
@@ -29,9 +29,11 @@ key (notify never reads one) or a message body.
 
 Example:
     >>> from keyrotation.events import Account, Run
-    >>> items = [{"kind": "action", "type": "disable", "userName": "alice", "keyId": "AKIAOLD",
-    ...           "reason": "Replaced 15 days ago.", "status": "done", "ownerEmail": "Alice@Example.com"}]
-    >>> plan = build_digests(items, Account("111122223333", "prod", "aws@example.com"), Run("run-1", False),
+    >>> from keyrotation.ledger_records import ActionRecord, ActionStatus
+    >>> from keyrotation.model import ActionType
+    >>> records = [ActionRecord("111122223333", "alice", "AKIAOLD", ActionType.DISABLE, ActionStatus.DONE,
+    ...                         reason="Replaced 15 days ago.", owner_email="Alice@Example.com")]
+    >>> plan = build_digests(records, Account("111122223333", "prod", "aws@example.com"), Run("run-1", False),
     ...                      Guide("us-east-1", "email", "key-rotation:exempt", "Exempt", None, 15, 25))
     >>> [(digest.recipient, [event.key_id for event in digest.disabled]) for digest in plan.digests]
     [('alice@example.com', ['AKIAOLD'])]

@@ -1,4 +1,4 @@
-"""Who is told what: the ledger items of one account of a run, turned into one digest per person.
+"""Who is told what: the ledger records of one account of a run, turned into one digest per person.
 
 The person of an IAM user is the address in the user's owner tag
 (``OwnerEmailTagKey``) when it is a valid address in ``AllowedEmailDomains``
@@ -12,9 +12,11 @@ its key notices to an outsider. Pure: no AWS call.
 Example:
     >>> from keyrotation.events import Account, Run
     >>> from keyrotation.notifications.settings import Guide
+    >>> from keyrotation.ledger_records import run_records
     >>> items = [{"kind": "action", "type": "disable", "userName": "alice", "keyId": "AKIAOLD",
     ...           "reason": "Replaced 15 days ago.", "status": "done", "ownerEmail": "not an address"}]
-    >>> plan = build_digests(items, Account("111122223333", "prod", "aws@example.com"), Run("run-1", False),
+    >>> account = Account("111122223333", "prod", "aws@example.com")
+    >>> plan = build_digests(run_records(items), account, Run("run-1", False),
     ...                      Guide("us-east-1", "email", "key-rotation:exempt", "Exempt", None, 15, 25))
     >>> [digest.recipient for digest in plan.digests], [problem.address for problem in plan.unreachable]
     (['aws@example.com'], ['not an address'])
@@ -29,14 +31,11 @@ from typing import Any
 
 from keyrotation import clock
 from keyrotation.events import Account, Run
+from keyrotation.ledger_records import ActionRecord, NoticeRecord, RunRecord
 from keyrotation.notifications.addresses import in_domains, normalize_address
 from keyrotation.notifications.digest import SECTIONS, Digest, InvalidOwnerTag
 from keyrotation.notifications.digest_events import digest_event
 from keyrotation.notifications.settings import Guide
-from keyrotation.notifications.values import as_text
-
-#: The field of an earlier run's item sent again in this run's digest: that run's id.
-RESENT_FROM = "resentFrom"
 
 
 @dataclass(frozen=True)
@@ -86,21 +85,21 @@ class _Collecting:
 
 
 def build_digests(
-    items: Iterable[Mapping[str, Any]],
+    records: Iterable[RunRecord],
     account: Account,
     run: Run,
     guide: Guide,
     today: date | None = None,
     only_to: str | None = None,
 ) -> DigestPlan:
-    """One digest per person from the ledger items of one account of a run.
+    """One digest per person from the ledger records of one account of a run.
 
     In a real run the digest tells what was done (actions ``done``) and what is
     coming (``disable-soon``, ``reenabled``, ``blocked``, ``exemption-expiring`` notices).
     In a dry run actions stay ``planned``: they are shown as what would happen.
     Exempt users, deferred actions and invalid exemption tags are the security
-    team's business: they are in the run report, not in digests. An item of an
-    earlier run sent again names that run (``resentFrom``); the digest lists it.
+    team's business: they are in the run report, not in digests. A record of an
+    earlier run sent again names that run (``resent_from``); the digest lists it.
 
     ``only_to`` (a dry run whose previews go to the security team only): one digest of
     every event of the account, to that address; no owner is addressed, so no owner
@@ -111,12 +110,12 @@ def build_digests(
     unreachable: dict[str, set[str]] = {}
     outside: set[str] = set()
     account_address = normalize_address(account.email)
-    for item in items:
-        found = digest_event(item, account, run, guide, today)
+    for record in records:
+        found = digest_event(record, account, run, guide, today)
         if found is None:
             continue
         section, event = found
-        owner = as_text(item.get("ownerEmail")).strip()
+        owner = record.owner_email.strip() if isinstance(record, ActionRecord | NoticeRecord) else ""
         owner_address = normalize_address(owner) if owner else None
         if owner_address is not None and not in_domains(owner_address, guide.allowed_domains):
             outside.add(owner)
@@ -129,8 +128,8 @@ def build_digests(
             continue
         person = people.setdefault(recipient, _Collecting())
         person.events.setdefault(section, []).append(event)
-        if item.get(RESENT_FROM):
-            person.resent_from.add(as_text(item.get(RESENT_FROM)))
+        if isinstance(record, ActionRecord | NoticeRecord) and record.resent_from:
+            person.resent_from.add(record.resent_from)
         if owner and owner_address is None:
             person.invalid_owner_tags.add(InvalidOwnerTag(event.user_name, owner, outside_domains=owner in outside))
     digests = tuple(

@@ -1,4 +1,4 @@
-"""The digest event a ledger item stands for: which section of a digest, and what it tells.
+"""The digest event a ledger record stands for: which section of a digest, and what it tells.
 
 Only what concerns the user's person is news: actions done (in a dry run,
 planned) and the notices ``disable-soon``, ``reenabled``, ``blocked`` and
@@ -7,22 +7,23 @@ planned) and the notices ``disable-soon``, ``reenabled``, ``blocked`` and
 Example:
     >>> from keyrotation.events import Account, Run
     >>> from keyrotation.notifications.settings import Guide
-    >>> item = {"kind": "notice", "type": "blocked", "userName": "bob", "detail": "two keys, both in use"}
+    >>> from keyrotation.ledger_records import NoticeRecord
+    >>> from keyrotation.model import NoticeKind
+    >>> record = NoticeRecord("111122223333", "bob", None, NoticeKind.BLOCKED, "two keys, both in use")
     >>> guide = Guide("eu-west-1", "email", "key-rotation:exempt", "Exempt", None, 15, 25)
-    >>> digest_event(item, Account("111122223333", "prod", ""), Run("run-1", False), guide, date(2026, 1, 15))
+    >>> digest_event(record, Account("111122223333", "prod", ""), Run("run-1", False), guide, date(2026, 1, 15))
     ('blocked', Blocked(user_name='bob', key_id=None, why='two keys, both in use', retry_on=None))
 """
 
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
 from keyrotation import naming
 from keyrotation.events import Account, Run
-from keyrotation.ledger import ActionStatus, RecordKind
+from keyrotation.ledger_records import ActionRecord, ActionStatus, NoticeRecord, RunRecord
 from keyrotation.model import ActionType, NoticeKind
 from keyrotation.notifications.digest import Blocked, DisableSoon, ExemptionExpiring, KeyChange, Reenabled, Rotation
 from keyrotation.notifications.settings import Guide
@@ -41,47 +42,44 @@ def read_secret_command(secret_id: str, region: str) -> str:
     )
 
 
-def digest_event(
-    item: Mapping[str, Any], account: Account, run: Run, guide: Guide, today: date
-) -> tuple[str, Any] | None:
-    """The digest section and event an item stands for, or None when it is nobody's news."""
-    if item.get("kind") == RecordKind.ACTION:
+def digest_event(record: RunRecord, account: Account, run: Run, guide: Guide, today: date) -> tuple[str, Any] | None:
+    """The digest section and event a record stands for, or None when it is nobody's news."""
+    if isinstance(record, ActionRecord):
         shown = ActionStatus.PLANNED if run.dry_run else ActionStatus.DONE
-        if item.get("status") != shown:
+        if record.status is not shown:
             return None
-        kind = item.get("type")
-        if kind == ActionType.ROTATE.value:
-            return "rotated", _rotation(item, account, guide, today, preview=run.dry_run)
-        change = KeyChange(as_text(item.get("userName")), as_text(item.get("keyId")), as_text(item.get("reason")))
-        if kind == ActionType.DISABLE.value:
+        if record.type is ActionType.ROTATE:
+            return "rotated", _rotation(record, account, guide, today, preview=run.dry_run)
+        change = KeyChange(record.user_name, record.key_id, record.reason)
+        if record.type is ActionType.DISABLE:
             return "disabled", change
-        if kind == ActionType.DELETE.value:
+        if record.type is ActionType.DELETE:
             return "deleted", change
         return None
-    if item.get("kind") == RecordKind.NOTICE:
-        return _notice_event(item, account, guide)
+    if isinstance(record, NoticeRecord):
+        return _notice_event(record, account, guide)
     return None
 
 
-def _rotation(item: Mapping[str, Any], account: Account, guide: Guide, today: date, preview: bool) -> Rotation:
-    user_name = as_text(item.get("userName"))
-    secret_name = as_text(item.get("secretName")) or naming.secret_name(account.account_id, user_name)
-    secret_arn = None if preview else (as_text(item.get("secretArn")) or None)
+def _rotation(record: ActionRecord, account: Account, guide: Guide, today: date, preview: bool) -> Rotation:
+    user_name = record.user_name
+    secret_name = record.secret_name or naming.secret_name(account.account_id, user_name)
+    secret_arn = None if preview else (record.secret_arn or None)
     if preview:
         disable_on: date | None = today + timedelta(days=guide.disable_grace_days)
         delete_on: date | None = today + timedelta(days=guide.delete_grace_days)
     else:
-        disable_on, delete_on = as_day(item.get("disableOn")), as_day(item.get("deleteOn"))
+        disable_on, delete_on = as_day(record.disable_on), as_day(record.delete_on)
     return Rotation(
         user_name=user_name,
-        old_key_id=as_text(item.get("keyId")),
-        new_key_id=None if preview else (as_text(item.get("newKeyId")) or None),
+        old_key_id=record.key_id,
+        new_key_id=None if preview else (record.new_key_id or None),
         secret_name=secret_name,
         secret_arn=secret_arn,
         read_command=read_secret_command(secret_arn or secret_name, _region_of(secret_arn, guide.region)),
         disable_on=disable_on,
         delete_on=delete_on,
-        reason=as_text(item.get("reason")),
+        reason=record.reason,
     )
 
 
@@ -90,28 +88,26 @@ def _region_of(arn: str | None, default: str) -> str:
     return parts[3] if len(parts) > 5 and parts[3] else default
 
 
-def _notice_event(item: Mapping[str, Any], account: Account, guide: Guide) -> tuple[str, Any] | None:
-    kind, user_name = item.get("type"), as_text(item.get("userName"))
-    if kind == NoticeKind.DISABLE_SOON.value:
+def _notice_event(record: NoticeRecord, account: Account, guide: Guide) -> tuple[str, Any] | None:
+    kind, user_name = record.type, record.user_name
+    if kind is NoticeKind.DISABLE_SOON:
         secret_name = naming.secret_name(account.account_id, user_name)
         return "disable_soon", DisableSoon(
             user_name=user_name,
-            key_id=as_text(item.get("keyId")),
-            disable_on=as_day(item.get("due")),
-            detail=as_text(item.get("detail")),
-            last_used=as_moment(item.get("lastUsed")),
-            last_used_service=as_recorded(item.get("lastUsedService")),
-            last_used_region=as_recorded(item.get("lastUsedRegion")),
-            key_created=as_day(item.get("keyCreated")),
+            key_id=as_text(record.key_id),
+            disable_on=as_day(record.due),
+            detail=record.detail,
+            last_used=as_moment(record.last_used),
+            last_used_service=as_recorded(record.last_used_service),
+            last_used_region=as_recorded(record.last_used_region),
+            key_created=as_day(record.key_created),
             secret_name=secret_name,
             read_command=read_secret_command(secret_name, guide.region),
         )
-    if kind == NoticeKind.REENABLED.value:
-        key_id, detail = as_text(item.get("keyId")), as_text(item.get("detail"))
-        return "reenabled", Reenabled(user_name, key_id, as_day(item.get("due")), detail)
-    if kind == NoticeKind.BLOCKED.value:
-        due = as_day(item.get("due"))
-        return "blocked", Blocked(user_name, as_text(item.get("keyId")) or None, as_text(item.get("detail")), due)
-    if kind == NoticeKind.EXEMPTION_EXPIRING.value:
-        return "exemption_expiring", ExemptionExpiring(user_name, as_day(item.get("due")), as_text(item.get("detail")))
+    if kind is NoticeKind.REENABLED:
+        return "reenabled", Reenabled(user_name, as_text(record.key_id), as_day(record.due), record.detail)
+    if kind is NoticeKind.BLOCKED:
+        return "blocked", Blocked(user_name, record.key_id or None, record.detail, as_day(record.due))
+    if kind is NoticeKind.EXEMPTION_EXPIRING:
+        return "exemption_expiring", ExemptionExpiring(user_name, as_day(record.due), record.detail)
     return None

@@ -29,24 +29,24 @@ Example (as the notify function wires it):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, TypeGuard
 
 from keyrotation import clock
 from keyrotation.events import Account, Run, RunFailure
 from keyrotation.key_events import Publisher, key_events
-from keyrotation.ledger import ActionStatus, Ledger, RecordKind
+from keyrotation.ledger import Ledger
+from keyrotation.ledger_records import ActionRecord, ActionStatus, EmailRecord, NoticeRecord, OwedRecord, RunRecord
 from keyrotation.model import NoticeKind
 from keyrotation.notifications.addresses import normalize_address
 from keyrotation.notifications.digest import Digest
-from keyrotation.notifications.digest_builder import RESENT_FROM, build_digests
+from keyrotation.notifications.digest_builder import build_digests
 from keyrotation.notifications.outcome import Outcome
 from keyrotation.notifications.rendering import Renderer
 from keyrotation.notifications.report_builder import build_run_report
 from keyrotation.notifications.sending import Mailer
 from keyrotation.notifications.settings import Guide
 from keyrotation.notifications.status import DELIVERED, EmailStatus
-from keyrotation.notifications.values import as_text
 from keyrotation.observability import logger
 
 
@@ -81,21 +81,14 @@ class Notifier:
                     extra={"account_id": account.account_id},
                 )
                 return Outcome()
-        items = self.ledger.run_items(run.run_id, account.account_id)
-        delivered = {
-            as_text(item.get("recipient"))
-            for item in items
-            if item.get("kind") == RecordKind.EMAIL and item.get("status") in DELIVERED
-        }
-        owed = {} if run.dry_run else _owed(items)  # a preview neither carries nor settles owed news
+        records = self.ledger.run_records(run.run_id, account.account_id)
+        emails = [record for record in records if isinstance(record, EmailRecord)]
+        delivered = {email.recipient for email in emails if email.status in DELIVERED}
+        owed = {} if run.dry_run else _owed(records)  # a preview neither carries nor settles owed news
         carried = self._carried(account, owed) if self.mailer is not None else []
-        news = {as_text(item.get("userName")) for item in items if _said_once(item)}
-        failed_before = {
-            as_text(item.get("recipient"))
-            for item in items
-            if item.get("kind") == RecordKind.EMAIL and item.get("status") == EmailStatus.FAILED.value
-        }
-        plan = build_digests([*items, *carried], account, run, guide, only_to=only_to)
+        news = {record.user_name for record in records if _said_once(record)}
+        failed_before = {email.recipient for email in emails if email.status is EmailStatus.FAILED}
+        plan = build_digests([*records, *carried], account, run, guide, only_to=only_to)
         outcome = Outcome()
         for problem in plan.unreachable:
             self._record(
@@ -124,20 +117,20 @@ class Notifier:
                 if user_name not in told:  # nothing of theirs is left to tell (the earlier runs' items expired)
                     self.ledger.forget_owed(account.account_id, user_name, runs)
         if self.events is not None:  # after the emails: an EventBridge outage delays no one's digest
-            self.events.publish(key_events(items, account, run))  # this run's items only, none in a dry run
+            self.events.publish(key_events(records, account, run))  # this run's items only, none in a dry run
         return outcome
 
-    def _carried(self, account: Account, owed: Mapping[str, frozenset[str]]) -> list[dict[str, Any]]:
-        """The items of earlier runs whose news did not reach the owed users' people, marked with their run."""
+    def _carried(self, account: Account, owed: Mapping[str, frozenset[str]]) -> list[RunRecord]:
+        """The records of earlier runs whose news did not reach the owed users' people, marked with their run."""
         users_of: dict[str, set[str]] = {}
         for user_name, runs in owed.items():
             for earlier in runs:
                 users_of.setdefault(earlier, set()).add(user_name)
-        carried = []
+        carried: list[RunRecord] = []
         for earlier, users in sorted(users_of.items()):
-            for item in self.ledger.run_items(earlier, account.account_id):
-                if as_text(item.get("userName")) in users and _said_once(item) and not item.get("dryRun"):
-                    carried.append({**item, RESENT_FROM: earlier})
+            for record in self.ledger.run_records(earlier, account.account_id):
+                if _said_once(record) and record.user_name in users and not record.dry_run:
+                    carried.append(replace(record, resent_from=earlier))
         return carried
 
     def send_run_report(
@@ -157,8 +150,8 @@ class Notifier:
         if recipient is None or self.mailer is None:
             logger.info("run report not sent: SecurityTeamEmail or SenderEmail is empty")
             return Outcome(skipped=1)
-        items = self.ledger.run_items(run.run_id)
-        report = build_run_report(run, summary, replay_input, items, started_at=started_at, failure=run_failure)
+        records = self.ledger.run_records(run.run_id)
+        report = build_run_report(run, summary, replay_input, records, started_at=started_at, failure=run_failure)
         email = self.renderer.render_run_report(report)
         result = self.mailer.send(recipient, email)
         outcome = Outcome(fallbacks=len(email.fallbacks))
@@ -270,20 +263,16 @@ class _Owing:
     failed_before: bool = False  # an earlier attempt of this run did not deliver this recipient's digest
 
 
-def _owed(items: Iterable[Mapping[str, Any]]) -> dict[str, frozenset[str]]:
-    """User -> the earlier runs whose news is still owed to its person (the audit's ``owed`` items)."""
-    return {
-        as_text(item.get("userName")): frozenset(as_text(run) for run in item.get("runs") or ())
-        for item in items
-        if item.get("kind") == RecordKind.OWED
-    }
+def _owed(records: Iterable[RunRecord]) -> dict[str, frozenset[str]]:
+    """User -> the earlier runs whose news is still owed to its person (the audit's ``owed`` records)."""
+    return {record.user_name: record.runs for record in records if isinstance(record, OwedRecord)}
 
 
-def _said_once(item: Mapping[str, Any]) -> bool:
+def _said_once(record: RunRecord) -> TypeGuard[ActionRecord | NoticeRecord]:
     """News that no later run says again: a key action done, a re-enable found."""
-    if item.get("kind") == RecordKind.ACTION:
-        return item.get("status") == ActionStatus.DONE
-    return item.get("kind") == RecordKind.NOTICE and item.get("type") == NoticeKind.REENABLED.value
+    if isinstance(record, ActionRecord):
+        return record.status is ActionStatus.DONE
+    return isinstance(record, NoticeRecord) and record.type is NoticeKind.REENABLED
 
 
 def _log_fields(digest: Digest) -> dict[str, Any]:

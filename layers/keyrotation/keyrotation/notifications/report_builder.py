@@ -8,9 +8,10 @@ Pure: no AWS call.
 
 Example:
     >>> from keyrotation.events import Run
-    >>> items = [{"kind": "email", "accountId": "111122223333", "recipient": "a@example.com",
-    ...           "status": "failed", "errorCode": "MessageRejected", "error": "not verified"}]
-    >>> report = build_run_report(Run("run-1", False), {"accounts": {"total": 1, "succeeded": 1}}, None, items)
+    >>> from keyrotation.ledger_records import EmailRecord, EmailStatus
+    >>> records = [EmailRecord("111122223333", "a@example.com", EmailStatus.FAILED, error="not verified",
+    ...                        error_code="MessageRejected")]
+    >>> report = build_run_report(Run("run-1", False), {"accounts": {"total": 1, "succeeded": 1}}, None, records)
     >>> report.accounts, report.emails["failed"], report.notification_problems.shown[0].error
     ({'total': 1, 'succeeded': 1, 'failed': 0}, 1, 'MessageRejected: not verified')
 """
@@ -24,8 +25,8 @@ from typing import Any
 
 from keyrotation.errors import InvalidInput
 from keyrotation.events import Run, RunFailure
-from keyrotation.ledger import OWNER_NOT_TOLD, ActionStatus, RecordKind
-from keyrotation.model import ActionType
+from keyrotation.ledger_records import ActionRecord, ActionStatus, EmailRecord, NoticeRecord, RunRecord
+from keyrotation.model import ActionType, NoticeKind
 from keyrotation.notifications.report import (
     REPORT_LIST_LIMIT,
     ActionRow,
@@ -52,7 +53,7 @@ def build_run_report(
     run: Run,
     summary: Mapping[str, Any],
     replay_input: Any,
-    items: Iterable[Mapping[str, Any]],
+    records: Iterable[RunRecord],
     *,
     started_at: str | None = None,
     limit: int = REPORT_LIST_LIMIT,
@@ -61,7 +62,7 @@ def build_run_report(
     """The security team's report: the summary's counts, plus what the run's ledger items tell.
 
     ``summary`` is the summarize function's output (``accounts``, ``keys``,
-    ``failedAccounts``, ``notices``); ``items`` are every ledger item of the run.
+    ``failedAccounts``, ``notices``); ``records`` are every ledger record of the run.
     Each list keeps at most ``limit`` rows and counts the rest. ``failure``: the step that failed the
     run before or after its accounts (``summary`` is then empty, or what there was).
     """
@@ -74,26 +75,25 @@ def build_run_report(
         "invalid-tag": [],
         _WAITING: [],
     }
-    items = list(items)
+    records = list(records)
     problems: list[EmailProblem] = []
     untold: list[NoticeRow] = []
     emails: Counter[str] = Counter()
     fallbacks: Counter[tuple[str, str]] = Counter()
-    for item in items:
-        if item.get("kind") == RecordKind.NOTICE and item.get("type") in notices:
-            notices[str(item["type"])].append(_notice_row(item))
-        elif item.get("kind") == RecordKind.NOTICE and item.get("type") == "blocked" and not item.get("due"):
-            notices[_WAITING].append(_notice_row(item))  # no date: it does not clear by itself
-        elif item.get("kind") == RecordKind.ACTION and item.get(OWNER_NOT_TOLD) and _disabled(item):
-            untold.append(_untold_row(item))
-        elif item.get("kind") == RecordKind.EMAIL:
-            status = as_text(item.get("status"))
-            emails[status] += 1
-            if status not in DELIVERED:
-                problems.append(_email_problem(item))
-            for fallback in item.get("templateFallbacks") or ():
-                fallbacks[(as_text(fallback.get("template")), as_text(fallback.get("reason")))] += 1
-    rows = [ActionRow(**_action_row_fields(row)) for row in action_rows(items, {})]
+    for record in records:
+        if isinstance(record, NoticeRecord) and record.type.value in notices:
+            notices[record.type.value].append(_notice_row(record))
+        elif isinstance(record, NoticeRecord) and record.type is NoticeKind.BLOCKED and not record.due:
+            notices[_WAITING].append(_notice_row(record))  # no date: it does not clear by itself
+        elif isinstance(record, ActionRecord) and record.owner_not_told and _disabled(record):
+            untold.append(_untold_row(record))
+        elif isinstance(record, EmailRecord):
+            emails[record.status.value] += 1
+            if record.status not in DELIVERED:
+                problems.append(_email_problem(record))
+            for template, reason in record.template_fallbacks:
+                fallbacks[(template, reason)] += 1
+    rows = [ActionRow(**_action_row_fields(row)) for row in action_rows(records, {})]
     replay_text = json.dumps(replay_input, indent=2, sort_keys=True, default=str) if replay_input else ""
     listed = {kind: Capped.of(sorted(rows, key=_row_order), limit) for kind, rows in notices.items()}
     return RunReport(
@@ -149,19 +149,18 @@ def _files(reports: Any) -> ReportFiles | None:
     )
 
 
-def _disabled(item: Mapping[str, Any]) -> bool:
-    return item.get("type") == ActionType.DISABLE.value and item.get("status") == ActionStatus.DONE
+def _disabled(record: ActionRecord) -> bool:
+    return record.type is ActionType.DISABLE and record.status is ActionStatus.DONE
 
 
-def _untold_row(item: Mapping[str, Any]) -> NoticeRow:
+def _untold_row(record: ActionRecord) -> NoticeRow:
     """A key disabled while earlier runs' emails to its owner were still owed."""
-    owner = as_text(item.get("ownerEmail")) or "the account's email"
-    runs = [as_text(run) for run in item.get(OWNER_NOT_TOLD) or ()]
+    owner = record.owner_email or "the account's email"
     return NoticeRow(
-        account_id=as_text(item.get("accountId")),
-        user_name=as_text(item.get("userName")),
-        key_id=as_text(item.get("keyId")) or None,
-        detail=clip(f"owner {owner}; not delivered: the email of run {', '.join(runs)}", 1000),
+        account_id=record.account_id,
+        user_name=record.user_name,
+        key_id=record.key_id or None,
+        detail=clip(f"owner {owner}; not delivered: the email of run {', '.join(record.owner_not_told)}", 1000),
         due=None,
     )
 
@@ -187,13 +186,13 @@ def _count(value: Any) -> int:
         raise InvalidInput(f"report count {value!r} is not a number") from None
 
 
-def _notice_row(item: Mapping[str, Any]) -> NoticeRow:
+def _notice_row(record: NoticeRecord) -> NoticeRow:
     return NoticeRow(
-        account_id=as_text(item.get("accountId")),
-        user_name=as_text(item.get("userName")),
-        key_id=as_text(item.get("keyId")) or None,
-        detail=as_text(item.get("detail")),
-        due=as_day(item.get("due")),
+        account_id=record.account_id,
+        user_name=record.user_name,
+        key_id=record.key_id or None,
+        detail=record.detail,
+        due=as_day(record.due),
     )
 
 
@@ -201,16 +200,14 @@ def _row_order(row: NoticeRow) -> tuple[str, str, str]:
     return row.account_id, row.user_name, row.key_id or ""
 
 
-def _email_problem(item: Mapping[str, Any]) -> EmailProblem:
-    error = as_text(item.get("error"))
-    if item.get("errorCode"):
-        error = f"{item['errorCode']}: {error}"
+def _email_problem(record: EmailRecord) -> EmailProblem:
+    error = f"{record.error_code}: {record.error}" if record.error_code else record.error
     return EmailProblem(
-        account_id=as_text(item.get("accountId")),
-        recipient=as_text(item.get("recipient")),
-        status=as_text(item.get("status")),
+        account_id=record.account_id,
+        recipient=record.recipient,
+        status=record.status.value,
         error=clip(error, _MAX_CAUSE),
-        users=tuple(as_text(user) for user in item.get("users") or ()),
+        users=record.users,
     )
 
 
