@@ -30,7 +30,7 @@ from typing import Any
 from keyrotation import clock
 from keyrotation.events import Account, Run
 from keyrotation.notifications.addresses import in_domains, normalize_address
-from keyrotation.notifications.digest import SECTIONS, Digest, InvalidOwnerTag
+from keyrotation.notifications.digest import SECTIONS, Digest, Hint, InvalidOwnerTag
 from keyrotation.notifications.digest_events import digest_event
 from keyrotation.notifications.settings import Guide
 from keyrotation.notifications.values import as_text
@@ -63,6 +63,13 @@ class _Collecting:
     events: dict[str, list[Any]] = field(default_factory=dict)
     invalid_owner_tags: set[InvalidOwnerTag] = field(default_factory=set)
     resent_from: set[str] = field(default_factory=set)
+    hints: dict[tuple[str, str], str] = field(default_factory=dict)  # (user name, key id) -> hint
+
+    def add_hints(self, user_name: str, found: Any) -> None:
+        """The item's ``hints`` (``[{"keyId", "hint"}]``, at most a user's two keys); unreadable ones are skipped."""
+        for one in found if isinstance(found, list) else ():
+            if isinstance(one, Mapping) and one.get("keyId") and one.get("hint"):
+                self.hints.setdefault((user_name, as_text(one["keyId"])), as_text(one["hint"]))
 
     def freeze(self, recipient: str, account: Account, run: Run, for_security_team: bool = False) -> Digest:
         sections = {
@@ -81,6 +88,7 @@ class _Collecting:
             invalid_owner_tags=tags,
             resent_from=resent,
             for_security_team=for_security_team,
+            hints=tuple(Hint(user, key_id, text) for (user, key_id), text in sorted(self.hints.items())),
             **sections,
         )
 
@@ -98,6 +106,8 @@ def build_digests(
     In a real run the digest tells what was done (actions ``done``) and what is
     coming (``disable-soon``, ``reenabled``, ``blocked``, ``exemption-expiring`` notices).
     In a dry run actions stay ``planned``: they are shown as what would happen.
+    The hints off long-lived keys (an item's ``hints``) ride along with the events of their user:
+    an item that is nobody's news brings none, so a hint alone never makes a digest.
     Exempt users, deferred actions and invalid exemption tags are the security
     team's business: they are in the run report, not in digests. An item of an
     earlier run sent again names that run (``resentFrom``); the digest lists it.
@@ -129,6 +139,7 @@ def build_digests(
             continue
         person = people.setdefault(recipient, _Collecting())
         person.events.setdefault(section, []).append(event)
+        person.add_hints(event.user_name, item.get("hints"))
         if item.get(RESENT_FROM):
             person.resent_from.add(as_text(item.get(RESENT_FROM)))
         if owner and owner_address is None:

@@ -17,14 +17,27 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
 from keyrotation import naming
+from keyrotation.adoption import IN_USE, NOT_USED, NOT_YET, STILL_USED
 from keyrotation.events import Account, Run
 from keyrotation.ledger import ActionStatus, RecordKind
 from keyrotation.model import ActionType, NoticeKind
-from keyrotation.notifications.digest import Blocked, DisableSoon, ExemptionExpiring, KeyChange, Reenabled, Rotation
+from keyrotation.notifications.digest import (
+    HELPER_LINE,
+    HELPER_SEED,
+    Adoption,
+    Blocked,
+    DisableSoon,
+    ExemptionExpiring,
+    KeyChange,
+    KeyUse,
+    Reenabled,
+    Rotation,
+)
 from keyrotation.notifications.settings import Guide
 from keyrotation.notifications.values import as_day, as_moment, as_recorded, as_text
 
@@ -41,6 +54,41 @@ def read_secret_command(secret_id: str, region: str) -> str:
     )
 
 
+def helper_setup(secret_id: str, region: str) -> tuple[str, str]:
+    """``keyrotation credentials`` for the user's secret: the ``~/.aws/config`` line, and the command that seeds it.
+
+    >>> line, seed = helper_setup("Account_111122223333_User_app_AccessKey", "eu-west-1")
+    >>> print(line)
+    credential_process = keyrotation credentials --secret-id Account_111122223333_User_app_AccessKey
+    """
+    quoted = shlex.quote(secret_id)
+    return HELPER_LINE.format(secret_id=quoted), HELPER_SEED.format(secret_id=quoted, region=shlex.quote(region))
+
+
+def adoption_of(value: Any) -> Adoption | None:
+    """A ledger item's ``adoption`` field (:func:`keyrotation.adoption.uptake`), or None when absent or unreadable.
+
+    >>> adoption_of({"deliveredAt": "2026-06-01T06:00:00+00:00", "keys": [
+    ...     {"keyId": "AKIAOLD", "adoption": "still used", "lastUsed": "2026-06-03T08:00:00+00:00"},
+    ...     {"keyId": "AKIANEW", "adoption": "not yet", "lastUsed": None}]}).still_used("AKIAOLD")
+    True
+    >>> adoption_of(None), adoption_of({"keys": "?"})
+    (None, None)
+    """
+    if not isinstance(value, Mapping) or not isinstance(value.get("keys"), list):
+        return None
+    uses = [
+        KeyUse(as_text(key.get("keyId")), as_text(key.get("adoption")), as_moment(key.get("lastUsed")))
+        for key in value["keys"]
+        if isinstance(key, Mapping)
+    ]
+    new = next((use for use in uses if use.state in (IN_USE, NOT_YET)), None)
+    old = tuple(use for use in uses if use.state in (STILL_USED, NOT_USED))
+    if new is None and not old:
+        return None
+    return Adoption(as_moment(value.get("deliveredAt")), new, old)
+
+
 def digest_event(
     item: Mapping[str, Any], account: Account, run: Run, guide: Guide, today: date
 ) -> tuple[str, Any] | None:
@@ -54,7 +102,7 @@ def digest_event(
             return "rotated", _rotation(item, account, guide, today, preview=run.dry_run)
         change = KeyChange(as_text(item.get("userName")), as_text(item.get("keyId")), as_text(item.get("reason")))
         if kind == ActionType.DISABLE.value:
-            return "disabled", change
+            return "disabled", replace(change, adoption=adoption_of(item.get("adoption")))
         if kind == ActionType.DELETE.value:
             return "deleted", change
         return None
@@ -94,6 +142,7 @@ def _notice_event(item: Mapping[str, Any], account: Account, guide: Guide) -> tu
     kind, user_name = item.get("type"), as_text(item.get("userName"))
     if kind == NoticeKind.DISABLE_SOON.value:
         secret_name = naming.secret_name(account.account_id, user_name)
+        line, seed = helper_setup(secret_name, guide.region)
         return "disable_soon", DisableSoon(
             user_name=user_name,
             key_id=as_text(item.get("keyId")),
@@ -105,10 +154,15 @@ def _notice_event(item: Mapping[str, Any], account: Account, guide: Guide) -> tu
             key_created=as_day(item.get("keyCreated")),
             secret_name=secret_name,
             read_command=read_secret_command(secret_name, guide.region),
+            adoption=adoption_of(item.get("adoption")),
+            helper_line=line,
+            helper_seed=seed,
         )
     if kind == NoticeKind.REENABLED.value:
         key_id, detail = as_text(item.get("keyId")), as_text(item.get("detail"))
-        return "reenabled", Reenabled(user_name, key_id, as_day(item.get("due")), detail)
+        return "reenabled", Reenabled(
+            user_name, key_id, as_day(item.get("due")), detail, adoption=adoption_of(item.get("adoption"))
+        )
     if kind == NoticeKind.BLOCKED.value:
         due = as_day(item.get("due"))
         return "blocked", Blocked(user_name, as_text(item.get("keyId")) or None, as_text(item.get("detail")), due)
