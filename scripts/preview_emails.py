@@ -24,9 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "layers" / "keyrotation"), str(ROOT)]
 
 from keyrotation import clock, naming  # noqa: E402
+from keyrotation.adoption import hint  # noqa: E402
 from keyrotation.events import Account, Run  # noqa: E402
 from keyrotation.ledger import ActionStatus, RecordKind  # noqa: E402
 from keyrotation.ledger_records import run_records  # noqa: E402
+from keyrotation.model import AccessKey, KeyStatus  # noqa: E402
 from keyrotation.notifications import (  # noqa: E402
     NotifySettings,
     RenderedEmail,
@@ -59,6 +61,23 @@ def _iso(days: float) -> str:
 def _arn(user: str) -> str:
     name = naming.secret_name(ACCOUNT.account_id, user)
     return f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT.account_id}:secret:{name}-Ab12Cd"
+
+
+def _adoption(*keys: tuple[str, str, float | None]) -> dict[str, object]:
+    """An item's ``adoption`` field as the audit writes it: (key id, adoption, last used days from NOW)."""
+    return {
+        "deliveredAt": _iso(-8),
+        "keys": [
+            {"keyId": key_id, "adoption": state, "lastUsed": None if days is None else _iso(days)}
+            for key_id, state, days in keys
+        ],
+    }
+
+
+def _used(service: str | None, region: str | None, days_ago: float | None) -> AccessKey:
+    """An Active 85-day-old key last used ``days_ago`` (None: never) with ``service`` in ``region``."""
+    last = None if days_ago is None else NOW - timedelta(days=days_ago)
+    return AccessKey("AKIA", KeyStatus.ACTIVE, NOW - timedelta(days=85), last, service, region)
 
 
 def ledger_items(dry_run: bool) -> list[dict[str, object]]:
@@ -94,6 +113,7 @@ def ledger_items(dry_run: bool) -> list[dict[str, object]]:
             "status": done,
             "reason": "Its replacement AKIANEW0000000000000 was delivered 15 days ago.",
             "ownerEmail": "alice@example.com",
+            "adoption": _adoption(("AKIADISABLED00000001", "still used", -1), ("AKIANEW0000000000000", "in use", -1)),
         },
         {
             "kind": RecordKind.ACTION.value,
@@ -128,6 +148,11 @@ def ledger_items(dry_run: bool) -> list[dict[str, object]]:
             "lastUsedService": "s3",
             "lastUsedRegion": "eu-west-1",
             "keyCreated": (NOW - timedelta(days=85)).isoformat(),
+            # Still used after its replacement was delivered: told first, with the helper's setup.
+            "adoption": _adoption(
+                ("AKIASOON000000000001", "still used", -2), ("AKIANEW0000000000000", "not yet", None)
+            ),
+            "hints": [{"keyId": "AKIASOON000000000001", "hint": hint(_used("s3", "eu-west-1", 2), NOW)}],
         },
         {
             "kind": RecordKind.NOTICE.value,
@@ -140,6 +165,11 @@ def ledger_items(dry_run: bool) -> list[dict[str, object]]:
             "lastUsedService": "N/A",
             "lastUsedRegion": "N/A",
             "keyCreated": (NOW - timedelta(days=84)).isoformat(),
+            # The user switched: the new key is in use, the old one is not.
+            "adoption": _adoption(
+                ("AKIANEVERUSED0000001", "not used since", None), ("AKIANEW0000000000001", "in use", -1)
+            ),
+            "hints": [{"keyId": "AKIANEVERUSED0000001", "hint": hint(_used(None, None, None), NOW)}],
         },
         {
             "kind": RecordKind.NOTICE.value,

@@ -876,3 +876,133 @@ def test_a_configured_address_must_be_an_address(name: str) -> None:
 def test_docstring_examples(module_name: str) -> None:
     failures, _ = doctest.testmod(importlib.import_module(module_name), optionflags=doctest.ELLIPSIS)
     assert failures == 0
+
+
+# ==========================================================================
+# Adoption and hints (issue 11, items 3 and 4)
+# ==========================================================================
+
+DELIVERED = "2026-01-07T06:00:00+00:00"
+STILL_USED_WARNING = notice(
+    "disable-soon",
+    keyId="AKIAOLDALICE",
+    lastUsed="2026-01-14T09:30:00+00:00",
+    lastUsedService="sts",
+    lastUsedRegion="eu-west-1",
+    adoption={
+        "deliveredAt": DELIVERED,
+        "keys": [
+            {"keyId": "AKIAOLDALICE", "adoption": "still used", "lastUsed": "2026-01-14T09:30:00+00:00"},
+            {"keyId": "AKIANEWALICE", "adoption": "not yet", "lastUsed": "2026-01-07T05:59:40+00:00"},
+        ],
+    },
+    hints=[
+        {"keyId": "AKIAOLDALICE", "hint": "last used with sts in eu-west-1: inside AWS use the workload's IAM role"}
+    ],
+)
+SWITCHED_WARNING = notice(
+    "disable-soon",
+    "bob",
+    owner="bob@example.com",
+    keyId="AKIAOLDBOB",
+    adoption={
+        "deliveredAt": DELIVERED,
+        "keys": [
+            {"keyId": "AKIAOLDBOB", "adoption": "not used since", "lastUsed": "2026-01-06T10:00:00+00:00"},
+            {"keyId": "AKIANEWBOB", "adoption": "in use", "lastUsed": "2026-01-14T08:00:00+00:00"},
+        ],
+    },
+)
+HELPER_LINE = "credential_process = keyrotation credentials --secret-id Account_111122223333_User_alice_AccessKey"
+
+
+def test_a_warning_carries_whether_the_new_key_is_in_use_and_the_old_one_still_used() -> None:
+    alice = digests_of([STILL_USED_WARNING])["alice@example.com"]
+    (soon,) = alice.disable_soon
+    assert soon.still_in_use and alice.still_in_use == (soon,)
+    assert soon.adoption is not None and not soon.adoption.new_key_in_use
+    assert soon.adoption.delivered_at == datetime(2026, 1, 7, 6, 0, tzinfo=UTC)
+    assert soon.helper_line == HELPER_LINE
+    assert soon.helper_seed.endswith("--region eu-west-1 credentials --seed --secret-id " + soon.secret_name)
+    bob = digests_of([SWITCHED_WARNING])["bob@example.com"]
+    assert bob.still_in_use == () and bob.disable_soon[0].adoption is not None
+    assert bob.disable_soon[0].adoption.new_key_in_use
+
+
+@pytest.mark.parametrize("run", [REAL, DRY], ids=["real", "dry-run"])
+def test_an_old_key_still_in_use_is_told_first_with_the_helper_s_one_line_setup(run: Run) -> None:
+    rotated = rotate("carol", status="planned" if run.dry_run else "done")
+    digest = digests_of([rotated, STILL_USED_WARNING], run=run)["alice@example.com"]
+    rendered = PACKAGED.render_digest(digest, GUIDE)
+    text, html = rendered.text, rendered.html
+    # At the top of the email, before the other sections; and at the top of the user's own entry.
+    assert text.index("OLD KEYS STILL IN USE") < text.index(
+        "KEYS THAT WOULD BE ROTATED" if run.dry_run else "NEW ACCESS"
+    )
+    entry = text.split("DISABLED SOON")[1].split("\n* ")[1]
+    assert entry.startswith("!! STILL IN USE: key AKIAOLDALICE of user alice"), entry
+    assert entry.index(HELPER_LINE) < entry.index("Last used:")
+    assert "credentials --seed --secret-id Account_111122223333_User_alice_AccessKey" in entry
+    assert (
+        "Old key:      AKIAOLDALICE STILL USED after the new key was delivered, last used 2026-01-14 09:30 UTC" in entry
+    )
+    assert "New key:      AKIANEWALICE not in use yet" in entry
+    assert html.index("Old keys still in use") < html.index("<h2>")
+    entry_html = html.split("Still in use: key")[1]
+    assert entry_html.index(HELPER_LINE) < entry_html.index("Last used") and "still used" in entry_html
+    assert rendered.fallbacks == ()
+
+
+def test_a_user_who_switched_reads_that_the_new_key_is_in_use_and_gets_no_warning_of_it() -> None:
+    rendered = PACKAGED.render_digest(digests_of([SWITCHED_WARNING])["bob@example.com"], GUIDE)
+    assert "New key:      AKIANEWBOB in use, last used 2026-01-14 08:00 UTC" in rendered.text
+    assert "Old key:      AKIAOLDBOB not used since the new key was delivered" in rendered.text
+    assert "<strong>in use</strong>, last used 2026-01-14 08:00 UTC" in rendered.html
+    for body in (rendered.text, rendered.html):
+        assert "STILL" not in body and "Still in use" not in body and "credential_process" not in body
+
+
+def test_a_disable_and_a_re_enable_say_whether_the_new_key_was_taken_up() -> None:
+    taken_up = SWITCHED_WARNING["adoption"]
+    items = [action("disable", adoption=taken_up), notice("reenabled", adoption=taken_up), action("delete")]
+    digest = digests_of(items)["alice@example.com"]
+    assert digest.disabled[0].adoption == digest.reenabled[0].adoption is not None
+    assert digest.deleted[0].adoption is None
+    rendered = PACKAGED.render_digest(digest, GUIDE)
+    assert rendered.text.count("New key:      AKIANEWBOB in use") == 2
+    assert rendered.html.count("<strong>in use</strong>") == 2
+
+
+def test_the_helper_setup_names_the_cli_s_own_command_and_options() -> None:
+    from keyrotation_cli.main import cli
+
+    soon = digests_of([STILL_USED_WARNING])["alice@example.com"].disable_soon[0]
+    command = soon.helper_line.split(" = ", 1)[1].split()
+    credentials = cli.commands[command[1]]
+    options = {option for param in credentials.params for option in param.opts}
+    assert command[0] == "keyrotation" and command[2] in options and command[3] == soon.secret_name
+    seed = soon.helper_seed.split()
+    global_options = {option for param in cli.params for option in param.opts}
+    assert {"--profile", "--region"} <= global_options and {"--seed", "--secret-id"} <= options
+    assert seed[seed.index("credentials") + 1 :] == ["--seed", "--secret-id", soon.secret_name]
+
+
+def test_hints_ride_along_with_a_user_s_news_once_per_key_and_never_make_a_digest() -> None:
+    hint = [{"keyId": "AKIAOLDALICE", "hint": "never used in 45 days (CIS 1.12): delete the key"}]
+    assert digests_of([notice("exempt", hints=hint), notice("deferred", hints=hint)]) == {}
+    digest = digests_of([rotate(hints=hint), action("delete", hints=hint), notice("blocked", "dan", hints="?")])
+    alice = digest["alice@example.com"]
+    assert [(h.user_name, h.key_id, h.text) for h in alice.hints] == [("alice", "AKIAOLDALICE", hint[0]["hint"])]
+    assert digest["alice@example.com"].hints and not [d for d in digest.values() if d is not alice and d.hints]
+    rendered = PACKAGED.render_digest(alice, GUIDE)
+    for body in (rendered.text, rendered.html):
+        assert body.count("never used in 45 days (CIS 1.12): delete the key") == 1
+        assert "could go altogether" in body.lower()
+    assert "could go altogether" not in PACKAGED.render_digest(full_digest(), GUIDE).text.lower()
+
+
+@pytest.mark.parametrize("garbage", [None, "x", {"keys": "x"}, {"keys": [1, {"keyId": "A", "adoption": "?"}]}])
+def test_an_unreadable_adoption_field_is_left_out(garbage: Any) -> None:
+    digest = digests_of([notice("disable-soon", adoption=garbage)])["alice@example.com"]
+    assert digest.disable_soon[0].adoption is None and digest.still_in_use == ()
+    assert "New key:" not in PACKAGED.render_digest(digest, GUIDE).text

@@ -165,3 +165,45 @@ def test_adoption_counts_only_uses_after_the_delivery_and_hints_follow_the_last_
     stale = AccessKey("AKIA", KeyStatus.ACTIVE, now - timedelta(days=90), last_used=now - timedelta(days=45))
     assert hint(stale, now) == "not used in 45 days (CIS 1.12): delete the key"
     assert hint(AccessKey("AKIA", KeyStatus.ACTIVE, now - timedelta(days=3)), now) == ""
+
+
+def test_the_delivered_key_gets_no_hint_from_the_product_s_own_verification() -> None:
+    """Its only recorded use, until someone uses it, is the verification call from inside AWS (sts, a region):
+    no workload's, so no "use a role" hint. Once used after the delivery, its last use speaks for itself."""
+    from keyrotation.adoption import key_hints, uptake
+    from keyrotation.model import Delivery
+
+    now = datetime(2026, 6, 10, tzinfo=UTC)
+    delivered = now - timedelta(days=5)
+    verified = delivered - timedelta(seconds=20)
+    old = AccessKey("AKIAOLD", KeyStatus.ACTIVE, now - timedelta(days=80), now - timedelta(days=1), "s3", "eu-west-1")
+    new = AccessKey("AKIANEW", KeyStatus.ACTIVE, verified, verified, "sts", "eu-west-1")
+    record = Delivery(delivered_key_id="AKIANEW", delivered_at=delivered)
+    assert [key_id for key_id, _ in key_hints((old, new), record, now)] == ["AKIAOLD"]
+    used = AccessKey("AKIANEW", KeyStatus.ACTIVE, verified, now - timedelta(hours=1), "ec2", "eu-west-1")
+    assert [key_id for key_id, _ in key_hints((old, used), record, now)] == ["AKIAOLD", "AKIANEW"]
+    assert [key_id for key_id, _ in key_hints((old, new), Delivery(), now)] == ["AKIAOLD", "AKIANEW"]
+    taken = uptake((old, used), record)
+    assert taken is not None and taken["deliveredAt"] == delivered.isoformat()
+    assert [(key["keyId"], key["adoption"]) for key in taken["keys"]] == [
+        ("AKIAOLD", "still used"),
+        ("AKIANEW", "in use"),
+    ]
+    assert uptake((old, new), Delivery()) is None  # a user the product never rotated
+
+
+def test_the_inventory_row_of_a_delivered_key_not_yet_in_use_has_no_hint() -> None:
+    from localaws.defaults import default_lifecycle
+    from keyrotation.model import Delivery, UserSnapshot
+
+    now = datetime(2026, 6, 10, tzinfo=UTC)
+    delivered = now - timedelta(days=5)
+    verified = delivered - timedelta(seconds=20)
+    old = AccessKey("AKIAOLD", KeyStatus.ACTIVE, now - timedelta(days=80), now - timedelta(days=6), "s3", "eu-west-1")
+    new = AccessKey("AKIANEW", KeyStatus.ACTIVE, verified, verified, "sts", "eu-west-1")
+    user = UserSnapshot("app", "arn:aws:iam::111122223333:user/app", (old, new), user_id="AIDAAPP")
+    view = key_inventory.UserView(user, True, Delivery(delivered_key_id="AKIANEW", delivered_at=delivered))
+    rows = key_inventory.user_rows(view, "111122223333", "prod", now, default_lifecycle(), {}, False)
+    by_key = {row["keyId"]: row for row in rows}
+    assert (by_key["AKIANEW"]["adoption"], by_key["AKIANEW"]["hint"]) == ("not yet", "")
+    assert "IAM role" in by_key["AKIAOLD"]["hint"]

@@ -12,6 +12,7 @@ Pure: no AWS call, no clock.
   deleted. A key whose last use names an AWS service and region is one a role could serve: inside AWS,
   the workload's IAM role (EC2 instance profile, ECS task role, Lambda execution role); outside AWS,
   IAM Roles Anywhere. IAM records only a key's last use, not where it came from, so the hint says both.
+  A delivered key not in use yet gets no hint: its only use is the product's own verification.
 
 Example:
     >>> from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from keyrotation import clock
 from keyrotation.model import AccessKey, Delivery
@@ -77,3 +79,55 @@ def hint(key: AccessKey, now: datetime) -> str:
             "role; outside AWS, IAM Roles Anywhere"
         )
     return ""
+
+
+def key_hints(keys: Sequence[AccessKey], delivery: Delivery, now: datetime) -> list[tuple[str, str]]:
+    """(key id, hint) for each of a user's keys that has one, as the inventory and the owner digest show them.
+
+    The key the product delivered is left out while it is ``not yet`` in use: the only use IAM records
+    for it is the product's own verification, which is no workload's.
+
+    >>> from datetime import UTC, datetime, timedelta
+    >>> from keyrotation.model import AccessKey, Delivery, KeyStatus
+    >>> now = datetime(2026, 6, 1, tzinfo=UTC)
+    >>> old = AccessKey("AKIAOLD", KeyStatus.ACTIVE, now - timedelta(days=80), now - timedelta(days=50))
+    >>> made = now - timedelta(days=2)
+    >>> new = AccessKey("AKIANEW", KeyStatus.ACTIVE, made, made, "sts", "eu-west-1")
+    >>> key_hints((old, new), Delivery(delivered_key_id="AKIANEW", delivered_at=now - timedelta(days=1)), now)
+    [('AKIAOLD', 'not used in 45 days (CIS 1.12): delete the key')]
+    """
+    found = []
+    for key in keys:
+        if adoption(key, keys, delivery) == NOT_YET:
+            continue
+        text = hint(key, now)
+        if text:
+            found.append((key.key_id, text))
+    return found
+
+
+def uptake(keys: Sequence[AccessKey], delivery: Delivery) -> dict[str, Any] | None:
+    """A rotated user's adoption as a ledger item's field (for the owner digest), or None when not rotated.
+
+    ``{"deliveredAt", "keys": [{"keyId", "adoption", "lastUsed"}]}``: the delivered key and the older
+    ones, each with its last use (ISO, or None); never more than the user's two keys.
+
+    >>> from datetime import UTC, datetime, timedelta
+    >>> from keyrotation.model import AccessKey, Delivery, KeyStatus
+    >>> delivered = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
+    >>> old = AccessKey("AKIAOLD", KeyStatus.ACTIVE, delivered - timedelta(days=75), delivered + timedelta(days=3))
+    >>> new = AccessKey("AKIANEW", KeyStatus.ACTIVE, delivered - timedelta(seconds=30))
+    >>> uptake((old, new), Delivery(delivered_key_id="AKIANEW", delivered_at=delivered))["keys"]
+    ... # doctest: +NORMALIZE_WHITESPACE
+    [{'keyId': 'AKIAOLD', 'adoption': 'still used', 'lastUsed': '2026-06-04T06:00:00+00:00'},
+     {'keyId': 'AKIANEW', 'adoption': 'not yet', 'lastUsed': None}]
+    """
+    found = [(key, adoption(key, keys, delivery)) for key in keys]
+    shown = [
+        {"keyId": key.key_id, "adoption": state, "lastUsed": key.last_used.isoformat() if key.last_used else None}
+        for key, state in found
+        if state
+    ]
+    if not shown or delivery.delivered_at is None:
+        return None
+    return {"deliveredAt": delivery.delivered_at.isoformat(), "keys": shown}

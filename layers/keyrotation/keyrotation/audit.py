@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from keyrotation import key_inventory, policy, triage
+from keyrotation import adoption, key_inventory, policy, triage
 from keyrotation.compliance import overdue_in_report, overdue_key_ids
 from keyrotation.config import LifecycleConfig
 from keyrotation.credential_report import CredentialReport, ReportUser
@@ -81,6 +81,7 @@ def audit_account(
     selected, exempt_members = _select(iam, report, records, now, config)
     who = identities(iam, [chosen.user_name for chosen in selected], population=len(report.users))
     users: dict[str, UserSnapshot] = {}
+    deliveries: dict[str, Delivery] = {}
     decisions = []
     by_user: dict[str, Decision] = {}
     for chosen in selected:
@@ -105,6 +106,7 @@ def audit_account(
             ledger.record_reenabled(account.account_id, user.user_name, policy.unrecorded_reenables(user, delivery))
         logger.debug("user read", extra={"user": user.user_name, "why": chosen.why})
         users[user.user_name] = user
+        deliveries[user.user_name] = delivery
         decisions.append(decision)
         by_user[user.user_name] = decision
     plan = policy.plan_account(decisions, config)
@@ -116,6 +118,11 @@ def audit_account(
     def owner(user_name: str) -> dict[str, Any]:
         user = users.get(user_name)
         return {"ownerEmail": user.tags.get(owner_tag_key) if user else None}
+
+    def uptake(user_name: str, with_adoption: bool) -> dict[str, Any]:
+        """For the owner digest: the user's hints, and (a warning, a disable) whether the new key is taken up."""
+        user, delivery = users.get(user_name), deliveries.get(user_name, Delivery())
+        return _uptake(user, delivery, now, with_adoption) if user else {}
 
     def untold(action: Action) -> dict[str, Any]:
         runs = owed.get(action.user_name)
@@ -133,6 +140,7 @@ def audit_account(
             accountName=account.name,  # for the run's reports
             **owner(action.user_name),
             **untold(action),
+            **uptake(action.user_name, action.type is ActionType.DISABLE),
         )
         logger.info(
             "planned",
@@ -154,6 +162,7 @@ def audit_account(
             accountName=account.name,
             **owner(notice.user_name),
             **extra,
+            **uptake(notice.user_name, notice.kind in _ADOPTION_NOTICES),
         )
     rows = inventory_rows(account, run, report, users, by_user, records, plan, now, config)
     totals = key_inventory.totals(rows)
@@ -254,6 +263,24 @@ def _remember_quiet(
     keys = triage.fingerprint((key.created, key.active) for key in user.keys)
     quiet = triage.Quiet(until, keys, triage.basis(config))
     ledger.record_quiet(account.account_id, user.user_name, user.user_id, quiet)
+
+
+#: The notices whose digest entry says whether the user's new key is in use and the old one still used.
+_ADOPTION_NOTICES = frozenset({NoticeKind.DISABLE_SOON, NoticeKind.REENABLED})
+
+
+def _uptake(user: UserSnapshot, delivery: Delivery, now: datetime, with_adoption: bool) -> dict[str, Any]:
+    """The ledger fields the owner digest reads (issue 11): ``hints`` off the user's long-lived keys, and
+    ``adoption`` (:func:`keyrotation.adoption.uptake`) when ``with_adoption``. From the keys' last use the
+    audit already read: no AWS call. At most two keys each, so an item stays small."""
+    fields: dict[str, Any] = {}
+    hints = adoption.key_hints(user.keys, delivery, now)
+    if hints:
+        fields["hints"] = [{"keyId": key_id, "hint": text} for key_id, text in hints]
+    taken_up = adoption.uptake(user.keys, delivery) if with_adoption else None
+    if taken_up:
+        fields["adoption"] = taken_up
+    return fields
 
 
 def _usage(user: UserSnapshot | None, key_id: str | None) -> dict[str, Any]:

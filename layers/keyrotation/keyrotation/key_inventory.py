@@ -42,7 +42,7 @@ from datetime import datetime
 from typing import Any
 
 from keyrotation import clock, policy
-from keyrotation.adoption import adoption, hint
+from keyrotation.adoption import adoption, key_hints
 from keyrotation.compliance import is_overdue
 from keyrotation.config import LifecycleConfig
 from keyrotation.model import AccessKey, Action, ActionType, Decision, Delivery, KeyStatus, NoticeKind, UserSnapshot
@@ -123,6 +123,7 @@ def user_rows(
     blocked = bool(decision and any(notice.kind is NoticeKind.BLOCKED for notice in decision.notices))
     upcoming = {} if (exemption and exemption.exempt) or blocked else _upcoming(view, now, config)
     rows = []
+    hints = dict(key_hints(user.keys, view.delivery if view.read else Delivery(), now))
     for key in user.keys:
         planned = this_run.get((user.user_name, key.key_id))
         if exemption is not None and exemption.exempt:
@@ -151,7 +152,7 @@ def user_rows(
                 "nextActionDate": when.date().isoformat() if when else "",
                 **checks(key, user.keys, now),
                 "adoption": adoption(key, user.keys, view.delivery) if view.read else "",
-                "hint": hint(key, now),
+                "hint": hints.get(key.key_id, ""),
             }
         )
     return rows

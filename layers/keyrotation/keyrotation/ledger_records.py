@@ -107,6 +107,8 @@ class ActionRecord:
     owner_not_told: tuple[str, ...] = ()  # the runs whose emails to the owner were owed when a disable was planned
     updated_at: str | None = None
     resent_from: str | None = None
+    hints: tuple[tuple[str, str], ...] = ()  # (key id, a way off that long-lived key) of the user's keys
+    adoption: Mapping[str, Any] | None = None  # a disable: the user's new key in use? (keyrotation.adoption.uptake)
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,8 @@ class NoticeRecord:
     key_created: str | None = None
     updated_at: str | None = None
     resent_from: str | None = None
+    hints: tuple[tuple[str, str], ...] = ()  # as for ActionRecord
+    adoption: Mapping[str, Any] | None = None  # a warning or re-enable: as for ActionRecord
 
 
 @dataclass(frozen=True)
@@ -252,6 +256,8 @@ def _action(item: Mapping[str, Any]) -> ActionRecord:
         delete_on=_optional(item.get("deleteOn")),
         owner_not_told=tuple(_text(run) for run in item.get(OWNER_NOT_TOLD) or ()),
         updated_at=_optional(item.get("updatedAt")),
+        hints=_hints(item.get("hints")),
+        adoption=_mapping(item.get("adoption")),
     )
 
 
@@ -271,7 +277,23 @@ def _notice(item: Mapping[str, Any]) -> NoticeRecord:
         last_used_region=_optional(item.get("lastUsedRegion")),
         key_created=_optional(item.get("keyCreated")),
         updated_at=_optional(item.get("updatedAt")),
+        hints=_hints(item.get("hints")),
+        adoption=_mapping(item.get("adoption")),
     )
+
+
+def _hints(value: Any) -> tuple[tuple[str, str], ...]:
+    """An item's ``hints`` (``[{"keyId", "hint"}]``, at most a user's two keys); unreadable entries are left out."""
+    entries = value if isinstance(value, list) else ()
+    return tuple(
+        (_text(one["keyId"]), _text(one["hint"]))
+        for one in entries
+        if isinstance(one, Mapping) and one.get("keyId") and one.get("hint")
+    )
+
+
+def _mapping(value: Any) -> Mapping[str, Any] | None:
+    return value if isinstance(value, Mapping) else None
 
 
 def _text(value: Any) -> str:

@@ -21,8 +21,65 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from keyrotation.adoption import IN_USE, STILL_USED
 from keyrotation.events import Account
 from keyrotation.model import NoticeKind
+
+
+@dataclass(frozen=True)
+class KeyUse:
+    """One key of a rotated user: ``state`` (:mod:`keyrotation.adoption`: ``in use``, ``not yet``, ``still
+    used``, ``not used since``) and its last use as IAM records it (None: never)."""
+
+    key_id: str
+    state: str
+    last_used: datetime | None
+
+
+@dataclass(frozen=True)
+class Adoption:
+    """Whether a rotated user's new key is in use yet, and whether an older key is still used (issue 11).
+
+    Counted from ``delivered_at``, when the product made the new key current: the product's own
+    verification call, just before, is no use of the key.
+
+    >>> from datetime import UTC
+    >>> when = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
+    >>> seen = Adoption(when, KeyUse("AKIANEW", "in use", when), (KeyUse("AKIAOLD", "still used", when),))
+    >>> seen.new_key_in_use, seen.still_used("AKIAOLD"), seen.still_used("AKIANEW")
+    (True, True, False)
+    """
+
+    delivered_at: datetime | None
+    new_key: KeyUse | None
+    old_keys: tuple[KeyUse, ...] = ()
+
+    @property
+    def new_key_in_use(self) -> bool:
+        return self.new_key is not None and self.new_key.state == IN_USE
+
+    def still_used(self, key_id: str) -> bool:
+        """Whether ``key_id``, an older key, was used after the new key was delivered."""
+        return any(key.key_id == key_id and key.state == STILL_USED for key in self.old_keys)
+
+
+@dataclass(frozen=True)
+class Hint:
+    """A way off a long-lived key of ``user_name`` (:func:`keyrotation.adoption.hint`): an IAM role, IAM Roles
+    Anywhere, or deleting it. Told along with a digest's events; never a reason to send one."""
+
+    user_name: str
+    key_id: str
+    text: str
+
+
+#: The ``~/.aws/config`` line that makes ``keyrotation credentials`` a profile's credential_process.
+HELPER_LINE = "credential_process = keyrotation credentials --secret-id {secret_id}"
+#: The one command that seeds its cache, with the credentials of the user that still work.
+HELPER_SEED = (
+    "keyrotation --profile <a profile with the user's current key> --region {region} "
+    "credentials --seed --secret-id {secret_id}"
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +113,8 @@ class KeyChange:
     user_name: str
     key_id: str
     reason: str
+    #: For a disable: whether the user's new key was in use, and this key still used (None: not known).
+    adoption: Adoption | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +131,16 @@ class DisableSoon:
     key_created: date | None
     secret_name: str
     read_command: str
+    #: Whether the user's new key is in use yet, and this key still used (None: not known).
+    adoption: Adoption | None = None
+    #: ``keyrotation credentials`` set up for the user's secret: the ``~/.aws/config`` line, and the seed command.
+    helper_line: str = ""
+    helper_seed: str = ""
+
+    @property
+    def still_in_use(self) -> bool:
+        """The key is still used after the new one was delivered: whatever uses it breaks on ``disable_on``."""
+        return self.adoption is not None and self.adoption.still_used(self.key_id)
 
 
 @dataclass(frozen=True)
@@ -85,6 +154,8 @@ class Reenabled:
     key_id: str
     honoured_until: date | None
     detail: str
+    #: Whether the user's new key is in use yet, and this key still used (None: not known).
+    adoption: Adoption | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +219,13 @@ class Digest:
     resent_from: tuple[str, ...] = ()
     #: A dry run's preview of the whole account, for the security team alone (DryRunNotifyOwners false).
     for_security_team: bool = False
+    #: Ways off the long-lived keys of the users this digest tells about (none of them news on its own).
+    hints: tuple[Hint, ...] = ()
+
+    @property
+    def still_in_use(self) -> tuple[DisableSoon, ...]:
+        """The warnings about an old key still used after its replacement was delivered: told first."""
+        return tuple(event for event in self.disable_soon if event.still_in_use)
 
     def events(self) -> Iterator[Any]:
         """Every event of the digest, section by section."""

@@ -33,7 +33,7 @@ from keyrotation import clock
 from keyrotation.events import Account, Run
 from keyrotation.ledger_records import ActionRecord, NoticeRecord, RunRecord
 from keyrotation.notifications.addresses import in_domains, normalize_address
-from keyrotation.notifications.digest import SECTIONS, Digest, InvalidOwnerTag
+from keyrotation.notifications.digest import SECTIONS, Digest, Hint, InvalidOwnerTag
 from keyrotation.notifications.digest_events import digest_event
 from keyrotation.notifications.settings import Guide
 
@@ -62,6 +62,12 @@ class _Collecting:
     events: dict[str, list[Any]] = field(default_factory=dict)
     invalid_owner_tags: set[InvalidOwnerTag] = field(default_factory=set)
     resent_from: set[str] = field(default_factory=set)
+    hints: dict[tuple[str, str], str] = field(default_factory=dict)  # (user name, key id) -> hint
+
+    def add_hints(self, user_name: str, found: Iterable[tuple[str, str]]) -> None:
+        """A record's ``hints``: (key id, hint), at most a user's two keys; the first told of a key is kept."""
+        for key_id, text in found:
+            self.hints.setdefault((user_name, key_id), text)
 
     def freeze(self, recipient: str, account: Account, run: Run, for_security_team: bool = False) -> Digest:
         sections = {
@@ -80,6 +86,7 @@ class _Collecting:
             invalid_owner_tags=tags,
             resent_from=resent,
             for_security_team=for_security_team,
+            hints=tuple(Hint(user, key_id, text) for (user, key_id), text in sorted(self.hints.items())),
             **sections,
         )
 
@@ -97,6 +104,8 @@ def build_digests(
     In a real run the digest tells what was done (actions ``done``) and what is
     coming (``disable-soon``, ``reenabled``, ``blocked``, ``exemption-expiring`` notices).
     In a dry run actions stay ``planned``: they are shown as what would happen.
+    The hints off long-lived keys (a record's ``hints``) ride along with the events of their user:
+    a record that is nobody's news brings none, so a hint alone never makes a digest.
     Exempt users, deferred actions and invalid exemption tags are the security
     team's business: they are in the run report, not in digests. A record of an
     earlier run sent again names that run (``resent_from``); the digest lists it.
@@ -128,8 +137,10 @@ def build_digests(
             continue
         person = people.setdefault(recipient, _Collecting())
         person.events.setdefault(section, []).append(event)
-        if isinstance(record, ActionRecord | NoticeRecord) and record.resent_from:
-            person.resent_from.add(record.resent_from)
+        if isinstance(record, ActionRecord | NoticeRecord):
+            person.add_hints(event.user_name, record.hints)
+            if record.resent_from:
+                person.resent_from.add(record.resent_from)
         if owner and owner_address is None:
             person.invalid_owner_tags.add(InvalidOwnerTag(event.user_name, owner, outside_domains=owner in outside))
     digests = tuple(

@@ -18,14 +18,28 @@ Example:
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
 from keyrotation import naming
+from keyrotation.adoption import IN_USE, NOT_USED, NOT_YET, STILL_USED
 from keyrotation.events import Account, Run
 from keyrotation.ledger_records import ActionRecord, ActionStatus, NoticeRecord, RunRecord
 from keyrotation.model import ActionType, NoticeKind
-from keyrotation.notifications.digest import Blocked, DisableSoon, ExemptionExpiring, KeyChange, Reenabled, Rotation
+from keyrotation.notifications.digest import (
+    HELPER_LINE,
+    HELPER_SEED,
+    Adoption,
+    Blocked,
+    DisableSoon,
+    ExemptionExpiring,
+    KeyChange,
+    KeyUse,
+    Reenabled,
+    Rotation,
+)
 from keyrotation.notifications.settings import Guide
 from keyrotation.notifications.values import as_day, as_moment, as_recorded, as_text
 
@@ -42,6 +56,41 @@ def read_secret_command(secret_id: str, region: str) -> str:
     )
 
 
+def helper_setup(secret_id: str, region: str) -> tuple[str, str]:
+    """``keyrotation credentials`` for the user's secret: the ``~/.aws/config`` line, and the command that seeds it.
+
+    >>> line, seed = helper_setup("Account_111122223333_User_app_AccessKey", "eu-west-1")
+    >>> print(line)
+    credential_process = keyrotation credentials --secret-id Account_111122223333_User_app_AccessKey
+    """
+    quoted = shlex.quote(secret_id)
+    return HELPER_LINE.format(secret_id=quoted), HELPER_SEED.format(secret_id=quoted, region=shlex.quote(region))
+
+
+def adoption_of(value: Any) -> Adoption | None:
+    """A ledger item's ``adoption`` field (:func:`keyrotation.adoption.uptake`), or None when absent or unreadable.
+
+    >>> adoption_of({"deliveredAt": "2026-06-01T06:00:00+00:00", "keys": [
+    ...     {"keyId": "AKIAOLD", "adoption": "still used", "lastUsed": "2026-06-03T08:00:00+00:00"},
+    ...     {"keyId": "AKIANEW", "adoption": "not yet", "lastUsed": None}]}).still_used("AKIAOLD")
+    True
+    >>> adoption_of(None), adoption_of({"keys": "?"})
+    (None, None)
+    """
+    if not isinstance(value, Mapping) or not isinstance(value.get("keys"), list):
+        return None
+    uses = [
+        KeyUse(as_text(key.get("keyId")), as_text(key.get("adoption")), as_moment(key.get("lastUsed")))
+        for key in value["keys"]
+        if isinstance(key, Mapping)
+    ]
+    new = next((use for use in uses if use.state in (IN_USE, NOT_YET)), None)
+    old = tuple(use for use in uses if use.state in (STILL_USED, NOT_USED))
+    if new is None and not old:
+        return None
+    return Adoption(as_moment(value.get("deliveredAt")), new, old)
+
+
 def digest_event(record: RunRecord, account: Account, run: Run, guide: Guide, today: date) -> tuple[str, Any] | None:
     """The digest section and event a record stands for, or None when it is nobody's news."""
     if isinstance(record, ActionRecord):
@@ -52,7 +101,7 @@ def digest_event(record: RunRecord, account: Account, run: Run, guide: Guide, to
             return "rotated", _rotation(record, account, guide, today, preview=run.dry_run)
         change = KeyChange(record.user_name, record.key_id, record.reason)
         if record.type is ActionType.DISABLE:
-            return "disabled", change
+            return "disabled", replace(change, adoption=adoption_of(record.adoption))
         if record.type is ActionType.DELETE:
             return "deleted", change
         return None
@@ -92,6 +141,7 @@ def _notice_event(record: NoticeRecord, account: Account, guide: Guide) -> tuple
     kind, user_name = record.type, record.user_name
     if kind is NoticeKind.DISABLE_SOON:
         secret_name = naming.secret_name(account.account_id, user_name)
+        line, seed = helper_setup(secret_name, guide.region)
         return "disable_soon", DisableSoon(
             user_name=user_name,
             key_id=as_text(record.key_id),
@@ -103,9 +153,14 @@ def _notice_event(record: NoticeRecord, account: Account, guide: Guide) -> tuple
             key_created=as_day(record.key_created),
             secret_name=secret_name,
             read_command=read_secret_command(secret_name, guide.region),
+            adoption=adoption_of(record.adoption),
+            helper_line=line,
+            helper_seed=seed,
         )
     if kind is NoticeKind.REENABLED:
-        return "reenabled", Reenabled(user_name, as_text(record.key_id), as_day(record.due), record.detail)
+        return "reenabled", Reenabled(
+            user_name, as_text(record.key_id), as_day(record.due), record.detail, adoption=adoption_of(record.adoption)
+        )
     if kind is NoticeKind.BLOCKED:
         return "blocked", Blocked(user_name, record.key_id or None, record.detail, as_day(record.due))
     if kind is NoticeKind.EXEMPTION_EXPIRING:
