@@ -18,6 +18,8 @@
   targets the state machine); AWS matches an event only to ENABLED rules with an event pattern.
 - moto's Distributed Map worker recurses once per item and dies of ``RecursionError`` past about a
   thousand items a worker; here it loops (:mod:`localaws.map_workers`).
+- moto finds an account's backend by listing every account, and a DynamoDB Query sorts the whole table:
+  both grow with the organization on every request; here they are direct (:mod:`localaws.lookups`).
 - :class:`Faults` makes chosen AWS calls fail, as a test or the demo asks; :class:`CallLog` records
   the calls made, and while watching, the access key id that signed each (each Lambda invocation also
   records its own calls, see :func:`localaws.lambdas.current_invocation`).
@@ -55,6 +57,7 @@ from moto.sts.models import STSBackend, sts_backends
 
 from localaws.key_accounts import KeyAccounts
 from localaws.lambdas import current_invocation
+from localaws.lookups import direct_lookups
 from localaws.map_workers import looping_workers
 from localaws.patching import patched
 from localaws.reports import CredentialReports
@@ -408,6 +411,7 @@ class AwsLike:
             )
             stack.enter_context(self.key_accounts.installed())
             stack.enter_context(looping_workers())
+            stack.enter_context(direct_lookups())
             generate, get = self.reports.responses()
             stack.enter_context(patched(IamResponse, "generate_credential_report", generate))
             stack.enter_context(patched(IamResponse, "get_credential_report", get))

@@ -23,6 +23,8 @@ import botocore.client
 import botocore.session
 import pytest
 from moto.awslambda.models import LambdaBackend
+from moto.core.base_backend import BackendDict
+from moto.dynamodb.models.table import Table
 from moto.iam.responses import IamResponse
 from moto.organizations.responses import OrganizationsResponse
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
@@ -183,6 +185,8 @@ def _process_state() -> dict[str, Any]:
         "BaseClient._make_api_call": vars(botocore.client.BaseClient).get("_make_api_call"),
         "retrier_decl.time": retrier_decl.time,
         "DistributedItemProcessorWorker._eval_pool": vars(DistributedItemProcessorWorker).get("_eval_pool"),
+        "Table.query": vars(Table).get("query"),
+        "BackendDict._create_account_specific_backend": vars(BackendDict).get("_create_account_specific_backend"),
         "botocore.session.create_loader": botocore.session.create_loader,
         "botocore initializers": list(getattr(botocore, "_INITIALIZERS", [])),
         "logging.lastResort": logging.lastResort,
@@ -218,6 +222,8 @@ def test_leaving_puts_back_every_object_it_replaced(quiet: bool) -> None:
         "BaseClient._make_api_call",
         "sys.meta_path",
         "DistributedItemProcessorWorker._eval_pool",
+        "Table.query",
+        "BackendDict._create_account_specific_backend",
     } <= changed
     assert quiet is ("sys.stdout" in changed) is ("logging.lastResort" in changed)
     assert [name for name in before if not _same(after[name], before[name])] == [], "not put back"
