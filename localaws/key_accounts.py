@@ -7,6 +7,10 @@ of 10,000 makes each request walk 40,000 backends, so `make bench SCALE=10000` w
 temporary keys of assumed roles), and checks each answer against moto, so a key deleted since is not
 taken for its old account's. A key no account holds is remembered as such until a creator makes it.
 
+moto's GetAccessKeyLastUsed walks every user of every account the same way, on every call; it is
+answered here from the same index (:meth:`KeyAccounts.last_used`), or by moto's walk when the index
+does not hold the key.
+
 >>> index = KeyAccounts()
 >>> index.account_of("AKIANOSUCHKEY")  # a key moto never made: moto's own answer, the default account
 '123456789012'
@@ -61,6 +65,21 @@ class KeyAccounts:
             self._backends[access_key_id] = backend
             self._absent.discard(access_key_id)
 
+    def last_used(self, walk: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+        """``IAMBackend.get_access_key_last_used``, from the index: a user's key found in the account that
+        holds it answers as moto's walk would; any other key is left to ``walk``."""
+        backends = self._backends
+
+        def get_access_key_last_used(backend: IAMBackend, access_key_id: str) -> dict[str, Any]:
+            holder = backends.get(access_key_id)
+            key = holder.access_keys.get(access_key_id) if holder is not None else None
+            user = holder.users.get(key.user_name) if holder is not None and key is not None else None
+            if key is None or user is None or key not in user.access_keys:
+                return walk(backend, access_key_id)
+            return {"user_name": key.user_name, "last_used": key.last_used}
+
+        return get_access_key_last_used
+
     def _indexing(self, create: Callable[..., Any]) -> Callable[..., Any]:
         note = self._note
 
@@ -78,4 +97,6 @@ class KeyAccounts:
             for method in ("create_access_key", "create_temp_access_key"):
                 stack.enter_context(patched(IAMBackend, method, self._indexing(getattr(IAMBackend, method))))
             stack.enter_context(patched(iam_models, "get_account_id_from", self.account_of))
+            walk = IAMBackend.get_access_key_last_used
+            stack.enter_context(patched(IAMBackend, "get_access_key_last_used", self.last_used(walk)))
             yield self

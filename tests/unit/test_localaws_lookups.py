@@ -131,3 +131,36 @@ def test_the_lookups_are_moto_s_again_after_the_block() -> None:
 
     after = (vars(Table)["query"], vars(Table)["all_items"], vars(BackendDict)["_create_account_specific_backend"])
     assert after == before
+
+
+def test_a_key_s_last_use_is_found_in_its_own_account_as_moto_s_walk_finds_it() -> None:
+    from moto.iam.exceptions import NotFoundException
+    from moto.iam.models import IAMBackend
+
+    from localaws.key_accounts import KeyAccounts
+
+    walk = IAMBackend.get_access_key_last_used
+    with mock_aws():
+        backends = [iam_backends[account]["aws"] for account in ("111111111111", "222222222222")]
+        backends[0].create_user("us-east-1", "made-before")
+        before = backends[0].create_access_key("made-before")  # made before the index: moto's walk answers
+        with KeyAccounts().installed():
+            for backend in backends:
+                backend.create_user("us-east-1", "alice")
+            keys = [backend.create_access_key("alice") for backend in backends]
+            keys[1].last_used = keys[1].create_date
+            answers = [
+                (
+                    IAMBackend.get_access_key_last_used(backends[0], key.access_key_id),
+                    walk(backends[0], key.access_key_id),
+                )
+                for key in [*keys, before]
+            ]
+            with pytest.raises(NotFoundException):
+                IAMBackend.get_access_key_last_used(backends[0], "AKIANOSUCHKEY0000000")
+            backends[1].delete_access_key_by_name(keys[1].access_key_id)
+            with pytest.raises(NotFoundException):
+                IAMBackend.get_access_key_last_used(backends[0], keys[1].access_key_id)
+
+    assert all(indexed == walked for indexed, walked in answers)
+    assert answers[1][0] == {"user_name": "alice", "last_used": keys[1].create_date}
